@@ -1,0 +1,42 @@
+"""The ``SHARED_EVENTS`` setting, read in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from shared_events.envelope import Event
+
+Handler = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class ServiceEvents:
+    service: str
+    source: str
+    handlers_path: str | None
+    periodic: tuple[tuple[str, float], ...]
+
+    @property
+    def consumer_group(self) -> str:
+        return f"{self.service}-service"
+
+    def handlers(self) -> Mapping[str, Handler]:
+        return import_string(self.handlers_path) if self.handlers_path else {}
+
+    def periodic_tasks(self) -> list[tuple[Callable[[], Any], float]]:
+        return [(import_string(path), interval) for path, interval in self.periodic]
+
+
+def service_events() -> ServiceEvents:
+    conf = settings.SHARED_EVENTS
+    return ServiceEvents(
+        service=conf["SERVICE"],
+        source=conf["SOURCE"],
+        handlers_path=conf.get("HANDLERS"),
+        periodic=tuple(tuple(item) for item in conf.get("PERIODIC", ())),
+    )

@@ -1,0 +1,202 @@
+"""The consumer runner: poll, validate, dedup, handle, store the offset.
+
+Handlers are plain functions ``handler(event) -> None`` that change the
+service's database; the runner owns everything Kafka:
+
+* an event is validated first; an invalid or unknown one is dead-lettered;
+* the handler runs in one transaction with the ``InboxEvent`` insert, so a
+  redelivered event is skipped;
+* the offset is stored only after that transaction committed;
+* a database outage blocks and retries with backoff without advancing;
+* a handler that keeps failing is dead-lettered after ``max_attempts``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, Message
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
+
+from shared_events.django.config import Handler, service_events
+from shared_events.django.models import InboxEvent
+from shared_events.django.outbox import enqueue_message
+from shared_events.envelope import Event, EventError, parse_event
+from shared_events.kafka_config import consumer_config
+from shared_events.topics import dlq_topic, topic_name
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS = (OperationalError, InterfaceError)
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        *,
+        handlers: Mapping[str, Handler],
+        stop: threading.Event,
+        group_id: str | None = None,
+        max_attempts: int = 3,
+        retry_backoff: float = 0.2,
+        periodic: list[tuple[Callable[[], Any], float]] | None = None,
+        consumer_overrides: dict[str, Any] | None = None,
+    ) -> None:
+        conf = service_events()
+        self.handlers = dict(handlers)
+        self.stop = stop
+        self.service = conf.service
+        self.group_id = group_id or conf.consumer_group
+        self.max_attempts = max_attempts
+        self.retry_backoff = retry_backoff
+        self.periodic = [[task, interval, 0.0] for task, interval in (periodic or [])]
+        self._consumer_overrides = consumer_overrides or {}
+        self.assigned = threading.Event()
+
+    # -- the loop ------------------------------------------------------------
+    def run(self) -> None:
+        consumer = Consumer(consumer_config(self.group_id, **self._consumer_overrides))
+        topics = sorted({topic_name(event_type) for event_type in self.handlers})
+        consumer.subscribe(topics, on_assign=lambda _c, _p: self.assigned.set())
+        log.info("consumer %s subscribed to %s", self.group_id, topics)
+        try:
+            while not self.stop.is_set():
+                self._run_periodic()
+                msg = consumer.poll(0.1)
+                if msg is None:
+                    continue
+                if msg.error():
+                    if msg.error().code() != KafkaError._PARTITION_EOF:
+                        log.warning("consumer error: %s", msg.error())
+                    continue
+                if self.process(msg):
+                    consumer.store_offsets(msg)
+        finally:
+            consumer.close()  # commits stored offsets and leaves the group
+            connection.close()
+
+    def _run_periodic(self) -> None:
+        now = time.monotonic()
+        for entry in self.periodic:
+            task, interval, last = entry
+            if now - last >= interval:
+                entry[2] = now
+                try:
+                    self._with_db_retry(task)
+                except Exception:  # noqa: BLE001 - a failing chore must not stop the consumer
+                    log.exception("periodic task %s failed", getattr(task, "__name__", task))
+
+    # -- one message -----------------------------------------------------------
+    def process(self, msg: Message, *, replay: bool = False) -> bool:
+        """Handle or dead-letter ``msg``; return False only when stopping mid-way."""
+        try:
+            event = parse_event(msg.value())
+            handler = self.handlers.get(event.type)
+            if handler is None:
+                raise EventError(f"no handler for event type {event.type!r} in {self.group_id}")
+        except EventError as exc:
+            return self._with_db_retry(lambda: self._dead_letter(msg, exc, event=None)) is not _STOPPED
+
+        attempt = 0
+        while True:
+            try:
+                self._handle(msg, event, handler, replay=replay)
+                return True
+            except TRANSIENT_ERRORS as exc:
+                log.warning("database unavailable handling %s (%s); retrying", event.id, exc)
+                connection.close()
+                if self.stop.wait(min(self.retry_backoff * 2 ** min(attempt, 5), 5.0)):
+                    return False
+                attempt += 1
+            except Exception as exc:  # noqa: BLE001 - any handler failure counts towards the DLQ
+                attempt += 1
+                log.warning("handler failed on %s (attempt %d/%d): %r", event.id, attempt, self.max_attempts, exc)
+                if attempt >= self.max_attempts:
+                    return self._with_db_retry(lambda: self._dead_letter(msg, exc, event=event)) is not _STOPPED
+                if self.stop.wait(self.retry_backoff * 2 ** (attempt - 1)):
+                    return False
+
+    def _handle(self, msg: Message, event: Event, handler: Handler, *, replay: bool) -> None:
+        try:
+            with transaction.atomic():
+                inbox = InboxEvent.objects.select_for_update().filter(
+                    consumer_group=self.group_id, event_id=event.id
+                )
+                if replay:
+                    inbox.filter(outcome=InboxEvent.Outcome.DEAD_LETTERED).delete()
+                if inbox.exists():
+                    log.info("skipping %s %s: already in the inbox", event.type, event.id)
+                    return
+                self._record(msg, event, InboxEvent.Outcome.HANDLED)
+                handler(event)
+        except IntegrityError:
+            # Another consumer recorded the same event id at the same moment.
+            if InboxEvent.objects.filter(consumer_group=self.group_id, event_id=event.id).exists():
+                return
+            raise
+
+    def _record(self, msg: Message, event: Event, outcome: str) -> None:
+        InboxEvent.objects.create(
+            consumer_group=self.group_id,
+            event_id=event.id,
+            event_type=event.type,
+            topic=msg.topic(),
+            partition=msg.partition(),
+            offset=msg.offset(),
+            outcome=outcome,
+        )
+
+    def _dead_letter(self, msg: Message, error: BaseException, *, event: Event | None) -> None:
+        headers = {
+            "dlq_error": f"{type(error).__name__}: {error}"[:2000],
+            "dlq_consumer_group": self.group_id,
+            "dlq_original_topic": msg.topic(),
+            "dlq_original_partition": str(msg.partition()),
+            "dlq_original_offset": str(msg.offset()),
+            "dlq_failed_at": datetime.now(UTC).isoformat(),
+        }
+        key = msg.key().decode(errors="replace") if msg.key() else ""
+        with transaction.atomic():
+            if event is not None:
+                if InboxEvent.objects.filter(consumer_group=self.group_id, event_id=event.id).exists():
+                    return  # already dead-lettered once
+                self._record(msg, event, InboxEvent.Outcome.DEAD_LETTERED)
+            enqueue_message(
+                topic=dlq_topic(self.service),
+                key=key,
+                value=msg.value() or b"",
+                headers=headers,
+                event_type=f"dlq.{self.service}",
+            )
+        log.error("dead-lettered %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), headers["dlq_error"])
+
+    def _with_db_retry(self, action: Callable[[], Any]) -> Any:
+        """Run ``action``, blocking through database outages; ``_STOPPED`` if stopped first."""
+        attempt = 0
+        while True:
+            try:
+                return action()
+            except TRANSIENT_ERRORS as exc:
+                log.warning("database unavailable (%s); retrying", exc)
+                connection.close()
+            except DatabaseError:
+                connection.close()
+                raise
+            if self.stop.wait(min(self.retry_backoff * 2 ** min(attempt, 5), 5.0)):
+                return _STOPPED
+            attempt += 1
+
+
+_STOPPED = object()

@@ -1,0 +1,70 @@
+"""Writing to the outbox: call these inside the transaction of the change."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.db import connection, transaction
+from pydantic import BaseModel
+
+from shared_events.django.config import service_events
+from shared_events.django.models import OutboxEvent
+from shared_events.envelope import CloudEvent, build_event
+from shared_events.topics import topic_name
+
+NOTIFY_CHANNEL = "shared_events_outbox"
+
+
+def publish(
+    event_type: str,
+    data: BaseModel | dict[str, Any],
+    *,
+    subject: str,
+    correlation_id: str | None = None,
+    event_id: UUID | None = None,
+) -> CloudEvent:
+    """Validate and enqueue one event; it is sent after the caller's transaction commits."""
+    event = build_event(
+        event_type,
+        data,
+        source=service_events().source,
+        subject=subject,
+        correlation_id=correlation_id,
+        event_id=event_id,
+    )
+    enqueue_message(
+        topic=topic_name(event_type),
+        key=subject,
+        value=event.to_bytes(),
+        headers={"ce_id": str(event.id), "ce_type": event_type},
+        event_id=event.id,
+        event_type=event_type,
+    )
+    return event
+
+
+def enqueue_message(
+    *,
+    topic: str,
+    key: str,
+    value: bytes,
+    headers: dict[str, str],
+    event_type: str,
+    event_id: UUID | None = None,
+) -> OutboxEvent:
+    """Enqueue raw bytes (a re-sent decision, a dead letter) exactly as given."""
+    if not connection.in_atomic_block:
+        # A lone write is its own transaction; still one row, still atomic.
+        with transaction.atomic():
+            return enqueue_message(
+                topic=topic, key=key, value=value, headers=headers, event_type=event_type, event_id=event_id
+            )
+    row = OutboxEvent.objects.create(
+        topic=topic, key=key, value=value, headers=headers, event_id=event_id, event_type=event_type
+    )
+    if connection.vendor == "postgresql":
+        # Delivered when the transaction commits: wakes the relay at once.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
+    return row

@@ -1,0 +1,170 @@
+"""The outbox relay: the one publisher of a service.
+
+Exactly one relay per service publishes: on PostgreSQL it holds an advisory
+lock (other replicas stand by and take over when it goes) and sleeps on
+``LISTEN`` until a writing transaction commits; on SQLite it polls. Rows are
+published in id order and marked sent only after the broker acknowledged them;
+a row whose delivery was not confirmed stays pending and is sent again.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import threading
+import zlib
+from functools import partial
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+from django.db import close_old_connections, connection
+from django.db.models import F
+from django.utils import timezone
+
+from shared_events.django.config import service_events
+from shared_events.django.models import OutboxEvent
+from shared_events.django.outbox import NOTIFY_CHANNEL
+from shared_events.kafka_config import producer_config
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        stop: threading.Event,
+        producer_overrides: dict[str, Any] | None = None,
+        batch_size: int = 500,
+        poll_interval: float = 0.02,
+        idle_wait: float = 1.0,
+        standby_retry: float = 0.5,
+    ) -> None:
+        self.stop = stop
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.idle_wait = idle_wait
+        self.standby_retry = standby_retry
+        self.is_leader = threading.Event()
+        self._producer_overrides = producer_overrides or {}
+        self._producer: Producer | None = None
+        self._lock_conn: Any = None
+        self._failures = 0
+
+    # -- leadership --------------------------------------------------------
+    @property
+    def _lock_key(self) -> int:
+        return zlib.crc32(f"outbox-relay:{service_events().service}".encode())
+
+    def _try_lead(self) -> bool:
+        if connection.vendor != "postgresql":
+            return True  # SQLite: one worker per database (its writes are serialised anyway)
+        import psycopg2
+
+        if self._lock_conn is None:
+            params = connection.get_connection_params()
+            params.pop("cursor_factory", None)
+            self._lock_conn = psycopg2.connect(**params)
+            self._lock_conn.autocommit = True
+        with self._lock_conn.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [self._lock_key])
+            (acquired,) = cursor.fetchone()
+            if acquired:
+                cursor.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        return bool(acquired)
+
+    def _wait_for_work(self, timeout: float) -> None:
+        if self._lock_conn is None:
+            self.stop.wait(self.poll_interval)
+            return
+        readable, _, _ = select.select([self._lock_conn], [], [], timeout)
+        if readable:
+            self._lock_conn.poll()  # raises if the connection (and so the lock) is gone
+            self._lock_conn.notifies.clear()
+
+    def _release(self) -> None:
+        self.is_leader.clear()
+        if self._lock_conn is not None:
+            try:
+                self._lock_conn.close()  # closing the session releases the advisory lock
+            except Exception:  # noqa: BLE001 - best effort on shutdown
+                pass
+            self._lock_conn = None
+
+    # -- publishing --------------------------------------------------------
+    @property
+    def producer(self) -> Producer:
+        if self._producer is None:
+            self._producer = Producer(producer_config(**self._producer_overrides))
+        return self._producer
+
+    def publish_batch(self) -> int:
+        """Publish up to ``batch_size`` pending rows in order; return how many were confirmed."""
+        rows = list(OutboxEvent.objects.filter(sent_at__isnull=True).order_by("id")[: self.batch_size])
+        if not rows:
+            return 0
+        delivered: list[int] = []
+        failed: dict[int, str] = {}
+
+        def on_delivery(row_id: int, err: KafkaError | None, _msg: Message) -> None:
+            if err is None:
+                delivered.append(row_id)
+            else:
+                failed[row_id] = str(err)
+
+        for row in rows:
+            while True:
+                try:
+                    self.producer.produce(
+                        row.topic,
+                        key=row.key.encode(),
+                        value=bytes(row.value),
+                        headers=[(k, str(v).encode()) for k, v in row.headers.items()],
+                        on_delivery=partial(on_delivery, row.id),
+                    )
+                    break
+                except BufferError:
+                    self.producer.poll(0.05)
+        self.producer.flush()
+        if delivered:
+            OutboxEvent.objects.filter(id__in=delivered).update(sent_at=timezone.now())
+        for row_id, error in failed.items():
+            OutboxEvent.objects.filter(id=row_id).update(attempts=F("attempts") + 1, last_error=error[:2000])
+        if failed:
+            log.warning("outbox relay: %d of %d messages not confirmed", len(failed), len(rows))
+        return len(delivered) if not failed else -len(failed)
+
+    def run(self) -> None:
+        """Lead (or stand by) and publish until ``stop`` is set."""
+        try:
+            while not self.stop.is_set():
+                try:
+                    if not self.is_leader.is_set():
+                        if not self._try_lead():
+                            self.stop.wait(self.standby_retry)
+                            continue
+                        self.is_leader.set()
+                        log.info("outbox relay: leading")
+                    self._step()
+                except Exception:  # noqa: BLE001 - the relay must outlive a database or broker outage
+                    log.exception("outbox relay: error, backing off")
+                    self._release()
+                    close_old_connections()
+                    connection.close()
+                    self.stop.wait(1.0)
+        finally:
+            if self._producer is not None:
+                self._producer.flush(10)
+            self._release()
+            connection.close()
+
+    def _step(self) -> None:
+        published = self.publish_batch()
+        if published < 0:
+            self._failures += 1
+            self.stop.wait(min(0.1 * 2**self._failures, 5.0))
+        elif published >= self.batch_size:
+            return
+        else:
+            self._failures = 0
+            self._wait_for_work(self.idle_wait)

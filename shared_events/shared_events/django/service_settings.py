@@ -1,0 +1,163 @@
+"""Settings every service shares, read from the environment.
+
+A service's ``config/settings.py`` calls ``service_settings(...)`` and adds its
+own apps. Production needs ``SECRET_KEY``; ``DEBUG`` is off unless set.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def database_from_env(base_dir: Path, service: str) -> dict[str, Any]:
+    default_sqlite = f"sqlite:///{base_dir.parent / 'var' / f'{service}.sqlite3'}"
+    db = dj_database_url.parse(os.environ.get("DATABASE_URL", default_sqlite), conn_max_age=60)
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        Path(db["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        db["CONN_MAX_AGE"] = 0
+        # Writers take the lock up front (no deadlock on upgrade) and wait for it.
+        db["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"}
+    return db
+
+
+def service_settings(
+    *,
+    base_dir: Path,
+    service: str,
+    title: str,
+    apps: list[str],
+    handlers: str | None,
+    periodic: list[tuple[str, float]] | None = None,
+) -> dict[str, Any]:
+    debug = env_bool("DEBUG")
+    secret_key = os.environ.get("SECRET_KEY")
+    if not secret_key:
+        if not debug:
+            raise ImproperlyConfigured("SECRET_KEY must be set in the environment (DEBUG is off)")
+        secret_key = "insecure-development-only-key"
+    behind_tls = env_bool("HTTPS", default=False)
+    return {
+        "BASE_DIR": base_dir,
+        "SECRET_KEY": secret_key,
+        "DEBUG": debug,
+        "ALLOWED_HOSTS": env_list("ALLOWED_HOSTS", "localhost,127.0.0.1"),
+        "CSRF_TRUSTED_ORIGINS": env_list("CSRF_TRUSTED_ORIGINS", ""),
+        "INSTALLED_APPS": [
+            "django.contrib.admin",
+            "django.contrib.auth",
+            "django.contrib.contenttypes",
+            "django.contrib.sessions",
+            "django.contrib.messages",
+            "django.contrib.staticfiles",
+            "rest_framework",
+            "rest_framework.authtoken",
+            "django_filters",
+            "drf_spectacular",
+            "shared_events.django",
+            *apps,
+        ],
+        "MIDDLEWARE": [
+            "django.middleware.security.SecurityMiddleware",
+            "whitenoise.middleware.WhiteNoiseMiddleware",
+            "django.contrib.sessions.middleware.SessionMiddleware",
+            "django.middleware.common.CommonMiddleware",
+            "django.middleware.csrf.CsrfViewMiddleware",
+            "django.contrib.auth.middleware.AuthenticationMiddleware",
+            "django.contrib.messages.middleware.MessageMiddleware",
+            "django.middleware.clickjacking.XFrameOptionsMiddleware",
+        ],
+        "ROOT_URLCONF": "config.urls",
+        "TEMPLATES": [
+            {
+                "BACKEND": "django.template.backends.django.DjangoTemplates",
+                "DIRS": [],
+                "APP_DIRS": True,
+                "OPTIONS": {
+                    "context_processors": [
+                        "django.template.context_processors.request",
+                        "django.contrib.auth.context_processors.auth",
+                        "django.contrib.messages.context_processors.messages",
+                    ]
+                },
+            }
+        ],
+        "WSGI_APPLICATION": "config.wsgi.application",
+        "ASGI_APPLICATION": "config.asgi.application",
+        "DATABASES": {"default": database_from_env(base_dir, service)},
+        "DEFAULT_AUTO_FIELD": "django.db.models.BigAutoField",
+        "AUTH_PASSWORD_VALIDATORS": [
+            {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+            {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+        ],
+        "LANGUAGE_CODE": "en-gb",
+        "TIME_ZONE": "UTC",
+        "USE_I18N": True,
+        "USE_TZ": True,
+        "STATIC_URL": "static/",
+        "STATIC_ROOT": base_dir / "staticfiles",
+        "LOGIN_URL": "/accounts/login/",
+        "REST_FRAMEWORK": {
+            "DEFAULT_AUTHENTICATION_CLASSES": [
+                "rest_framework.authentication.TokenAuthentication",
+                "rest_framework.authentication.SessionAuthentication",
+            ],
+            "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+            "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+            "PAGE_SIZE": 50,
+            "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+            "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+            "DEFAULT_THROTTLE_RATES": {"login": "30/minute"},
+        },
+        "SPECTACULAR_SETTINGS": {
+            "TITLE": title,
+            "VERSION": "1.0.0",
+            "SERVE_INCLUDE_SCHEMA": False,
+            "COMPONENT_SPLIT_REQUEST": True,
+        },
+        "SHARED_EVENTS": {
+            "SERVICE": service,
+            "SOURCE": f"{service}-service",
+            "HANDLERS": handlers,
+            "PERIODIC": periodic or [],
+        },
+        # Production hardening (manage.py check --deploy); HTTPS=1 behind TLS.
+        "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https"),
+        "SECURE_SSL_REDIRECT": behind_tls,
+        "SESSION_COOKIE_SECURE": behind_tls,
+        "CSRF_COOKIE_SECURE": behind_tls,
+        "SECURE_HSTS_SECONDS": 31536000 if behind_tls else 0,
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": behind_tls,
+        "SECURE_HSTS_PRELOAD": behind_tls,
+        "SECURE_CONTENT_TYPE_NOSNIFF": True,
+        "X_FRAME_OPTIONS": "DENY",
+        "LOGGING": {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {
+                "json": {"()": "shared_events.django.logging.JsonFormatter"},
+                "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+            },
+            "handlers": {
+                "console": {
+                    "class": "logging.StreamHandler",
+                    "formatter": "json" if os.environ.get("LOG_FORMAT", "plain") == "json" else "plain",
+                }
+            },
+            "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+            "loggers": {"django.db.backends": {"level": "WARNING"}},
+        },
+    }

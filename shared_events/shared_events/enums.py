@@ -1,0 +1,65 @@
+"""Value types shared by the event schemas and the services' models."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class BloodGroup(StrEnum):
+    O_NEG = "O-"
+    O_POS = "O+"
+    A_NEG = "A-"
+    A_POS = "A+"
+    B_NEG = "B-"
+    B_POS = "B+"
+    AB_NEG = "AB-"
+    AB_POS = "AB+"
+
+    @property
+    def abo(self) -> str:
+        return self.value[:-1]
+
+    @property
+    def rhd_positive(self) -> bool:
+        return self.value.endswith("+")
+
+
+class Component(StrEnum):
+    WHOLE_BLOOD = "WHOLE_BLOOD"
+    RED_CELLS = "RED_CELLS"
+    PLASMA = "PLASMA"
+    PLATELETS = "PLATELETS"
+    CRYO = "CRYO"
+
+
+class Priority(StrEnum):
+    EMERGENCY = "EMERGENCY"
+    SCHEDULED = "SCHEDULED"
+
+
+class RejectReason(StrEnum):
+    INSUFFICIENT_STOCK = "INSUFFICIENT_STOCK"
+    NO_COMPATIBLE_UNITS = "NO_COMPATIBLE_UNITS"
+    INVALID_REQUEST = "INVALID_REQUEST"
+    NEEDED_BY_PASSED = "NEEDED_BY_PASSED"
+    CANCELLED_BEFORE_DECISION = "CANCELLED_BEFORE_DECISION"
+
+
+class StockLevel(StrEnum):
+    OK = "OK"
+    LOW = "LOW"
+    CRITICAL = "CRITICAL"
+
+
+class StockCrossing(StrEnum):
+    LOW = "LOW"
+    CRITICAL = "CRITICAL"
+    RECOVERED = "RECOVERED"
+
+
+class Service(StrEnum):
+    """The producing services, as they appear in the envelope's ``source``."""
+
+    HOSPITAL = "hospital-service"
+    BLOODBANK = "bloodbank-service"
+    NOTIFICATION = "notification-service"

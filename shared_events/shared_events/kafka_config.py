@@ -1,0 +1,65 @@
+"""Kafka client settings, from the environment only.
+
+``KAFKA_BOOTSTRAP_SERVERS`` names the brokers. ``KAFKA_EMBEDDED=1`` applies the
+low-latency, fast-join values the embedded broker needs (``architecture.md``,
+"The embedded broker"); without it librdkafka's production defaults apply.
+Any ``KAFKA_CONFIG_<NAME>`` variable is passed through as librdkafka setting
+``<name>`` with ``_`` read as ``.`` (e.g. ``KAFKA_CONFIG_SECURITY_PROTOCOL``,
+``KAFKA_CONFIG_SASL_USERNAME``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+EMBEDDED_CONSUMER_SETTINGS = {
+    "session.timeout.ms": 6000,
+    "heartbeat.interval.ms": 1000,
+    "fetch.wait.max.ms": 10,
+}
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def embedded() -> bool:
+    return _truthy(os.environ.get("KAFKA_EMBEDDED"))
+
+
+def base_config() -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap.servers": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+    }
+    for name, value in os.environ.items():
+        if name.startswith("KAFKA_CONFIG_"):
+            config[name.removeprefix("KAFKA_CONFIG_").lower().replace("_", ".")] = value
+    return config
+
+
+def producer_config(**overrides: Any) -> dict[str, Any]:
+    config = base_config() | {
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": int(os.environ.get("KAFKA_LINGER_MS", "1")),
+    }
+    return config | overrides
+
+
+def consumer_config(group_id: str, **overrides: Any) -> dict[str, Any]:
+    config = base_config() | {
+        "group.id": group_id,
+        "enable.auto.offset.store": False,
+        "enable.auto.commit": True,
+        "auto.commit.interval.ms": 1000,
+        "auto.offset.reset": "earliest",
+        "partition.assignment.strategy": "cooperative-sticky" if not embedded() else "range",
+    }
+    if embedded():
+        config |= EMBEDDED_CONSUMER_SETTINGS
+    return config | overrides
+
+
+def admin_config() -> dict[str, Any]:
+    return base_config()

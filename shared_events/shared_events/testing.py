@@ -1,0 +1,93 @@
+"""pytest plugin shared by every suite: a real broker, isolated topics, waiting helpers.
+
+Enable it with ``pytest_plugins = ["shared_events.testing"]``. When
+``KAFKA_BOOTSTRAP_SERVERS`` is set (``make test`` starts one broker for the
+whole run) that broker is used; otherwise the session starts its own.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import pytest
+from confluent_kafka import Consumer, Message
+
+from shared_events.admin import create_topics
+from shared_events.embedded_broker import start_broker
+from shared_events.kafka_config import consumer_config
+
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T], *, timeout: float = 20.0, interval: float = 0.02, message: str = "") -> T:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for: {message or condition}")
+        time.sleep(interval)
+
+
+def read_topic(topic: str, count: int, *, timeout: float = 20.0) -> list[Message]:
+    """Read ``count`` messages of ``topic`` from the beginning, with a fresh consumer group."""
+    consumer = Consumer(consumer_config(f"test-reader-{uuid.uuid4()}", **{"enable.auto.commit": False}))
+    consumer.subscribe([topic])
+    messages: list[Message] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(messages) < count and time.monotonic() < deadline:
+            msg = consumer.poll(0.1)
+            if msg is not None and not msg.error():
+                messages.append(msg)
+    finally:
+        consumer.close()
+    if len(messages) < count:
+        pytest.fail(f"read {len(messages)} of {count} messages from {topic} in {timeout}s")
+    return messages
+
+
+@contextmanager
+def running(target: Callable[[], Any], stop: threading.Event) -> Iterator[threading.Thread]:
+    """Run a worker loop (consumer or relay ``run``) in a thread for the block."""
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        stop.set()
+        thread.join(timeout=20)
+        assert not thread.is_alive(), "worker thread did not stop"
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+        return
+    broker = start_broker(0)
+    os.environ["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
+    os.environ["KAFKA_EMBEDDED"] = "1"
+    try:
+        yield broker.bootstrap_servers
+    finally:
+        broker.stop()
+        del os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+
+
+@pytest.fixture
+def kafka_topics(kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh set of every registry topic for this test (``KAFKA_TOPIC_PREFIX``)."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    monkeypatch.setenv("KAFKA_TOPIC_PREFIX", prefix)
+    monkeypatch.setenv("KAFKA_EMBEDDED", os.environ.get("KAFKA_EMBEDDED", "1"))
+    create_topics()
+    return prefix

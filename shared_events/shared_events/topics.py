@@ -1,0 +1,81 @@
+"""The topic registry: every topic's name, key, partitions and payload schema."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from shared_events import schemas
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    key: str
+    partitions: int
+    producer: str
+    payloads: dict[int, type[BaseModel]] = field(default_factory=dict)
+    """Payload model by major version; consumers accept every major listed."""
+
+    @property
+    def latest_major(self) -> int:
+        return max(self.payloads)
+
+    def dataschema(self, major: int | None = None) -> str:
+        return f"urn:bloodbank:event:{self.name}:v{major or self.latest_major}"
+
+
+def _spec(name: str, key: str, partitions: int, producer: str, v1: type[BaseModel]) -> TopicSpec:
+    return TopicSpec(name=name, key=key, partitions=partitions, producer=producer, payloads={1: v1})
+
+
+REQUESTED = "hospital.blood.requested"
+CANCELLED = "hospital.blood.cancelled"
+APPROVED = "bloodbank.blood.approved"
+REJECTED = "bloodbank.blood.rejected"
+RELEASED = "bloodbank.allocation.released"
+INVENTORY_UPDATED = "bloodbank.inventory.updated"
+LOW_STOCK = "bloodbank.inventory.low_stock"
+NOTIFICATION_DELIVERED = "notification.delivered"
+
+TOPICS: dict[str, TopicSpec] = {
+    spec.name: spec
+    for spec in (
+        _spec(REQUESTED, "request id", 6, "hospital", schemas.BloodRequestedV1),
+        _spec(CANCELLED, "request id", 6, "hospital", schemas.BloodCancelledV1),
+        _spec(APPROVED, "request id", 6, "bloodbank", schemas.BloodApprovedV1),
+        _spec(REJECTED, "request id", 6, "bloodbank", schemas.BloodRejectedV1),
+        _spec(RELEASED, "request id", 6, "bloodbank", schemas.AllocationReleasedV1),
+        _spec(INVENTORY_UPDATED, "component:blood_group", 3, "bloodbank", schemas.InventoryUpdatedV1),
+        _spec(LOW_STOCK, "component:blood_group", 3, "bloodbank", schemas.LowStockV1),
+        _spec(NOTIFICATION_DELIVERED, "notification id", 3, "notification", schemas.NotificationDeliveredV1),
+    )
+}
+
+DLQ_SERVICES = ("hospital", "bloodbank", "notification")
+DLQ_PARTITIONS = 1
+
+
+def topic_prefix() -> str:
+    """Optional environment prefix (``KAFKA_TOPIC_PREFIX``), e.g. to isolate test runs."""
+    return os.environ.get("KAFKA_TOPIC_PREFIX", "")
+
+
+def topic_name(event_type: str) -> str:
+    """The Kafka topic that carries ``event_type`` (the type *is* the topic name)."""
+    return f"{topic_prefix()}{event_type}"
+
+
+def dlq_topic(service: str) -> str:
+    if service not in DLQ_SERVICES:
+        raise ValueError(f"unknown service {service!r}")
+    return f"{topic_prefix()}dlq.{service}"
+
+
+def all_topics() -> dict[str, int]:
+    """Every Kafka topic the system needs, with its partition count."""
+    wanted = {topic_name(spec.name): spec.partitions for spec in TOPICS.values()}
+    wanted.update({dlq_topic(service): DLQ_PARTITIONS for service in DLQ_SERVICES})
+    return wanted

@@ -1,0 +1,20 @@
+"""A minimal Django project that exercises the shared_events app on PostgreSQL."""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("SECRET_KEY", "shared-events-tests")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shared_events")
+
+from shared_events.django.service_settings import service_settings  # noqa: E402
+
+globals().update(
+    service_settings(
+        base_dir=Path(__file__).resolve().parent,
+        service="hospital",
+        title="shared_events tests",
+        apps=["tests.testapp"],
+        handlers="tests.testapp.handlers.HANDLERS",
+    )
+)
+ROOT_URLCONF = "tests.urls"

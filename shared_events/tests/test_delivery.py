@@ -1,0 +1,191 @@
+"""Delivery guarantees against the real broker and PostgreSQL: nothing lost, nothing doubled."""
+
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+from django.db import connection, transaction
+
+from shared_events.django.models import InboxEvent, OutboxEvent
+from shared_events.django.outbox import enqueue_message, publish
+from shared_events.django.relay import OutboxRelay
+from shared_events.embedded_broker import free_port
+from shared_events.kafka_config import producer_config
+from shared_events.testing import read_topic, running, wait_for
+from shared_events.topics import dlq_topic, topic_name
+from tests.factories import requested_payload
+from tests.testapp.models import Effect
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+REQUESTED = "hospital.blood.requested"
+
+
+def _publish(subject: str, **overrides):
+    with transaction.atomic():
+        return publish(REQUESTED, requested_payload(**overrides), subject=subject)
+
+
+def _effects(subject: str) -> int:
+    return Effect.objects.filter(subject=subject).count()
+
+
+def _produce_raw(topic: str, key: str, value: bytes) -> None:
+    producer = Producer(producer_config())
+    producer.produce(topic, key=key, value=value)
+    assert producer.flush(10) == 0
+
+
+def test_an_event_written_to_the_outbox_is_published_and_handled(make_consumer):
+    event = _publish("r-1")
+    relay_stop, consumer = threading.Event(), make_consumer()
+    with running(OutboxRelay(stop=relay_stop).run, relay_stop), running(consumer.run, consumer.stop):
+        wait_for(lambda: _effects("r-1") == 1, message="the handler's effect")
+    row = OutboxEvent.objects.get(event_id=event.id)
+    assert row.sent_at is not None
+    assert Effect.objects.get(subject="r-1").event_id == event.id
+    assert InboxEvent.objects.filter(event_id=event.id, outcome="HANDLED").count() == 1
+
+
+def test_the_same_event_delivered_twice_has_one_effect(make_consumer):
+    event = _publish("dup")
+    row = OutboxEvent.objects.get(event_id=event.id)
+    enqueue_message(topic=row.topic, key="dup", value=bytes(row.value), headers={}, event_type=REQUESTED)
+    _publish("dup", units=3)  # a later, distinct event on the same key: handled after both copies
+    relay_stop, consumer = threading.Event(), make_consumer()
+    with running(OutboxRelay(stop=relay_stop).run, relay_stop), running(consumer.run, consumer.stop):
+        wait_for(lambda: _effects("dup") == 2, message="the distinct event handled after the duplicate")
+    assert Effect.objects.filter(event_id=event.id).count() == 1
+    assert len(read_topic(topic_name(REQUESTED), 3)) == 3
+
+
+def test_a_poison_message_is_dead_lettered_with_headers_and_the_next_is_handled(make_consumer):
+    topic = topic_name(REQUESTED)
+    _produce_raw(topic, "poison", b"{not an event")
+    _produce_raw(topic, "poison", b'{"specversion": "1.0", "type": "hospital.blood.requested"}')
+    relay_stop, consumer = threading.Event(), make_consumer()
+    _publish("poison")
+    with running(OutboxRelay(stop=relay_stop).run, relay_stop), running(consumer.run, consumer.stop):
+        wait_for(lambda: _effects("poison") == 1, message="the valid event after the poison")
+        letters = read_topic(dlq_topic("hospital"), 2)
+    assert [m.value() for m in letters] == [b"{not an event", b'{"specversion": "1.0", "type": "hospital.blood.requested"}']
+    headers = dict(letters[0].headers())
+    assert headers["dlq_original_topic"] == topic.encode()
+    assert headers["dlq_consumer_group"] == consumer.group_id.encode()
+    assert b"invalid envelope" in headers["dlq_error"]
+    assert {"dlq_original_partition", "dlq_original_offset", "dlq_failed_at"} <= set(headers)
+    assert letters[0].key() == b"poison"
+
+
+def test_a_handler_that_keeps_failing_is_dead_lettered_and_the_loop_goes_on(make_consumer):
+    failing = _publish("always-fails")
+    _publish("after-failure")
+    relay_stop, consumer = threading.Event(), make_consumer(max_attempts=3)
+    with running(OutboxRelay(stop=relay_stop).run, relay_stop), running(consumer.run, consumer.stop):
+        wait_for(lambda: _effects("after-failure") == 1, message="the event after the failing one")
+        (letter,) = read_topic(dlq_topic("hospital"), 1)
+    assert b"HandlerBroke" in dict(letter.headers())["dlq_error"]
+    assert InboxEvent.objects.get(event_id=failing.id).outcome == "DEAD_LETTERED"
+    assert _effects("always-fails") == 0
+
+
+def test_a_database_outage_blocks_the_consumer_without_losing_the_event(make_consumer):
+    event = _publish("outage")
+    consumer = make_consumer()
+    real_handle = consumer._handle
+    outages = []
+
+    def flaky_handle(*args, **kwargs):
+        if len(outages) < 3:  # the first three attempts find the database unreachable
+            outages.append(1)
+            from django.db import OperationalError
+
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_handle(*args, **kwargs)
+
+    consumer._handle = flaky_handle
+    relay_stop = threading.Event()
+    with running(OutboxRelay(stop=relay_stop).run, relay_stop), running(consumer.run, consumer.stop):
+        wait_for(lambda: _effects("outage") == 1, message="the event handled once the database is back")
+    assert len(outages) == 3
+    assert InboxEvent.objects.get(event_id=event.id).outcome == "HANDLED"
+    assert not OutboxEvent.objects.filter(topic=dlq_topic("hospital")).exists()
+
+
+def _worker(env_extra: dict[str, str]) -> subprocess.Popen:
+    db = connection.settings_dict
+    env = os.environ | {
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "PYTHONUNBUFFERED": "1",
+    } | env_extra
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "run_worker"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_a_worker_killed_after_the_effect_rereads_the_event_and_the_inbox_skips_it():
+    group = f"crash-{uuid.uuid4().hex[:8]}"
+    event = _publish("crash-after-effect")
+    crashing = _worker({"CRASH_AFTER_EFFECT": "1", "KAFKA_CONFIG_GROUP_ID": group})
+    assert crashing.wait(timeout=60) == 137, crashing.stdout.read()
+    assert _effects("crash-after-effect") == 1
+
+    _publish("after-restart")
+    restarted = _worker({"KAFKA_CONFIG_GROUP_ID": group})
+    try:
+        wait_for(lambda: _effects("after-restart") == 1, timeout=60, message="the restarted worker handling")
+    finally:
+        restarted.terminate()
+        output, _ = restarted.communicate(timeout=30)
+    assert restarted.returncode == 0, output
+    assert f"skipping hospital.blood.requested {event.id}: already in the inbox" in output
+    assert _effects("crash-after-effect") == 1
+
+
+def test_the_relay_publishes_rows_in_commit_order(kafka_topics):
+    ids = [str(_publish("ordered", units=1 + i % 20).id) for i in range(40)]
+    stop = threading.Event()
+    with running(OutboxRelay(stop=stop).run, stop):
+        wait_for(lambda: not OutboxEvent.objects.filter(sent_at__isnull=True).exists(), message="all rows sent")
+    messages = read_topic(topic_name(REQUESTED), 40)
+    assert [dict(m.headers())["ce_id"].decode() for m in messages] == ids
+
+
+def test_rows_whose_delivery_was_not_confirmed_are_sent_again(kafka_topics):
+    event = _publish("unconfirmed")
+    dead_broker = {"bootstrap.servers": f"127.0.0.1:{free_port()}", "message.timeout.ms": 1000}
+    failing = OutboxRelay(stop=threading.Event(), producer_overrides=dead_broker)
+    assert failing.publish_batch() == -1
+    row = OutboxEvent.objects.get(event_id=event.id)
+    assert row.sent_at is None and row.attempts == 1 and row.last_error
+
+    stop = threading.Event()
+    with running(OutboxRelay(stop=stop).run, stop):
+        wait_for(lambda: OutboxEvent.objects.get(event_id=event.id).sent_at, message="the row re-sent")
+    (msg,) = read_topic(topic_name(REQUESTED), 1)
+    assert dict(msg.headers())["ce_id"] == str(event.id).encode()
+
+
+def test_a_second_relay_stands_by_while_the_first_holds_the_lock(kafka_topics):
+    first_stop, second_stop = threading.Event(), threading.Event()
+    first, second = OutboxRelay(stop=first_stop), OutboxRelay(stop=second_stop, standby_retry=0.05)
+    with running(first.run, first_stop):
+        wait_for(first.is_leader.is_set, message="the first relay leading")
+        with running(second.run, second_stop):
+            _publish("while-standing-by")
+            wait_for(lambda: OutboxEvent.objects.filter(sent_at__isnull=False).exists(), message="a publish")
+            assert not second.is_leader.is_set()
+            first_stop.set()
+            wait_for(second.is_leader.is_set, message="the second relay taking over")
+            _publish("after-takeover")
+            wait_for(lambda: not OutboxEvent.objects.filter(sent_at__isnull=True).exists(), message="sent by #2")
