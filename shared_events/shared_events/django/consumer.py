@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message
@@ -95,7 +96,7 @@ class EventConsumer:
                 entry[2] = now
                 try:
                     self._with_db_retry(task)
-                except Exception:  # noqa: BLE001 - a failing chore must not stop the consumer
+                except Exception:
                     log.exception("periodic task %s failed", getattr(task, "__name__", task))
 
     # -- one message -----------------------------------------------------------
@@ -107,7 +108,7 @@ class EventConsumer:
             if handler is None:
                 raise EventError(f"no handler for event type {event.type!r} in {self.group_id}")
         except EventError as exc:
-            return self._with_db_retry(lambda: self._dead_letter(msg, exc, event=None)) is not _STOPPED
+            return self._with_db_retry(partial(self._dead_letter, msg, exc, event=None)) is not _STOPPED
 
         attempt = 0
         while True:
@@ -124,16 +125,14 @@ class EventConsumer:
                 attempt += 1
                 log.warning("handler failed on %s (attempt %d/%d): %r", event.id, attempt, self.max_attempts, exc)
                 if attempt >= self.max_attempts:
-                    return self._with_db_retry(lambda: self._dead_letter(msg, exc, event=event)) is not _STOPPED
+                    return self._with_db_retry(partial(self._dead_letter, msg, exc, event=event)) is not _STOPPED
                 if self.stop.wait(self.retry_backoff * 2 ** (attempt - 1)):
                     return False
 
     def _handle(self, msg: Message, event: Event, handler: Handler, *, replay: bool) -> None:
         try:
             with transaction.atomic():
-                inbox = InboxEvent.objects.select_for_update().filter(
-                    consumer_group=self.group_id, event_id=event.id
-                )
+                inbox = InboxEvent.objects.select_for_update().filter(consumer_group=self.group_id, event_id=event.id)
                 if replay:
                     inbox.filter(outcome=InboxEvent.Outcome.DEAD_LETTERED).delete()
                 if inbox.exists():

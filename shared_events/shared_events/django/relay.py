@@ -9,6 +9,7 @@ a row whose delivery was not confirmed stays pending and is sent again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import select
 import threading
@@ -85,10 +86,8 @@ class OutboxRelay:
     def _release(self) -> None:
         self.is_leader.clear()
         if self._lock_conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # best effort: the session may be gone already
                 self._lock_conn.close()  # closing the session releases the advisory lock
-            except Exception:  # noqa: BLE001 - best effort on shutdown
-                pass
             self._lock_conn = None
 
     # -- publishing --------------------------------------------------------
@@ -146,7 +145,7 @@ class OutboxRelay:
                         self.is_leader.set()
                         log.info("outbox relay: leading")
                     self._step()
-                except Exception:  # noqa: BLE001 - the relay must outlive a database or broker outage
+                except Exception:
                     log.exception("outbox relay: error, backing off")
                     self._release()
                     close_old_connections()

@@ -48,7 +48,7 @@ def service_settings(
     if not secret_key:
         if not debug:
             raise ImproperlyConfigured("SECRET_KEY must be set in the environment (DEBUG is off)")
-        secret_key = "insecure-development-only-key"
+        secret_key = "insecure-development-only-key"  # noqa: S105 - DEBUG only
     behind_tls = env_bool("HTTPS", default=False)
     return {
         "BASE_DIR": base_dir,

@@ -8,3 +8,6 @@ class Effect(models.Model):
     event_type = models.CharField(max_length=200)
     subject = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.subject}"

@@ -1,0 +1,16 @@
+"""bloodbank_service settings: everything from the environment (see shared_events.django.service_settings)."""
+
+from pathlib import Path
+
+from shared_events.django.service_settings import service_settings
+
+globals().update(
+    service_settings(
+        base_dir=Path(__file__).resolve().parent.parent,
+        service="bloodbank",
+        title="Blood bank service API",
+        apps=["inventory", "allocation"],
+        handlers="allocation.handlers.HANDLERS",
+        periodic=[("inventory.services.expire_units", 60.0)],
+    )
+)

@@ -1,0 +1,24 @@
+"""hospital_service settings: everything from the environment (see shared_events.django.service_settings)."""
+
+import os
+from pathlib import Path
+
+from shared_events.django.service_settings import service_settings
+
+globals().update(
+    service_settings(
+        base_dir=Path(__file__).resolve().parent.parent,
+        service="hospital",
+        title="Hospital service API",
+        apps=["hospitals", "blood_requests", "local_inventory", "bank_stock", "dashboard"],
+        handlers="blood_requests.handlers.HANDLERS",
+        periodic=[
+            ("blood_requests.services.republish_stale_requests", 5.0),
+            ("local_inventory.services.expire_local_units", 60.0),
+        ],
+    )
+)
+
+# Watchdog: a request still PENDING this long is published again (then backing off).
+REQUEST_REPUBLISH_AFTER_SECONDS = float(os.environ.get("REQUEST_REPUBLISH_AFTER_SECONDS", "60"))
+LOGIN_REDIRECT_URL = "/dashboard/"
