@@ -1,0 +1,50 @@
+# Developer entry points. Needs only Python 3.11 (and PostgreSQL for `make test`).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+REQS   := requirements-dev.txt shared_events/pyproject.toml $(wildcard */requirements.txt)
+
+.PHONY: run test bench lint format venv up down asyncapi clean
+
+$(STAMP): $(REQS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## make run: broker + 3 web + 3 workers with demo data (Ctrl-C stops all)
+run: $(STAMP)
+	$(PY) scripts/stack.py
+
+## make test: every suite against PostgreSQL and an embedded broker of its own
+test: $(STAMP)
+	$(PY) -m shared_events.embedded_broker --port 0 -- $(PY) scripts/run_tests.py $(ARGS)
+
+## make bench: the allocation benchmark (decisions/second, PostgreSQL)
+bench: $(STAMP)
+	cd bloodbank_service && ../$(PY) bench/allocation_bench.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+## make asyncapi: regenerate docs/asyncapi.json from the event classes
+asyncapi: $(STAMP)
+	$(PY) -m shared_events.json_schema > docs/asyncapi.json
+
+## make up / down: the compose deployment (Apache Kafka KRaft, PostgreSQL per service, KafkaDrop)
+up:
+	docker compose up --build
+
+down:
+	docker compose down
+
+clean:
+	rm -rf var

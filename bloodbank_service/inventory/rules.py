@@ -1,0 +1,58 @@
+"""Pure stock rules: shelf lives, default thresholds and stock levels (no Django import)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from shared_events.enums import BloodGroup, Component, StockCrossing, StockLevel
+
+SHELF_LIFE: dict[Component, timedelta] = {
+    Component.WHOLE_BLOOD: timedelta(days=35),
+    Component.RED_CELLS: timedelta(days=42),
+    Component.PLATELETS: timedelta(days=5),
+    Component.PLASMA: timedelta(days=365),
+    Component.CRYO: timedelta(days=365),
+}
+
+_RED_CELL_THRESHOLDS: dict[BloodGroup, tuple[int, int]] = {
+    BloodGroup.O_NEG: (10, 4),
+    BloodGroup.O_POS: (20, 8),
+    BloodGroup.A_POS: (15, 6),
+}
+_OTHER_RED_CELLS = (5, 2)
+
+EXPIRING_SOON = timedelta(hours=72)
+
+
+def default_thresholds(component: Component, group: BloodGroup) -> tuple[int, int]:
+    """(low, critical) par levels: red cells per domain.md, other components half of that."""
+    low, critical = _RED_CELL_THRESHOLDS.get(group, _OTHER_RED_CELLS)
+    if component != Component.RED_CELLS:
+        low, critical = low // 2, critical // 2
+    return low, critical
+
+
+def stock_level(available: int, *, low: int, critical: int) -> StockLevel:
+    """CRITICAL at or below the critical threshold, LOW at or below the low one, else OK."""
+    if available <= critical:
+        return StockLevel.CRITICAL
+    if available <= low:
+        return StockLevel.LOW
+    return StockLevel.OK
+
+
+def crossing(before: StockLevel | None, after: StockLevel) -> StockCrossing | None:
+    """The low-stock event to send when the level moves from ``before`` to ``after``, if any.
+
+    ``before`` is None when nothing was published for the key yet: then a
+    LOW or CRITICAL level is announced (it crossed from the unknown), OK is not.
+    """
+    if before == after:
+        return None
+    if after == StockLevel.OK:
+        return StockCrossing.RECOVERED if before is not None else None
+    if after == StockLevel.CRITICAL:
+        return StockCrossing.CRITICAL
+    # after LOW: from OK or unknown it is a fall; from CRITICAL it is a partial
+    # recovery, still below par: announce it as LOW so readers see the new level.
+    return StockCrossing.LOW

