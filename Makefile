@@ -38,10 +38,17 @@ format: $(STAMP)
 ## make asyncapi: regenerate docs/asyncapi.json from the event classes
 asyncapi: $(STAMP)
 	$(PY) -m shared_events.json_schema > docs/asyncapi.json
+	$(PY) -m shared_events.topics > kafka/topics.json
 
 ## make up / down: the compose deployment (Apache Kafka KRaft, PostgreSQL per service, KafkaDrop)
-up:
+up: .env
 	docker compose up --build
+
+.env:
+	@echo "writing .env with random secrets (see .env.example)"
+	@for name in HOSPITAL_SECRET_KEY BLOODBANK_SECRET_KEY NOTIFICATION_SECRET_KEY POSTGRES_PASSWORD; do \
+	  echo "$$name=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(40))')"; done > .env
+	@echo "DEMO_PASSWORD=demo-password" >> .env
 
 down:
 	docker compose down

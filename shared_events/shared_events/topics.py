@@ -79,3 +79,21 @@ def all_topics() -> dict[str, int]:
     wanted = {topic_name(spec.name): spec.partitions for spec in TOPICS.values()}
     wanted.update({dlq_topic(service): DLQ_PARTITIONS for service in DLQ_SERVICES})
     return wanted
+
+
+def topic_table() -> list[dict[str, object]]:
+    """The registry as rows (``kafka/topics.json``), DLQs included."""
+    rows: list[dict[str, object]] = [
+        {"name": s.name, "partitions": s.partitions, "key": s.key, "producer": s.producer} for s in TOPICS.values()
+    ]
+    rows += [
+        {"name": f"dlq.{service}", "partitions": DLQ_PARTITIONS, "key": "original key", "producer": f"{service} outbox"}
+        for service in DLQ_SERVICES
+    ]
+    return rows
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(topic_table(), indent=2))

@@ -1,0 +1,97 @@
+"""The bank's copy of each blood request, its decision, and the allocations it made."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from inventory.models import COMPONENT_CHOICES, GROUP_CHOICES, Unit
+
+from shared_events.enums import Priority, RejectReason
+
+PRIORITY_CHOICES = [(p.value, p.value) for p in Priority]
+REASON_CHOICES = [(r.value, r.value) for r in RejectReason]
+
+
+class RequestStatus(models.TextChoices):
+    WAITING = "WAITING", "waiting for a decision"
+    APPROVED = "APPROVED"
+    PARTIALLY_APPROVED = "PARTIALLY_APPROVED"
+    REJECTED = "REJECTED"
+
+
+class BankRequest(models.Model):
+    """A hospital's request as the bank saw it, and the bank's decision on it.
+
+    A cancel that arrives first creates the row with the hospital id only
+    (the request's details are filled in if the request arrives later).
+    """
+
+    request_id = models.UUIDField(primary_key=True)
+    hospital_id = models.UUIDField(db_index=True)
+    hospital_name = models.CharField(max_length=200, blank=True)
+    blood_group = models.CharField(max_length=3, choices=GROUP_CHOICES, blank=True)
+    component = models.CharField(max_length=20, choices=COMPONENT_CHOICES, blank=True)
+    units_requested = models.PositiveSmallIntegerField(null=True, blank=True)
+    # "EMERGENCY" sorts before "SCHEDULED": the deferred decision step orders by it.
+    priority = models.CharField(max_length=10, choices=PRIORITY_CHOICES, blank=True)
+    needed_by = models.DateTimeField(null=True, blank=True)
+    allow_partial = models.BooleanField(null=True, blank=True)
+    patient_reference = models.CharField(max_length=64, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    requested_by = models.CharField(max_length=150, blank=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
+    correlation_id = models.CharField(max_length=100, blank=True)
+    received_at = models.DateTimeField()
+
+    status = models.CharField(max_length=20, choices=RequestStatus.choices, default=RequestStatus.WAITING)
+    reason_code = models.CharField(max_length=30, choices=REASON_CHOICES, blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+    units_allocated = models.PositiveSmallIntegerField(default=0)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # The decision event exactly as published, re-sent byte for byte on a repeat.
+    decision_event_id = models.UUIDField(null=True, blank=True)
+    decision_event_type = models.CharField(max_length=60, blank=True)
+    decision_event = models.BinaryField(null=True, blank=True, editable=False)
+
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.CharField(max_length=150, blank=True)
+    cancel_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = "request"
+        indexes = [
+            models.Index(
+                fields=["priority", "received_at"], condition=Q(status="WAITING"), name="request_waiting_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.units_requested or '?'}× {self.component} {self.blood_group} ({self.status})"
+
+    @property
+    def is_decided(self) -> bool:
+        return self.status != RequestStatus.WAITING
+
+
+class Allocation(models.Model):
+    """A unit given to a request; released (never deleted) when the request is cancelled."""
+
+    id = models.BigAutoField(primary_key=True)
+    request = models.ForeignKey(BankRequest, on_delete=models.PROTECT, related_name="allocations")
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="allocations")
+    allocated_at = models.DateTimeField()
+    released_at = models.DateTimeField(null=True, blank=True)
+    release_reason = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["allocated_at", "id"]
+        constraints = [
+            # The database itself refuses a unit in two live allocations.
+            models.UniqueConstraint(
+                fields=["unit"], condition=Q(released_at__isnull=True), name="allocation_one_live_per_unit"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.unit_id} -> {self.request_id}{' (released)' if self.released_at else ''}"

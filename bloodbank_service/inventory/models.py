@@ -1,0 +1,138 @@
+"""Blood units, their status history, and the per component/group stock keys."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import F, Q
+
+from shared_events.enums import BloodGroup, Component, StockLevel
+
+COMPONENT_CHOICES = [(c.value, c.value.replace("_", " ").title()) for c in Component]
+GROUP_CHOICES = [(g.value, g.value) for g in BloodGroup]
+LEVEL_CHOICES = [(level.value, level.value) for level in StockLevel]
+
+
+class UnitStatus(models.TextChoices):
+    AVAILABLE = "AVAILABLE"
+    ALLOCATED = "ALLOCATED"
+    ISSUED = "ISSUED"
+    QUARANTINED = "QUARANTINED"
+    EXPIRED = "EXPIRED"
+    DISCARDED = "DISCARDED"
+
+
+class Unit(models.Model):
+    """One bag of one component: the countable item of stock."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    din = models.CharField("DIN", max_length=13, help_text="ISBT 128 Donation Identification Number (13 characters)")
+    component = models.CharField(max_length=20, choices=COMPONENT_CHOICES)
+    blood_group = models.CharField(max_length=3, choices=GROUP_CHOICES)
+    volume_ml = models.PositiveIntegerField()
+    collected_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    batch = models.CharField(max_length=40)
+    status = models.CharField(max_length=12, choices=UnitStatus.choices, default=UnitStatus.AVAILABLE)
+    received_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["expires_at", "din"]
+        constraints = [
+            models.UniqueConstraint(fields=["din", "component"], name="unit_unique_din_component"),
+            models.CheckConstraint(condition=Q(expires_at__gt=F("collected_at")), name="unit_expires_after_collection"),
+            models.CheckConstraint(condition=Q(volume_ml__gt=0), name="unit_volume_positive"),
+        ]
+        indexes = [
+            # The allocation query: AVAILABLE units of one component and group, FEFO.
+            models.Index(
+                fields=["component", "blood_group", "expires_at", "din"],
+                condition=Q(status="AVAILABLE"),
+                name="unit_available_fefo_idx",
+            ),
+            models.Index(fields=["status", "expires_at"], name="unit_status_expiry_idx"),
+            models.Index(fields=["batch"], name="unit_batch_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.din} {self.component} {self.blood_group} ({self.status})"
+
+    @property
+    def stock_key(self) -> tuple[str, str]:
+        return (self.component, self.blood_group)
+
+
+class UnitStatusChange(models.Model):
+    """One status change of a unit: who, when, why. Never edited or deleted."""
+
+    id = models.BigAutoField(primary_key=True)
+    unit = models.ForeignKey(Unit, on_delete=models.PROTECT, related_name="history")
+    from_status = models.CharField(max_length=12, choices=UnitStatus.choices, blank=True)
+    to_status = models.CharField(max_length=12, choices=UnitStatus.choices)
+    at = models.DateTimeField()
+    by = models.CharField(max_length=150, help_text="username, or 'system:<process>'")
+    reason = models.TextField(blank=True)
+    request_id = models.UUIDField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name = "status change"
+
+    def __str__(self) -> str:
+        return f"{self.unit_id}: {self.from_status or '-'} -> {self.to_status} by {self.by}"
+
+
+class StockThreshold(models.Model):
+    """Par levels of one component and blood group, kept by bank admins."""
+
+    component = models.CharField(max_length=20, choices=COMPONENT_CHOICES)
+    blood_group = models.CharField(max_length=3, choices=GROUP_CHOICES)
+    low_threshold = models.PositiveIntegerField()
+    critical_threshold = models.PositiveIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["component", "blood_group"]
+        constraints = [
+            models.UniqueConstraint(fields=["component", "blood_group"], name="threshold_unique_key"),
+            models.CheckConstraint(
+                condition=Q(critical_threshold__lte=F("low_threshold")), name="threshold_critical_not_above_low"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.component} {self.blood_group}: low {self.low_threshold}, critical {self.critical_threshold}"
+
+
+class StockSnapshot(models.Model):
+    """What was last published for one stock key; locked while a change publishes its stock events.
+
+    Holding this row's lock while counting serialises the stock events of one
+    key in commit order, so ``inventory.updated`` counts and ``low_stock``
+    crossings are exact even when several workers allocate at once.
+    """
+
+    threshold = models.OneToOneField(StockThreshold, on_delete=models.PROTECT, primary_key=True, related_name="snapshot")
+    component = models.CharField(max_length=20, choices=COMPONENT_CHOICES)
+    blood_group = models.CharField(max_length=3, choices=GROUP_CHOICES)
+    available_units = models.PositiveIntegerField(default=0)
+    expiring_within_72h = models.PositiveIntegerField(default=0)
+    level = models.CharField(max_length=10, choices=LEVEL_CHOICES, blank=True, help_text="blank: never published")
+    as_of = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["component", "blood_group"], name="snapshot_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.component}:{self.blood_group} = {self.available_units} ({self.level or 'unpublished'})"
+
+
+class StockOverview(StockThreshold):
+    """Admin-only proxy: the stock picture per component and group on one page."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "stock picture"
+        verbose_name_plural = "stock picture"

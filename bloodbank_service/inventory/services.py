@@ -1,0 +1,289 @@
+"""Writes to the inventory: receiving units, status changes, the expiry sweep, stock events.
+
+Every function runs in its own ``transaction.atomic()`` (joining the caller's
+when there is one) and writes its events to the outbox in that transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from inventory import rules
+from inventory.din import normalize_din
+from inventory.models import StockSnapshot, StockThreshold, Unit, UnitStatus, UnitStatusChange
+from shared_events import topics
+from shared_events.django.outbox import publish
+from shared_events.enums import BloodGroup, Component
+from shared_events.schemas import InventoryUpdatedV1, LowStockV1
+
+log = logging.getLogger(__name__)
+
+StockKey = tuple[str, str]
+SYSTEM_EXPIRY = "system:expiry-sweep"
+
+
+class TransitionError(Exception):
+    """A status change the unit's current status does not allow (HTTP 409)."""
+
+
+@dataclass(frozen=True)
+class StockChange:
+    key: StockKey
+    available_units: int
+    level: str
+    crossing: str | None
+
+
+def stock_key_of(component: str, blood_group: str) -> str:
+    """The Kafka key and event subject of a stock key: ``component:blood_group``."""
+    return f"{component}:{blood_group}"
+
+
+# -- stock events -------------------------------------------------------------
+def ensure_stock_keys(keys: Iterable[StockKey] | None = None) -> None:
+    """Create default thresholds and empty snapshots for ``keys`` (all keys by default); keep existing ones."""
+    keys = list(keys) if keys is not None else [(c.value, g.value) for c in Component for g in BloodGroup]
+    thresholds = []
+    for component, group in keys:
+        low, critical = rules.default_thresholds(Component(component), BloodGroup(group))
+        thresholds.append(
+            StockThreshold(component=component, blood_group=group, low_threshold=low, critical_threshold=critical)
+        )
+    StockThreshold.objects.bulk_create(thresholds, ignore_conflicts=True)
+    by_key = {
+        (t.component, t.blood_group): t.pk
+        for t in StockThreshold.objects.filter(component__in={k[0] for k in keys}, blood_group__in={k[1] for k in keys})
+    }
+    StockSnapshot.objects.bulk_create(
+        [StockSnapshot(threshold_id=by_key[key], component=key[0], blood_group=key[1]) for key in keys],
+        ignore_conflicts=True,
+    )
+
+
+def _locked_snapshots(keys: list[StockKey]) -> dict[StockKey, StockSnapshot]:
+    query = Q()
+    for component, group in keys:
+        query |= Q(component=component, blood_group=group)
+    # Sorted keys, one statement: every writer locks in the same order, so no deadlock.
+    rows = list(
+        StockSnapshot.objects.select_for_update(of=("self",))
+        .select_related("threshold")
+        .filter(query)
+        .order_by("component", "blood_group")
+    )
+    if len(rows) < len(keys):
+        ensure_stock_keys(keys)
+        rows = list(
+            StockSnapshot.objects.select_for_update(of=("self",))
+            .select_related("threshold")
+            .filter(query)
+            .order_by("component", "blood_group")
+        )
+    return {(row.component, row.blood_group): row for row in rows}
+
+
+def refresh_stock(*, keys: Iterable[StockKey], now: datetime | None = None, force: bool = False) -> list[StockChange]:
+    """Publish ``inventory.updated`` for each key whose available count (or level) changed, and
+    ``inventory.low_stock`` for each level crossing; call it in the transaction of the change.
+
+    The key's snapshot row is locked before counting, so concurrent writers of
+    one key publish in commit order with exact counts.
+    """
+    wanted = sorted(set(keys))
+    if not wanted:
+        return []
+    now = now or timezone.now()
+    soon = now + rules.EXPIRING_SOON
+    changes: list[StockChange] = []
+    with transaction.atomic(savepoint=False):
+        snapshots = _locked_snapshots(wanted)
+        counts = {
+            (row["component"], row["blood_group"]): row
+            for row in Unit.objects.filter(
+                _keys_q(wanted), status=UnitStatus.AVAILABLE, expires_at__gt=now
+            )
+            .values("component", "blood_group")
+            .annotate(available=Count("id"), expiring=Count("id", filter=Q(expires_at__lte=soon)))
+        }
+        for key in wanted:
+            snap = snapshots[key]
+            row = counts.get(key, {"available": 0, "expiring": 0})
+            threshold = snap.threshold
+            level = rules.stock_level(row["available"], low=threshold.low_threshold, critical=threshold.critical_threshold)
+            before = rules.StockLevel(snap.level) if snap.level else None
+            if not force and before == level and snap.available_units == row["available"]:
+                continue
+            subject = stock_key_of(*key)
+            publish(
+                topics.INVENTORY_UPDATED,
+                InventoryUpdatedV1(
+                    component=key[0],
+                    blood_group=key[1],
+                    available_units=row["available"],
+                    expiring_within_72h=row["expiring"],
+                    level=level,
+                    as_of=now,
+                ),
+                subject=subject,
+            )
+            crossing = rules.crossing(before, level)
+            if crossing is not None:
+                publish(
+                    topics.LOW_STOCK,
+                    LowStockV1(
+                        component=key[0],
+                        blood_group=key[1],
+                        level=crossing,
+                        available_units=row["available"],
+                        low_threshold=threshold.low_threshold,
+                        critical_threshold=threshold.critical_threshold,
+                        as_of=now,
+                    ),
+                    subject=subject,
+                )
+            snap.available_units, snap.expiring_within_72h = row["available"], row["expiring"]
+            snap.level, snap.as_of = level.value, now
+            snap.save(update_fields=["available_units", "expiring_within_72h", "level", "as_of"])
+            changes.append(StockChange(key, row["available"], level.value, crossing.value if crossing else None))
+    return changes
+
+
+def _keys_q(keys: Iterable[StockKey]) -> Q:
+    query = Q()
+    for component, group in keys:
+        query |= Q(component=component, blood_group=group)
+    return query
+
+
+# -- units ----------------------------------------------------------------------
+def receive_unit(
+    *,
+    din: str,
+    component: str,
+    blood_group: str,
+    volume_ml: int,
+    collected_at: datetime,
+    batch: str,
+    by: str,
+    expires_at: datetime | None = None,
+) -> Unit:
+    """Add a unit to stock as AVAILABLE (expiry defaults to the component's shelf life)."""
+    din = normalize_din(din)
+    expires_at = expires_at or collected_at + rules.SHELF_LIFE[Component(component)]
+    now = timezone.now()
+    with transaction.atomic():
+        unit = Unit.objects.create(
+            din=din,
+            component=component,
+            blood_group=blood_group,
+            volume_ml=volume_ml,
+            collected_at=collected_at,
+            expires_at=expires_at,
+            batch=batch,
+            status=UnitStatus.AVAILABLE,
+        )
+        UnitStatusChange.objects.create(unit=unit, to_status=UnitStatus.AVAILABLE, at=now, by=by, reason="received")
+        refresh_stock(keys=[unit.stock_key], now=now)
+    return unit
+
+
+_ALLOWED_FROM = {
+    UnitStatus.QUARANTINED: {UnitStatus.AVAILABLE},
+    UnitStatus.AVAILABLE: {UnitStatus.QUARANTINED},
+    UnitStatus.DISCARDED: {UnitStatus.AVAILABLE, UnitStatus.QUARANTINED, UnitStatus.EXPIRED},
+}
+
+
+def change_status(*, unit_ids: Iterable[uuid.UUID], to: UnitStatus, reason: str, by: str) -> list[Unit]:
+    """Quarantine, release (QUARANTINED → AVAILABLE) or discard units, all or none.
+
+    An allocated unit is never changed here (release its allocation first).
+    A released unit that expired meanwhile goes to EXPIRED instead.
+    Raises ``TransitionError`` when any unit's status does not allow the change.
+    """
+    to = UnitStatus(to)
+    if to not in _ALLOWED_FROM:
+        raise TransitionError(f"units cannot be moved to {to} by hand")
+    if not reason.strip():
+        raise TransitionError("a reason is required")
+    ids = sorted(set(unit_ids))
+    now = timezone.now()
+    with transaction.atomic():
+        units = list(Unit.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+        if len(units) != len(ids):
+            raise Unit.DoesNotExist("unknown unit")
+        for unit in units:
+            if unit.status not in _ALLOWED_FROM[to]:
+                raise TransitionError(f"unit {unit.din} is {unit.status}; it cannot become {to}")
+        history = []
+        for unit in units:
+            target = to
+            if to == UnitStatus.AVAILABLE and unit.expires_at <= now:
+                target = UnitStatus.EXPIRED
+            history.append(
+                UnitStatusChange(unit=unit, from_status=unit.status, to_status=target, at=now, by=by, reason=reason)
+            )
+            unit.status = target
+            unit.save(update_fields=["status", "updated_at"])
+        UnitStatusChange.objects.bulk_create(history)
+        refresh_stock(keys={unit.stock_key for unit in units}, now=now)
+    return units
+
+
+def expire_units(*, now: datetime | None = None) -> int:
+    """The expiry sweep: move every AVAILABLE unit past its expiry to EXPIRED; publish the stock change.
+
+    Runs in the worker on a schedule and as ``manage.py expire_units``.
+    Returns the number of units expired.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        expired = list(
+            Unit.objects.select_for_update(skip_locked=True)
+            .filter(status=UnitStatus.AVAILABLE, expires_at__lte=now)
+            .only("id", "component", "blood_group")
+        )
+        if not expired:
+            return 0
+        Unit.objects.filter(pk__in=[unit.pk for unit in expired]).update(status=UnitStatus.EXPIRED, updated_at=now)
+        UnitStatusChange.objects.bulk_create(
+            UnitStatusChange(
+                unit=unit,
+                from_status=UnitStatus.AVAILABLE,
+                to_status=UnitStatus.EXPIRED,
+                at=now,
+                by=SYSTEM_EXPIRY,
+                reason="expired",
+            )
+            for unit in expired
+        )
+        refresh_stock(keys={unit.stock_key for unit in expired}, now=now)
+    log.info("expiry sweep: %d units expired", len(expired))
+    return len(expired)
+
+
+def update_thresholds(*, items: list[dict], by: str) -> list[StockThreshold]:
+    """Set low/critical thresholds for the given keys; publish any level crossing this causes."""
+    with transaction.atomic():
+        keys = [(item["component"], item["blood_group"]) for item in items]
+        ensure_stock_keys(keys)
+        changed = []
+        for item in items:
+            threshold = StockThreshold.objects.select_for_update().get(
+                component=item["component"], blood_group=item["blood_group"]
+            )
+            threshold.low_threshold = item["low_threshold"]
+            threshold.critical_threshold = item["critical_threshold"]
+            threshold.save(update_fields=["low_threshold", "critical_threshold", "updated_at"])
+            changed.append(threshold)
+        refresh_stock(keys=keys)
+    log.info("thresholds changed by %s: %s", by, keys)
+    return changed

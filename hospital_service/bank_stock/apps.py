@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BankStockConfig(AppConfig):
+    name = "bank_stock"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,66 @@
+"""Keep the bank-stock read model from ``bloodbank.inventory.updated`` and ``low_stock`` events.
+
+Events of one key arrive in order (keyed by ``component:blood_group``), but a re-delivery
+or replay may bring an older count: a row only moves forward in ``as_of``.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.db import transaction
+
+from bank_stock.models import BankStock, StockAlert
+from shared_events.enums import StockCrossing, StockLevel
+from shared_events.schemas import InventoryUpdatedV1, LowStockV1
+
+
+def apply_inventory_update(*, data: InventoryUpdatedV1) -> BankStock:
+    """Store the bank's new count for one component and group, unless we already hold a newer one."""
+    with transaction.atomic():
+        stock, created = BankStock.objects.select_for_update().get_or_create(
+            component=data.component.value,
+            blood_group=data.blood_group.value,
+            defaults={
+                "available_units": data.available_units,
+                "expiring_within_72h": data.expiring_within_72h,
+                "level": data.level.value,
+                "as_of": data.as_of,
+            },
+        )
+        if not created and data.as_of >= stock.as_of:
+            stock.available_units = data.available_units
+            stock.expiring_within_72h = data.expiring_within_72h
+            stock.level = data.level.value
+            stock.as_of = data.as_of
+            stock.save()
+    return stock
+
+
+def record_stock_crossing(*, data: LowStockV1, event_id: UUID) -> StockAlert:
+    """Keep the alert, and move the stock row to the crossed level if the alert is newer."""
+    level = StockLevel.OK if data.level == StockCrossing.RECOVERED else StockLevel(data.level.value)
+    with transaction.atomic():
+        alert, _ = StockAlert.objects.get_or_create(
+            event_id=event_id,
+            defaults={
+                "component": data.component.value,
+                "blood_group": data.blood_group.value,
+                "level": data.level.value,
+                "available_units": data.available_units,
+                "low_threshold": data.low_threshold,
+                "critical_threshold": data.critical_threshold,
+                "as_of": data.as_of,
+            },
+        )
+        stock, created = BankStock.objects.select_for_update().get_or_create(
+            component=data.component.value,
+            blood_group=data.blood_group.value,
+            defaults={"available_units": data.available_units, "level": level.value, "as_of": data.as_of},
+        )
+        if not created and data.as_of >= stock.as_of:
+            stock.available_units = data.available_units
+            stock.level = level.value
+            stock.as_of = data.as_of
+            stock.save()
+    return alert

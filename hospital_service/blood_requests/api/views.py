@@ -1,0 +1,103 @@
+"""The blood-request API: thin views over the services, scoped to the user's hospital."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from hospitals.permissions import HospitalScopedMixin
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from blood_requests import idempotency, selectors, services
+from blood_requests.api.serializers import BloodRequestCreateSerializer, BloodRequestSerializer, CancelSerializer
+from blood_requests.lifecycle import InvalidTransition
+from blood_requests.models import BloodRequest
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request's status does not allow this."
+    default_code = "conflict"
+
+
+class IdempotencyKeyConflict(APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_detail = "This Idempotency-Key was already used with a different request body."
+    default_code = "idempotency_key_reused"
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="A retry with the same key and body returns the first response and creates nothing; "
+    "the same key with another body is refused with 422.",
+)
+
+
+class BloodRequestViewSet(HospitalScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = BloodRequestSerializer
+    filterset_fields = ["status", "priority", "blood_group", "component"]
+    lookup_value_regex = "[0-9a-fA-F-]{36}"
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return BloodRequest.objects.none()
+        return selectors.blood_requests(hospital=self.hospital)
+
+    @extend_schema(request=BloodRequestCreateSerializer, responses={201: BloodRequestSerializer}, parameters=[IDEMPOTENCY_KEY])
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            code, body = self._create(request)
+            return Response(body, status=code)
+        if not key.strip() or len(key) > idempotency.MAX_KEY_LENGTH:
+            raise serializers.ValidationError({"Idempotency-Key": "Must be 1 to 255 characters."})
+        body_in = request.data.dict() if hasattr(request.data, "dict") else request.data
+        try:
+            code, body = idempotency.run_once(
+                hospital=self.hospital, user=request.user, key=key, body=body_in, action=lambda: self._create(request)
+            )
+        except idempotency.IdempotencyKeyReused:
+            raise IdempotencyKeyConflict() from None
+        return Response(body, status=code)
+
+    def _create(self, request: Request) -> tuple[int, Any]:
+        serializer = BloodRequestCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        blood_request = services.create_blood_request(hospital=self.hospital, user=request.user, **serializer.validated_data)
+        blood_request = selectors.blood_requests(hospital=self.hospital).get(id=blood_request.id)
+        return status.HTTP_201_CREATED, BloodRequestSerializer(blood_request).data
+
+    @extend_schema(request=CancelSerializer, responses={200: BloodRequestSerializer, 409: None})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        serializer = CancelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            services.cancel_blood_request(
+                blood_request_id=pk, hospital=self.hospital, user=request.user, reason=serializer.validated_data["reason"]
+            )
+        except BloodRequest.DoesNotExist:
+            raise Http404 from None
+        except InvalidTransition as exc:
+            raise Conflict(str(exc)) from None
+        return Response(BloodRequestSerializer(self.get_object()).data)
+
+    @extend_schema(request=None, responses={200: BloodRequestSerializer, 409: None})
+    @action(detail=True, methods=["post"])
+    def receive(self, request: Request, pk: str | None = None) -> Response:
+        try:
+            services.receive_blood_request(blood_request_id=pk, hospital=self.hospital, user=request.user)
+        except BloodRequest.DoesNotExist:
+            raise Http404 from None
+        except InvalidTransition as exc:
+            raise Conflict(str(exc)) from None
+        return Response(BloodRequestSerializer(self.get_object()).data)

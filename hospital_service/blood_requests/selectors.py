@@ -1,0 +1,41 @@
+"""Reads on blood requests, always within one hospital."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+from hospitals.models import Hospital
+
+from blood_requests.lifecycle import OPEN_STATUSES, RequestStatus
+from blood_requests.models import BloodRequest, StatusChange
+
+DECISION_STATUSES = (
+    RequestStatus.APPROVED.value,
+    RequestStatus.PARTIALLY_APPROVED.value,
+    RequestStatus.REJECTED.value,
+)
+
+
+def blood_requests(*, hospital: Hospital) -> QuerySet[BloodRequest]:
+    """The hospital's requests, newest first, with their history loaded."""
+    return (
+        BloodRequest.objects.filter(hospital=hospital)
+        .select_related("requested_by")
+        .prefetch_related(Prefetch("history", queryset=StatusChange.objects.order_by("at", "id")))
+    )
+
+
+def open_blood_requests(*, hospital: Hospital, recent_closed: int = 5) -> list[BloodRequest]:
+    """Open requests, then the few most recently closed (so a decision stays visible for a while)."""
+    base = blood_requests(hospital=hospital)
+    open_ones = list(base.filter(status__in=[s.value for s in OPEN_STATUSES]))
+    closed = list(base.exclude(status__in=[s.value for s in OPEN_STATUSES]).order_by("-updated_at")[:recent_closed])
+    return open_ones + closed
+
+
+def recent_decisions(*, hospital: Hospital, limit: int = 10) -> list[StatusChange]:
+    """The bank's latest decisions on this hospital's requests (for the alerts panel)."""
+    return list(
+        StatusChange.objects.filter(request__hospital=hospital, status__in=DECISION_STATUSES)
+        .select_related("request")
+        .order_by("-at", "-id")[:limit]
+    )

@@ -1,0 +1,46 @@
+"""Tenancy for the hospital API: only a hospital's staff get in, and only to their own hospital."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from hospitals.models import Hospital
+from hospitals.selectors import hospital_of
+
+_CACHE_ATTR = "_staff_hospital"
+
+
+def current_hospital(request: Any) -> Hospital:
+    """The requesting user's hospital (cached on the request); PermissionDenied if there is none."""
+    if not hasattr(request, _CACHE_ATTR):
+        setattr(request, _CACHE_ATTR, hospital_of(request.user))
+    hospital = getattr(request, _CACHE_ATTR)
+    if hospital is None:
+        raise PermissionDenied("You are not a staff member of any hospital.")
+    return hospital
+
+
+class IsHospitalStaff(BasePermission):
+    """Authenticated (else 401) and a staff member of a hospital (else 403)."""
+
+    message = "You are not a staff member of any hospital."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not request.user or not request.user.is_authenticated:
+            return False
+        current_hospital(request)
+        return True
+
+
+class HospitalScopedMixin:
+    """Views whose objects belong to a hospital: everything is filtered to the user's own."""
+
+    permission_classes = [IsHospitalStaff]
+
+    @property
+    def hospital(self) -> Hospital:
+        return current_hospital(self.request)  # type: ignore[attr-defined]

@@ -1,0 +1,48 @@
+"""Units the hospital holds: received from the bank, then transfused, discarded or expired."""
+
+from __future__ import annotations
+
+import uuid
+
+from blood_requests.models import BLOOD_GROUP_CHOICES, COMPONENT_CHOICES
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class LocalUnitStatus(models.TextChoices):
+    AVAILABLE = "AVAILABLE", "Available"
+    TRANSFUSED = "TRANSFUSED", "Transfused"
+    DISCARDED = "DISCARDED", "Discarded"
+    EXPIRED = "EXPIRED", "Expired"
+
+
+class LocalUnit(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    hospital = models.ForeignKey("hospitals.Hospital", on_delete=models.PROTECT, related_name="local_units")
+    bank_unit_id = models.UUIDField(help_text="The unit's id at the blood bank.")
+    din = models.CharField(max_length=32)
+    component = models.CharField(max_length=16, choices=COMPONENT_CHOICES)
+    blood_group = models.CharField(max_length=3, choices=BLOOD_GROUP_CHOICES)
+    expires_at = models.DateTimeField()
+    batch = models.CharField(max_length=64, blank=True, default="")
+    source_request = models.ForeignKey(
+        "blood_requests.BloodRequest", on_delete=models.PROTECT, related_name="local_units"
+    )
+    status = models.CharField(max_length=10, choices=LocalUnitStatus.choices, default=LocalUnitStatus.AVAILABLE)
+    status_reason = models.CharField(max_length=500, blank=True, default="")
+    status_changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["expires_at", "din"]
+        indexes = [models.Index(fields=["hospital", "status", "expires_at"], name="local_unit_stock")]
+        constraints = [
+            models.UniqueConstraint(fields=["hospital", "bank_unit_id"], name="local_unit_received_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.din} {self.component} {self.blood_group} ({self.status})"

@@ -1,0 +1,159 @@
+"""In-app notifications, who receives them, and what this service knows from past events.
+
+An *audience* is ``bloodbank`` or ``hospital:<hospital_id>``; every user belongs
+to exactly one (``Recipient``) and sees only that audience's notifications.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+
+from shared_events.enums import BloodGroup, Component, Priority
+
+AUDIENCE_PATTERN = r"^(bloodbank|hospital:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
+BLOOD_GROUP_CHOICES = [(g.value, g.value) for g in BloodGroup]
+COMPONENT_CHOICES = [(c.value, c.value) for c in Component]
+PRIORITY_CHOICES = [(p.value, p.value) for p in Priority]
+
+
+class Kind(models.TextChoices):
+    REQUEST_CREATED = "REQUEST_CREATED"
+    REQUEST_APPROVED = "REQUEST_APPROVED"
+    REQUEST_PARTIALLY_APPROVED = "REQUEST_PARTIALLY_APPROVED"
+    REQUEST_REJECTED = "REQUEST_REJECTED"
+    REQUEST_CANCELLED = "REQUEST_CANCELLED"
+    ALLOCATION_RELEASED = "ALLOCATION_RELEASED"
+    INVENTORY_UPDATED = "INVENTORY_UPDATED"
+    STOCK_LOW = "STOCK_LOW"
+    STOCK_CRITICAL = "STOCK_CRITICAL"
+    STOCK_RECOVERED = "STOCK_RECOVERED"
+    # Not in api.md's list: a CRITICAL notification left unread, raised again once.
+    ESCALATION = "ESCALATION"
+
+
+class Severity(models.TextChoices):
+    INFO = "INFO"
+    WARNING = "WARNING"
+    CRITICAL = "CRITICAL"
+
+
+audience_validator = RegexValidator(AUDIENCE_PATTERN, "Audience must be 'bloodbank' or 'hospital:<uuid>'.")
+
+
+class Recipient(models.Model):
+    """The one audience a user reads notifications for."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="recipient"
+    )
+    audience = models.CharField(max_length=60, validators=[audience_validator], db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.audience}"
+
+
+class KnownHospital(models.Model):
+    """A hospital this service has heard of (seeded users or request events): stock alerts fan out to each."""
+
+    id = models.UUIDField(primary_key=True)
+    name = models.CharField(max_length=200, blank=True, default="")
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name or str(self.id)
+
+    @property
+    def audience(self) -> str:
+        return f"hospital:{self.id}"
+
+
+class KnownRequest(models.Model):
+    """What a request was (from ``hospital.blood.requested``), so later events read as full sentences."""
+
+    request_id = models.UUIDField(primary_key=True)
+    hospital_id = models.UUIDField()
+    hospital_name = models.CharField(max_length=200)
+    blood_group = models.CharField(max_length=3, choices=BLOOD_GROUP_CHOICES)
+    component = models.CharField(max_length=20, choices=COMPONENT_CHOICES)
+    units = models.PositiveSmallIntegerField()
+    priority = models.CharField(max_length=10, choices=PRIORITY_CHOICES)
+    requested_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.request_id} ({self.units} {self.blood_group} {self.component})"
+
+
+class FeedSequence(models.Model):
+    """A counter row whose lock serialises notification writes.
+
+    Every stored or changed notification takes the next ``feed_seq`` while
+    holding this row's lock until its transaction commits, so sequence order is
+    commit order: a live-feed reader that has seen ``N`` can never later find a
+    committed ``N - 1`` it skipped (the guarantee behind ``Last-Event-ID``).
+    """
+
+    name = models.CharField(max_length=40, primary_key=True)
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value}"
+
+
+class Notification(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    audience = models.CharField(max_length=60, validators=[audience_validator])
+    kind = models.CharField(max_length=40, choices=Kind.choices)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    source_event_id = models.UUIDField()
+    source_event_type = models.CharField(max_length=100)
+    correlation_id = models.CharField(max_length=100, blank=True, default="")
+    request_id = models.UUIDField(null=True, blank=True, db_index=True)
+    component = models.CharField(max_length=20, choices=COMPONENT_CHOICES, null=True, blank=True)
+    blood_group = models.CharField(max_length=3, choices=BLOOD_GROUP_CHOICES, null=True, blank=True)
+    occurred_at = models.DateTimeField(help_text="When the reported fact happened (the event's time or as_of).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    escalation_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="escalations"
+    )
+    feed_seq = models.BigIntegerField(unique=True, help_text="Live-feed position; moves up when the row changes.")
+
+    class Meta:
+        ordering = ["-feed_seq"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_event_id", "audience", "kind"], name="notification_once_per_event_audience_kind"
+            ),
+            models.UniqueConstraint(
+                fields=["audience", "component", "blood_group"],
+                condition=Q(kind="INVENTORY_UPDATED", read_at__isnull=True),
+                name="one_unread_inventory_update_per_stock_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["audience", "-feed_seq"], name="notification_feed_idx"),
+            models.Index(
+                fields=["created_at"],
+                condition=Q(severity="CRITICAL", read_at__isnull=True, escalated_at__isnull=True),
+                name="notification_to_escalate_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"[{self.audience}] {self.kind}: {self.title}"
+
+    @property
+    def read(self) -> bool:
+        return self.read_at is not None

@@ -1,0 +1,370 @@
+"""Which notifications an event produces, for whom, and in which words. Pure: no Django.
+
+``plan_notifications`` is the whole policy: given an event's type and typed
+payload (plus what is known of the request and the hospitals), it returns the
+notifications to store, one per audience. Texts are written for a nurse or a
+bank technician reading them at a glance: amount, group, component first.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from shared_events import schemas, topics
+from shared_events.demo import BANK_AUDIENCE
+from shared_events.enums import Component, Priority, RejectReason, StockCrossing, StockLevel
+
+INFO, WARNING, CRITICAL = "INFO", "WARNING", "CRITICAL"
+
+COMPONENT_WORDS = {
+    Component.WHOLE_BLOOD: "whole blood",
+    Component.RED_CELLS: "red cells",
+    Component.PLASMA: "plasma",
+    Component.PLATELETS: "platelets",
+    Component.CRYO: "cryoprecipitate",
+}
+
+REJECT_WORDS = {
+    RejectReason.INSUFFICIENT_STOCK: "not enough units in stock",
+    RejectReason.NO_COMPATIBLE_UNITS: "no compatible units in stock",
+    RejectReason.INVALID_REQUEST: "the request was invalid",
+    RejectReason.NEEDED_BY_PASSED: "the needed-by time had passed",
+    RejectReason.CANCELLED_BEFORE_DECISION: "it was cancelled before a decision",
+}
+
+NOTIFIED_EVENT_TYPES = (
+    topics.REQUESTED,
+    topics.CANCELLED,
+    topics.APPROVED,
+    topics.REJECTED,
+    topics.RELEASED,
+    topics.INVENTORY_UPDATED,
+    topics.LOW_STOCK,
+)
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    """What the original request asked for (known once ``hospital.blood.requested`` was seen)."""
+
+    request_id: UUID
+    hospital_id: UUID
+    hospital_name: str
+    blood_group: str
+    component: str
+    units: int
+    priority: str
+
+
+@dataclass(frozen=True)
+class PlannedNotification:
+    audience: str
+    kind: str
+    severity: str
+    title: str
+    body: str
+    occurred_at: datetime
+    request_id: UUID | None = None
+    component: str | None = None
+    blood_group: str | None = None
+    coalesce: bool = False
+    """Update the audience's unread notification for the same stock key instead of adding one."""
+
+
+def hospital_audience(hospital_id: UUID | str) -> str:
+    return f"hospital:{hospital_id}"
+
+
+def units_text(count: int) -> str:
+    return f"{count} unit" if count == 1 else f"{count} units"
+
+
+def product_text(blood_group: str, component: str) -> str:
+    """``O+ red cells``: how staff say it."""
+    return f"{blood_group} {COMPONENT_WORDS.get(Component(component), component.lower())}"
+
+
+def short_id(value: UUID | str) -> str:
+    """The first 8 hex digits: enough for a person to match a request on a screen."""
+    return str(value)[:8]
+
+
+def _utc(value: datetime) -> str:
+    return value.strftime("%d %b %Y %H:%M UTC")
+
+
+def _asked(facts: RequestFacts | None) -> str:
+    """``2 units O+ red cells`` when the request is known, else empty."""
+    return f"{units_text(facts.units)} {product_text(facts.blood_group, facts.component)}" if facts else ""
+
+
+def plan_notifications(
+    *,
+    event_type: str,
+    data: BaseModel,
+    occurred_at: datetime,
+    request: RequestFacts | None = None,
+    hospital_audiences: Iterable[str] = (),
+) -> list[PlannedNotification]:
+    """The notifications ``data`` (a payload of ``event_type``) produces, at most one per audience.
+
+    ``request`` enriches request-scoped texts when the original request is
+    known; ``hospital_audiences`` are the hospitals a stock crossing fans out to.
+    """
+    planner = _PLANNERS.get(event_type)
+    if planner is None:
+        raise ValueError(f"no notification rule for {event_type!r}")
+    return planner(data, occurred_at, request, sorted(set(hospital_audiences)))
+
+
+def _requested(
+    data: schemas.BloodRequestedV1, at: datetime, _request: RequestFacts | None, _hospitals: Sequence[str]
+) -> list[PlannedNotification]:
+    asked = f"{units_text(data.units)} {product_text(data.blood_group, data.component)}"
+    ref = short_id(data.request_id)
+    emergency = data.priority == Priority.EMERGENCY
+    when = "needed now" if emergency else f"needed by {_utc(data.needed_by)}" if data.needed_by else "scheduled"
+    partial = "partial supply accepted" if data.allow_partial else "all units or none"
+    common = {"request_id": data.request_id, "component": data.component.value, "blood_group": data.blood_group.value}
+    reason = f" Reason: {data.reason}." if data.reason else ""
+    return [
+        PlannedNotification(
+            audience=hospital_audience(data.hospital_id),
+            kind="REQUEST_CREATED",
+            severity=INFO,
+            title=f"Request sent: {asked}" + (" (EMERGENCY)" if emergency else ""),
+            body=(
+                f"Your {data.priority.value.lower()} request {ref} for {asked} ({when}, {partial}) "
+                f"was sent to the blood bank by {data.requested_by}."
+            ),
+            occurred_at=at,
+            **common,
+        ),
+        PlannedNotification(
+            audience=BANK_AUDIENCE,
+            kind="REQUEST_CREATED",
+            severity=CRITICAL if emergency else INFO,
+            title=f"{'EMERGENCY' if emergency else 'Scheduled'} request: {asked} for {data.hospital_name}",
+            body=f"{data.hospital_name} requests {asked}, {when} ({partial}). Request {ref}.{reason}",
+            occurred_at=at,
+            **common,
+        ),
+    ]
+
+
+def _approved(
+    data: schemas.BloodApprovedV1, at: datetime, request: RequestFacts | None, _hospitals: Sequence[str]
+) -> list[PlannedNotification]:
+    ref = short_id(data.request_id)
+    component = (request.component if request else data.allocations[0].component.value)
+    requested_group = request.blood_group if request else None
+    by_group = Counter(a.blood_group.value for a in data.allocations)
+    group = requested_group or by_group.most_common(1)[0][0]
+    product = product_text(group, component)
+    substitutes = {g: n for g, n in by_group.items() if g != group}
+    substitute_text = (
+        " Compatible substitutes: " + ", ".join(f"{units_text(n)} {g}" for g, n in sorted(substitutes.items())) + "."
+        if substitutes
+        else ""
+    )
+    earliest = min(a.expires_at for a in data.allocations)
+    expiry = f" Earliest expiry {_utc(earliest)}."
+    common = {"request_id": data.request_id, "component": component, "blood_group": group}
+    if data.partial:
+        return [
+            PlannedNotification(
+                audience=hospital_audience(data.hospital_id),
+                kind="REQUEST_PARTIALLY_APPROVED",
+                severity=WARNING,
+                title=f"Partly approved: {data.units_allocated} of {units_text(data.units_requested)} {product}",
+                body=(
+                    f"Only {data.units_allocated} of {units_text(data.units_requested)} {product} could be "
+                    f"allocated for request {ref}; the rest is not available.{substitute_text}{expiry}"
+                ),
+                occurred_at=at,
+                **common,
+            )
+        ]
+    return [
+        PlannedNotification(
+            audience=hospital_audience(data.hospital_id),
+            kind="REQUEST_APPROVED",
+            severity=INFO,
+            title=f"Approved: {units_text(data.units_allocated)} {product}",
+            body=(
+                f"{units_text(data.units_allocated)} {product} approved for request {ref} and reserved for you."
+                f"{substitute_text}{expiry}"
+            ),
+            occurred_at=at,
+            **common,
+        )
+    ]
+
+
+def _rejected(
+    data: schemas.BloodRejectedV1, at: datetime, request: RequestFacts | None, _hospitals: Sequence[str]
+) -> list[PlannedNotification]:
+    ref = short_id(data.request_id)
+    asked = _asked(request)
+    self_cancelled = data.reason_code == RejectReason.CANCELLED_BEFORE_DECISION
+    emergency = request is not None and request.priority == Priority.EMERGENCY
+    severity = INFO if self_cancelled else CRITICAL if emergency else WARNING
+    why = REJECT_WORDS.get(data.reason_code, data.reason_code.value)
+    detail = f" {data.detail}" if data.detail else ""
+    return [
+        PlannedNotification(
+            audience=hospital_audience(data.hospital_id),
+            kind="REQUEST_REJECTED",
+            severity=severity,
+            title=f"Rejected: {asked or f'request {ref}'}",
+            body=f"Request {ref}{f' for {asked}' if asked else ''} was rejected: {why}.{detail}",
+            occurred_at=at,
+            request_id=data.request_id,
+            component=request.component if request else None,
+            blood_group=request.blood_group if request else None,
+        )
+    ]
+
+
+def _cancelled(
+    data: schemas.BloodCancelledV1, at: datetime, request: RequestFacts | None, _hospitals: Sequence[str]
+) -> list[PlannedNotification]:
+    ref = short_id(data.request_id)
+    asked = _asked(request)
+    reason = f" Reason: {data.reason}." if data.reason else ""
+    hospital = request.hospital_name if request else "The hospital"
+    common = {
+        "request_id": data.request_id,
+        "component": request.component if request else None,
+        "blood_group": request.blood_group if request else None,
+        "occurred_at": at,
+        "kind": "REQUEST_CANCELLED",
+        "severity": INFO,
+    }
+    what = f"{asked} (request {ref})" if asked else f"request {ref}"
+    return [
+        PlannedNotification(
+            audience=hospital_audience(data.hospital_id),
+            title=f"Cancelled: {asked or f'request {ref}'}",
+            body=f"Request {ref}{f' for {asked}' if asked else ''} was cancelled by {data.cancelled_by}.{reason}",
+            **common,
+        ),
+        PlannedNotification(
+            audience=BANK_AUDIENCE,
+            title=f"Cancelled by {hospital}: {asked or f'request {ref}'}",
+            body=f"{hospital} cancelled {what}; any units allocated to it are released.{reason}",
+            **common,
+        ),
+    ]
+
+
+def _released(
+    data: schemas.AllocationReleasedV1, at: datetime, request: RequestFacts | None, _hospitals: Sequence[str]
+) -> list[PlannedNotification]:
+    ref = short_id(data.request_id)
+    count = len(data.unit_ids)
+    product = f" {product_text(request.blood_group, request.component)}" if request else ""
+    return [
+        PlannedNotification(
+            audience=hospital_audience(data.hospital_id),
+            kind="ALLOCATION_RELEASED",
+            severity=INFO,
+            title=f"Released: {units_text(count)}{product} of request {ref}",
+            body=(
+                f"{units_text(count)}{product} reserved for request {ref} went back to the blood bank's stock "
+                f"(reason: {data.reason.lower().replace('_', ' ')}). Do not expect them."
+            ),
+            occurred_at=at,
+            request_id=data.request_id,
+            component=request.component if request else None,
+            blood_group=request.blood_group if request else None,
+        )
+    ]
+
+
+def _inventory_updated(
+    data: schemas.InventoryUpdatedV1, _at: datetime, _request: RequestFacts | None, _hospitals: Sequence[str]
+) -> list[PlannedNotification]:
+    product = product_text(data.blood_group, data.component)
+    # The running count is information; the LOW/CRITICAL *crossing* (low_stock) carries the alarm,
+    # so a critical level here is a WARNING and is never escalated twice.
+    severity = INFO if data.level == StockLevel.OK else WARNING
+    expiring = f", {data.expiring_within_72h} expiring within 72 h" if data.expiring_within_72h else ""
+    return [
+        PlannedNotification(
+            audience=BANK_AUDIENCE,
+            kind="INVENTORY_UPDATED",
+            severity=severity,
+            title=f"Stock {product}: {units_text(data.available_units)} available",
+            body=f"{product}: {units_text(data.available_units)} available{expiring}. Level {data.level.value}.",
+            occurred_at=data.as_of,
+            component=data.component.value,
+            blood_group=data.blood_group.value,
+            coalesce=True,
+        )
+    ]
+
+
+def _low_stock(
+    data: schemas.LowStockV1, _at: datetime, _request: RequestFacts | None, hospitals: Sequence[str]
+) -> list[PlannedNotification]:
+    product = product_text(data.blood_group, data.component)
+    available = units_text(data.available_units)
+    thresholds = f"low at {data.low_threshold}, critical at {data.critical_threshold}"
+    if data.level == StockCrossing.CRITICAL:
+        kind, severity = "STOCK_CRITICAL", CRITICAL
+        title = f"CRITICAL stock: {product}"
+        bank_body = f"Only {available} {product} left ({thresholds}). Restock now."
+        hospital_body = (
+            f"The blood bank has only {available} {product} left. "
+            "Request only what is essential and expect partial supply."
+        )
+    elif data.level == StockCrossing.LOW:
+        kind, severity = "STOCK_LOW", WARNING
+        title = f"Low stock: {product}"
+        bank_body = f"{product} is low: {available} available ({thresholds})."
+        hospital_body = f"The blood bank is low on {product}: {available} available. Plan scheduled requests early."
+    else:
+        kind, severity = "STOCK_RECOVERED", INFO
+        title = f"Stock recovered: {product}"
+        bank_body = f"{product} is back above its low threshold: {available} available ({thresholds})."
+        hospital_body = f"The blood bank's {product} stock is back to normal: {available} available."
+    common = {
+        "kind": kind,
+        "severity": severity,
+        "title": title,
+        "occurred_at": data.as_of,
+        "component": data.component.value,
+        "blood_group": data.blood_group.value,
+    }
+    bank = PlannedNotification(audience=BANK_AUDIENCE, body=bank_body, **common)
+    return [bank, *(PlannedNotification(audience=a, body=hospital_body, **common) for a in hospitals)]
+
+
+def escalation_text(*, title: str, unread_for_seconds: float) -> tuple[str, str]:
+    """Title and body of the re-raised notification."""
+    if unread_for_seconds >= 120:
+        waited = f"{round(unread_for_seconds / 60)} minutes"
+    else:
+        waited = f"{round(unread_for_seconds)} seconds"
+    return (
+        f"Still unread: {title}"[:200],
+        f"This critical alert has not been read for {waited}: {title}. Please check it now.",
+    )
+
+
+_PLANNERS = {
+    topics.REQUESTED: _requested,
+    topics.APPROVED: _approved,
+    topics.REJECTED: _rejected,
+    topics.CANCELLED: _cancelled,
+    topics.RELEASED: _released,
+    topics.INVENTORY_UPDATED: _inventory_updated,
+    topics.LOW_STOCK: _low_stock,
+}
