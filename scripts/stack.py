@@ -79,6 +79,7 @@ class Stack:
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     database_urls: dict[str, str] = field(default_factory=dict)
     kafka_bootstrap: str | None = None
+    broker_port: int = field(default_factory=lambda: int(os.environ.get("KAFKA_PORT", "9092")))
     env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None  # None: stream prefixed output to this terminal
     broker: EmbeddedBroker | None = None
@@ -121,7 +122,7 @@ class Stack:
         """Broker, topics, migrations, static files, demo data."""
         if not self.kafka_bootstrap:
             log = str(self.log_dir / "broker.log") if self.log_dir else None
-            self.broker = start_broker(int(os.environ.get("KAFKA_PORT", "9092")), log_path=log)
+            self.broker = start_broker(self.broker_port, log_path=log)
             self.kafka_bootstrap = self.broker.bootstrap_servers
         self._report(f"broker      {self.kafka_bootstrap}{' (embedded)' if self.broker else ''}")
         self._run_step("hospital", "create_topics")

@@ -11,6 +11,10 @@ globals().update(
         title="Blood bank service API",
         apps=["inventory", "allocation"],
         handlers="allocation.handlers.HANDLERS",
-        periodic=[("inventory.services.expire_units", 60.0)],
+        periodic=[
+            ("inventory.services.expire_units", 60.0),
+            # SCHEDULED requests wait here so that EMERGENCY ones are decided first.
+            ("allocation.services.decide_waiting_requests", 0.5),
+        ],
     )
 )

@@ -18,3 +18,13 @@ globals().update(
 
 # A CRITICAL notification unread this long is re-raised once as an escalation.
 ESCALATE_AFTER_SECONDS = float(os.environ.get("ESCALATE_AFTER_SECONDS", "300"))
+
+# The live feed (Server-Sent Events): database poll, heartbeat comment, lifetime before the client
+# reconnects (with Last-Event-ID), and the origins allowed to read it cross-origin (e.g. the dashboard).
+NOTIFICATION_STREAM_POLL_SECONDS = float(os.environ.get("NOTIFICATION_STREAM_POLL_SECONDS", "0.5"))
+NOTIFICATION_STREAM_HEARTBEAT_SECONDS = float(os.environ.get("NOTIFICATION_STREAM_HEARTBEAT_SECONDS", "15"))
+NOTIFICATION_STREAM_MAX_SECONDS = float(os.environ.get("NOTIFICATION_STREAM_MAX_SECONDS", "300"))
+NOTIFICATION_STREAM_RETRY_MS = int(os.environ.get("NOTIFICATION_STREAM_RETRY_MS", "3000"))
+NOTIFICATION_STREAM_CORS_ORIGINS = [
+    origin.strip() for origin in os.environ.get("NOTIFICATION_STREAM_CORS_ORIGINS", "").split(",") if origin.strip()
+]

@@ -137,6 +137,11 @@ class Notification(models.Model):
                 fields=["source_event_id", "audience", "kind"], name="notification_once_per_event_audience_kind"
             ),
             models.UniqueConstraint(
+                fields=["request_id", "audience", "kind"],
+                condition=Q(request_id__isnull=False) & ~Q(kind="ESCALATION"),
+                name="notification_once_per_request_audience_kind",
+            ),
+            models.UniqueConstraint(
                 fields=["audience", "component", "blood_group"],
                 condition=Q(kind="INVENTORY_UPDATED", read_at__isnull=True),
                 name="one_unread_inventory_update_per_stock_key",

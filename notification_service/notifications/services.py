@@ -15,7 +15,6 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from notifications.models import (
@@ -286,14 +285,3 @@ def escalate_unread_critical(*, now: datetime | None = None) -> list[Notificatio
             log.info("escalated unread critical notification %s for %s", original.id, original.audience)
     return escalations
 
-
-__all__ = [
-    "escalate_unread_critical",
-    "mark_all_read",
-    "mark_read",
-    "notify_for_event",
-    "register_hospital",
-    "register_recipient",
-]
-
-_ = Q  # (kept import for readers extending filters)

@@ -1,8 +1,8 @@
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import SimpleRouter
 
 from blood_requests.api.views import BloodRequestViewSet
 
-router = DefaultRouter()
+router = SimpleRouter()
 router.register("blood-requests", BloodRequestViewSet, basename="blood-request")
 
 urlpatterns = router.urls

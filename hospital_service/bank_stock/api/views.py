@@ -1,0 +1,17 @@
+"""Last-known bank stock: answered from our own read model, so it works while the bank is down."""
+
+from __future__ import annotations
+
+from rest_framework import generics
+
+from bank_stock import selectors
+from bank_stock.api.serializers import BankStockSerializer
+from hospitals.permissions import HospitalScopedMixin
+
+
+class BankStockView(HospitalScopedMixin, generics.ListAPIView):
+    serializer_class = BankStockSerializer
+    filterset_fields = ["component", "blood_group", "level"]
+
+    def get_queryset(self):
+        return selectors.bank_stock()

@@ -1,0 +1,79 @@
+"""What the live dashboard shows, read in one place for the page and for its polling endpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+from shared_events.enums import BloodGroup, Component
+
+from bank_stock.selectors import bank_stock, recent_stock_alerts
+from blood_requests.selectors import open_blood_requests, recent_decisions
+from hospitals.models import Hospital
+from local_inventory.models import LocalUnitStatus
+from local_inventory.selectors import local_summary, local_units
+
+
+@dataclass(frozen=True)
+class Alert:
+    at: datetime
+    severity: str  # "critical", "warning", "ok", "info": the badge colour
+    title: str
+    text: str
+
+
+def _alerts(*, hospital: Hospital, limit: int = 10) -> list[Alert]:
+    """Recent bank stock crossings and the bank's decisions on this hospital's requests, newest first."""
+    severity_of = {"CRITICAL": "critical", "LOW": "warning", "RECOVERED": "ok"}
+    alerts = [
+        Alert(
+            at=alert.as_of,
+            severity=severity_of[alert.level],
+            title=f"Bank stock {alert.level}",
+            text=f"{alert.get_component_display()} {alert.blood_group}: {alert.available_units} unit(s) at the bank",
+        )
+        for alert in recent_stock_alerts(limit=limit)
+    ]
+    decision_severity = {"APPROVED": "ok", "PARTIALLY_APPROVED": "warning", "REJECTED": "critical"}
+    alerts += [
+        Alert(
+            at=change.at,
+            severity=decision_severity[change.status],
+            title=f"Request {change.get_status_display().lower()}",
+            text=f"{change.request.units} × {change.request.get_component_display()} "
+            f"{change.request.blood_group}: {change.detail}",
+        )
+        for change in recent_decisions(hospital=hospital, limit=limit)
+    ]
+    return sorted(alerts, key=lambda a: a.at, reverse=True)[:limit]
+
+
+def _bank_stock_grid() -> dict[str, Any]:
+    """Bank stock as a component × blood group grid (None where the bank has not reported yet)."""
+    by_key = {(row.component, row.blood_group): row for row in bank_stock()}
+    groups = [g.value for g in BloodGroup]
+    rows = [
+        {
+            "component": component.value,
+            "label": component.value.replace("_", " ").title(),
+            "cells": [by_key.get((component.value, group)) for group in groups],
+        }
+        for component in Component
+    ]
+    as_of = max((row.as_of for row in by_key.values()), default=None)
+    return {"groups": groups, "rows": rows, "as_of": as_of, "reported": bool(by_key)}
+
+
+def dashboard_state(*, hospital: Hospital) -> dict[str, Any]:
+    """Everything the dashboard's live regions render."""
+    return {
+        "hospital": hospital,
+        "requests": open_blood_requests(hospital=hospital),
+        "local_summary": [row for row in local_summary(hospital=hospital) if row["available_units"]],
+        "local_units": list(local_units(hospital=hospital).filter(status=LocalUnitStatus.AVAILABLE)[:50]),
+        "bank_stock": _bank_stock_grid(),
+        "alerts": _alerts(hospital=hospital),
+        "now": timezone.now(),
+    }

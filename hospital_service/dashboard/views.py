@@ -1,0 +1,172 @@
+"""The live dashboard: a server-rendered page whose regions are refreshed by short polling.
+
+The request form is validated by the API's own serializer and saved by the same service,
+so the rules live once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET, require_POST
+
+from blood_requests import services as request_services
+from blood_requests.api.serializers import BloodRequestCreateSerializer
+from blood_requests.lifecycle import InvalidTransition
+from blood_requests.models import BLOOD_GROUP_CHOICES, COMPONENT_CHOICES, PRIORITY_CHOICES, BloodRequest
+from dashboard.selectors import dashboard_state
+from hospitals.models import Hospital
+from hospitals.selectors import hospital_of
+from local_inventory import services as unit_services
+from local_inventory.models import LocalUnit
+
+LIVE_REGIONS = {
+    "requests": "dashboard/partials/requests.html",
+    "local-stock": "dashboard/partials/local_stock.html",
+    "bank-stock": "dashboard/partials/bank_stock.html",
+    "alerts": "dashboard/partials/alerts.html",
+}
+FORM_FIELDS = ("blood_group", "component", "units", "priority", "needed_by", "allow_partial", "patient_reference", "reason")
+
+
+def _hospital_or_403(request: HttpRequest) -> Hospital | HttpResponse:
+    hospital = hospital_of(request.user)
+    if hospital is None:
+        return render(request, "dashboard/no_hospital.html", status=403)
+    return hospital
+
+
+def _form_context(values: dict[str, str] | None = None, errors: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "form_values": values or {"priority": "EMERGENCY", "units": "1"},
+        "form_errors": errors or {},
+        "blood_group_choices": BLOOD_GROUP_CHOICES,
+        "component_choices": COMPONENT_CHOICES,
+        "priority_choices": PRIORITY_CHOICES,
+    }
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    hospital = _hospital_or_403(request)
+    if isinstance(hospital, HttpResponse):
+        return hospital
+    return render(request, "dashboard/dashboard.html", {**dashboard_state(hospital=hospital), **_form_context()})
+
+
+@login_required
+@require_GET
+def state(request: HttpRequest) -> HttpResponse:
+    """The live regions as HTML fragments, plus each shown request's status (polled every second)."""
+    hospital = hospital_of(request.user)
+    if hospital is None:
+        return JsonResponse({"detail": "You are not a staff member of any hospital."}, status=403)
+    context = dashboard_state(hospital=hospital)
+    regions = {name: render_to_string(template, context, request=request) for name, template in LIVE_REGIONS.items()}
+    statuses = {str(r.id): r.status for r in context["requests"]}
+    return JsonResponse({"regions": regions, "statuses": statuses}, headers={"Cache-Control": "no-store"})
+
+
+def _form_input(post: dict[str, str]) -> dict[str, Any]:
+    """The form as API input: blank optional fields are left out so the API's defaults apply."""
+    data: dict[str, Any] = {}
+    for name in FORM_FIELDS:
+        value = post.get(name, "").strip()
+        if value:
+            data[name] = value
+    return data
+
+
+@login_required
+@require_POST
+def create_request(request: HttpRequest) -> HttpResponse:
+    hospital = _hospital_or_403(request)
+    if isinstance(hospital, HttpResponse):
+        return hospital
+    serializer = BloodRequestCreateSerializer(data=_form_input(request.POST))
+    if not serializer.is_valid():
+        values = {name: request.POST.get(name, "") for name in FORM_FIELDS}
+        errors = {field: [str(e) for e in errs] for field, errs in serializer.errors.items()}
+        context = {**dashboard_state(hospital=hospital), **_form_context(values, errors)}
+        return render(request, "dashboard/dashboard.html", context, status=400)
+    blood_request = request_services.create_blood_request(
+        hospital=hospital, user=request.user, **serializer.validated_data
+    )
+    messages.success(
+        request,
+        f"Request sent: {blood_request.units} × {blood_request.get_component_display()} {blood_request.blood_group}.",
+    )
+    return redirect("dashboard:home")
+
+
+def _run_action(request: HttpRequest, act: Callable[[Hospital], str]) -> HttpResponse:
+    hospital = _hospital_or_403(request)
+    if isinstance(hospital, HttpResponse):
+        return hospital
+    try:
+        message = act(hospital)
+    except (BloodRequest.DoesNotExist, LocalUnit.DoesNotExist):
+        raise Http404 from None
+    except (InvalidTransition, unit_services.UnitNotAvailable) as exc:
+        messages.error(request, f"Not done: {exc}.")
+    else:
+        messages.success(request, message)
+    return redirect("dashboard:home")
+
+
+@login_required
+@require_POST
+def cancel_request(request: HttpRequest, request_id: str) -> HttpResponse:
+    reason = request.POST.get("reason", "").strip()[:500]
+
+    def act(hospital: Hospital) -> str:
+        request_services.cancel_blood_request(
+            blood_request_id=request_id, hospital=hospital, user=request.user, reason=reason
+        )
+        return "Request cancelled; the bank has been told."
+
+    return _run_action(request, act)
+
+
+@login_required
+@require_POST
+def receive_request(request: HttpRequest, request_id: str) -> HttpResponse:
+    def act(hospital: Hospital) -> str:
+        received = request_services.receive_blood_request(
+            blood_request_id=request_id, hospital=hospital, user=request.user
+        )
+        return f"{received.local_units.count()} unit(s) received into local stock."
+
+    return _run_action(request, act)
+
+
+@login_required
+@require_POST
+def transfuse_unit(request: HttpRequest, unit_id: str) -> HttpResponse:
+    def act(hospital: Hospital) -> str:
+        unit = unit_services.transfuse_unit(unit_id=unit_id, hospital=hospital, user=request.user)
+        return f"Unit {unit.din} recorded as transfused."
+
+    return _run_action(request, act)
+
+
+@login_required
+@require_POST
+def discard_unit(request: HttpRequest, unit_id: str) -> HttpResponse:
+    reason = request.POST.get("reason", "").strip()[:500]
+    if not reason:
+        messages.error(request, "Not done: give a reason to discard a unit.")
+        return redirect("dashboard:home")
+
+    def act(hospital: Hospital) -> str:
+        unit = unit_services.discard_unit(unit_id=unit_id, hospital=hospital, user=request.user, reason=reason)
+        return f"Unit {unit.din} recorded as discarded."
+
+    return _run_action(request, act)

@@ -1,0 +1,34 @@
+"""Reads: a user's audience, its notifications, and the live feed after a position."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+
+from notifications.models import Notification, Recipient
+
+
+def audience_of(user: AbstractBaseUser | AnonymousUser) -> str | None:
+    """The one audience ``user`` reads for, or None (anonymous, or not a notification recipient)."""
+    if not user.is_authenticated:
+        return None
+    return Recipient.objects.filter(user_id=user.pk).values_list("audience", flat=True).first()
+
+
+def notifications_for(*, audience: str) -> QuerySet[Notification]:
+    """``audience``'s notifications, latest change first (``feed_seq`` descending)."""
+    return Notification.objects.filter(audience=audience).order_by("-feed_seq")
+
+
+def unread_count(*, audience: str) -> int:
+    return Notification.objects.filter(audience=audience, read_at__isnull=True).count()
+
+
+def feed_after(*, audience: str, after_seq: int, limit: int = 100) -> list[Notification]:
+    """``audience``'s notifications created or changed after feed position ``after_seq``, oldest first."""
+    return list(Notification.objects.filter(audience=audience, feed_seq__gt=after_seq).order_by("feed_seq")[:limit])
+
+
+def latest_feed_seq(*, audience: str) -> int:
+    """The feed position a new live-feed client starts from (0 when the audience has nothing yet)."""
+    return notifications_for(audience=audience).values_list("feed_seq", flat=True).first() or 0
