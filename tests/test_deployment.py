@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import subprocess
 from pathlib import Path
 
@@ -102,3 +103,34 @@ def test_the_dockerfile_copies_only_what_exists_and_runs_as_a_non_root_user():
     assert "gunicorn" in (ROOT / f"{SERVICES[0]}_service" / "requirements.txt").read_text()
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".venv" in ignored and "var" in ignored
+
+
+def _manage(service: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT / f"{service}_service",
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"} | env,
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_production_settings_pass_djangos_deploy_checks(service):
+    production = {
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "HTTPS": "1",
+        "ALLOWED_HOSTS": "blood.example.org",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{service}",
+    }
+    result = _manage(service, "check", "--deploy", "--fail-level", "WARNING", env=production)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_service_refuses_to_start_without_a_secret_key_unless_debugging(service):
+    result = _manage(service, "check", env={})
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
