@@ -61,13 +61,11 @@ class BankRequest(models.Model):
         ordering = ["-received_at"]
         verbose_name = "request"
         indexes = [
-            models.Index(
-                fields=["priority", "received_at"], condition=Q(status="WAITING"), name="request_waiting_idx"
-            ),
+            models.Index(fields=["priority", "received_at"], condition=Q(status="WAITING"), name="request_waiting_idx"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.request_id} {self.units_requested or '?'}× {self.component} {self.blood_group} ({self.status})"
+        return f"{self.request_id} {self.units_requested or '?'} x {self.component} {self.blood_group} ({self.status})"
 
     @property
     def is_decided(self) -> bool:

@@ -16,18 +16,19 @@ Entry points (each its own transaction, joining the event handler's):
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import datetime
 from uuid import UUID
 
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
+from inventory.models import Unit, UnitStatus, UnitStatusChange
+from inventory.services import refresh_stock
 
 from allocation import compatibility
 from allocation.compatibility import Wanted
 from allocation.models import Allocation, BankRequest, RequestStatus
-from inventory.models import Unit, UnitStatus, UnitStatusChange
-from inventory.services import refresh_stock
 from shared_events import topics
 from shared_events.django.outbox import enqueue_message, publish
 from shared_events.enums import BloodGroup, Component, Priority, RejectReason
@@ -256,7 +257,8 @@ def _approve(
         )
         for unit in units
     )
-    refresh_stock(keys={(unit.component, unit.blood_group) for unit in units}, now=now)
+    taken = Counter((unit.component, unit.blood_group) for unit in units)
+    refresh_stock(deltas={key: -count for key, count in taken.items()}, now=now)
     log.info("request %s %s: %d units", request_id, bank_request.status, len(units))
     return bank_request
 
@@ -354,6 +356,7 @@ def release_allocations(*, bank_request: BankRequest, reason: str, by: str, now:
         unit_ids = [allocation.unit_id for allocation in live]
         units = {unit.pk: unit for unit in Unit.objects.select_for_update().filter(pk__in=unit_ids).order_by("pk")}
         history = []
+        returned: Counter[tuple[str, str]] = Counter()
         for allocation in live:
             unit = units[allocation.unit_id]
             allocation.released_at, allocation.release_reason = now, reason
@@ -371,6 +374,7 @@ def release_allocations(*, bank_request: BankRequest, reason: str, by: str, now:
                     request_id=bank_request.request_id,
                 )
             )
+            returned[unit.stock_key] += target == UnitStatus.AVAILABLE
             unit.status = target
             unit.save(update_fields=["status", "updated_at"])
         Allocation.objects.bulk_update(live, ["released_at", "release_reason"])
@@ -387,6 +391,6 @@ def release_allocations(*, bank_request: BankRequest, reason: str, by: str, now:
             subject=str(bank_request.request_id),
             correlation_id=bank_request.correlation_id or str(bank_request.request_id),
         )
-        refresh_stock(keys={unit.stock_key for unit in units.values()}, now=now)
+        refresh_stock(deltas=returned, now=now)
     log.info("released %d units of request %s (%s)", len(unit_ids), bank_request.request_id, reason)
     return unit_ids

@@ -109,15 +109,21 @@ class StockThreshold(models.Model):
 class StockSnapshot(models.Model):
     """What was last published for one stock key; locked while a change publishes its stock events.
 
-    Holding this row's lock while counting serialises the stock events of one
-    key in commit order, so ``inventory.updated`` counts and ``low_stock``
-    crossings are exact even when several workers allocate at once.
+    Holding this row's lock while adjusting the count serialises the stock
+    events of one key in commit order, so ``inventory.updated`` counts and
+    ``low_stock`` crossings are exact even when several workers allocate at once.
     """
 
-    threshold = models.OneToOneField(StockThreshold, on_delete=models.PROTECT, primary_key=True, related_name="snapshot")
+    threshold = models.OneToOneField(
+        StockThreshold, on_delete=models.PROTECT, primary_key=True, related_name="snapshot"
+    )
     component = models.CharField(max_length=20, choices=COMPONENT_CHOICES)
     blood_group = models.CharField(max_length=3, choices=GROUP_CHOICES)
-    available_units = models.PositiveIntegerField(default=0)
+    # Maintained count of units in status AVAILABLE (expired or not): every status change
+    # adjusts it under this row's lock, so a decision never counts the whole stock.
+    # NULL: not counted yet (the next refresh counts).
+    status_available = models.IntegerField(null=True, blank=True)
+    available_units = models.PositiveIntegerField(default=0, help_text="as last published")
     expiring_within_72h = models.PositiveIntegerField(default=0)
     level = models.CharField(max_length=10, choices=LEVEL_CHOICES, blank=True, help_text="blank: never published")
     as_of = models.DateTimeField(null=True, blank=True)

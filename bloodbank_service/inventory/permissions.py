@@ -9,9 +9,7 @@ BANK_STAFF_GROUP = "bank_staff"
 
 def is_bank_staff(user) -> bool:
     return bool(
-        user
-        and user.is_authenticated
-        and (user.is_staff or user.groups.filter(name=BANK_STAFF_GROUP).exists())
+        user and user.is_authenticated and (user.is_staff or user.groups.filter(name=BANK_STAFF_GROUP).exists())
     )
 
 

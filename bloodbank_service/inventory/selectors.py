@@ -17,7 +17,7 @@ def units() -> QuerySet[Unit]:
 
 
 def stock_overview(*, now: datetime | None = None) -> list[dict]:
-    """Every component × group: available, allocated, expiring within 72 h, thresholds and level."""
+    """Every component and group: available, allocated, expiring within 72 h, thresholds and level."""
     now = now or timezone.now()
     soon = now + rules.EXPIRING_SOON
     available = Q(status=UnitStatus.AVAILABLE, expires_at__gt=now)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,7 +22,7 @@ from inventory.din import normalize_din
 from inventory.models import StockSnapshot, StockThreshold, Unit, UnitStatus, UnitStatusChange
 from shared_events import topics
 from shared_events.django.outbox import publish
-from shared_events.enums import BloodGroup, Component
+from shared_events.enums import BloodGroup, Component, StockLevel
 from shared_events.schemas import InventoryUpdatedV1, LowStockV1
 
 log = logging.getLogger(__name__)
@@ -90,14 +91,32 @@ def _locked_snapshots(keys: list[StockKey]) -> dict[StockKey, StockSnapshot]:
     return {(row.component, row.blood_group): row for row in rows}
 
 
-def refresh_stock(*, keys: Iterable[StockKey], now: datetime | None = None, force: bool = False) -> list[StockChange]:
-    """Publish ``inventory.updated`` for each key whose available count (or level) changed, and
-    ``inventory.low_stock`` for each level crossing; call it in the transaction of the change.
+ALL_KEYS: tuple[StockKey, ...] = tuple((c.value, g.value) for c in Component for g in BloodGroup)
 
-    The key's snapshot row is locked before counting, so concurrent writers of
-    one key publish in commit order with exact counts.
+
+def refresh_stock(
+    *,
+    keys: Iterable[StockKey] = (),
+    deltas: Mapping[StockKey, int] | None = None,
+    now: datetime | None = None,
+    recount: bool = False,
+) -> list[StockChange]:
+    """Publish the stock events due after a change; call it in the change's transaction, after the change.
+
+    ``deltas`` gives, per key, how many units entered (+) or left (-) status
+    AVAILABLE in this transaction; ``keys`` are further keys to look at
+    (threshold changes). For each key: ``inventory.updated`` when its available
+    count (not expired) or level changed since last published, and
+    ``inventory.low_stock`` on a level crossing.
+
+    The key's snapshot row is locked first, so writers of one key publish in
+    commit order with exact counts. The AVAILABLE count is kept by deltas (no
+    count over the whole stock on the decision path); only units expiring
+    within 72 h are counted. ``recount`` counts everything instead (the
+    expiry sweep does, every minute, so any drift heals).
     """
-    wanted = sorted(set(keys))
+    deltas = {key: delta for key, delta in (deltas or {}).items() if delta}
+    wanted = sorted(set(keys) | set(deltas))
     if not wanted:
         return []
     now = now or timezone.now()
@@ -105,55 +124,85 @@ def refresh_stock(*, keys: Iterable[StockKey], now: datetime | None = None, forc
     changes: list[StockChange] = []
     with transaction.atomic(savepoint=False):
         snapshots = _locked_snapshots(wanted)
-        counts = {
+        uncounted = [key for key in wanted if recount or snapshots[key].status_available is None]
+        if uncounted:
+            # Counted after this transaction's own unit changes, so no delta applies.
+            totals = {
+                (row["component"], row["blood_group"]): row["n"]
+                for row in Unit.objects.filter(_keys_q(uncounted), status=UnitStatus.AVAILABLE)
+                .values("component", "blood_group")
+                .annotate(n=Count("id"))
+            }
+            for key in uncounted:
+                snapshots[key].status_available = totals.get(key, 0)
+        for key, delta in deltas.items():
+            if key not in uncounted:
+                snapshots[key].status_available += delta
+        near = {
             (row["component"], row["blood_group"]): row
-            for row in Unit.objects.filter(
-                _keys_q(wanted), status=UnitStatus.AVAILABLE, expires_at__gt=now
-            )
+            for row in Unit.objects.filter(_keys_q(wanted), status=UnitStatus.AVAILABLE, expires_at__lte=soon)
             .values("component", "blood_group")
-            .annotate(available=Count("id"), expiring=Count("id", filter=Q(expires_at__lte=soon)))
+            .annotate(
+                expired=Count("id", filter=Q(expires_at__lte=now)), expiring=Count("id", filter=Q(expires_at__gt=now))
+            )
         }
         for key in wanted:
             snap = snapshots[key]
-            row = counts.get(key, {"available": 0, "expiring": 0})
+            row = near.get(key, {"expired": 0, "expiring": 0})
+            available = snap.status_available - row["expired"]
             threshold = snap.threshold
-            level = rules.stock_level(row["available"], low=threshold.low_threshold, critical=threshold.critical_threshold)
-            before = rules.StockLevel(snap.level) if snap.level else None
-            if not force and before == level and snap.available_units == row["available"]:
-                continue
-            subject = stock_key_of(*key)
-            publish(
-                topics.INVENTORY_UPDATED,
-                InventoryUpdatedV1(
-                    component=key[0],
-                    blood_group=key[1],
-                    available_units=row["available"],
-                    expiring_within_72h=row["expiring"],
-                    level=level,
-                    as_of=now,
-                ),
-                subject=subject,
-            )
-            crossing = rules.crossing(before, level)
-            if crossing is not None:
-                publish(
-                    topics.LOW_STOCK,
-                    LowStockV1(
-                        component=key[0],
-                        blood_group=key[1],
-                        level=crossing,
-                        available_units=row["available"],
-                        low_threshold=threshold.low_threshold,
-                        critical_threshold=threshold.critical_threshold,
-                        as_of=now,
-                    ),
-                    subject=subject,
-                )
-            snap.available_units, snap.expiring_within_72h = row["available"], row["expiring"]
-            snap.level, snap.as_of = level.value, now
-            snap.save(update_fields=["available_units", "expiring_within_72h", "level", "as_of"])
-            changes.append(StockChange(key, row["available"], level.value, crossing.value if crossing else None))
+            level = rules.stock_level(available, low=threshold.low_threshold, critical=threshold.critical_threshold)
+            before = StockLevel(snap.level) if snap.level else None
+            fields = ["status_available"]
+            if before != level or snap.available_units != available:
+                _publish_stock(key, snap, available, row["expiring"], level, before, now, changes)
+                fields += ["available_units", "expiring_within_72h", "level", "as_of"]
+            if key in deltas or key in uncounted or len(fields) > 1:
+                snap.save(update_fields=fields)
     return changes
+
+
+def _publish_stock(
+    key: StockKey,
+    snap: StockSnapshot,
+    available: int,
+    expiring: int,
+    level: StockLevel,
+    before: StockLevel | None,
+    now: datetime,
+    changes: list[StockChange],
+) -> None:
+    subject = stock_key_of(*key)
+    publish(
+        topics.INVENTORY_UPDATED,
+        InventoryUpdatedV1(
+            component=key[0],
+            blood_group=key[1],
+            available_units=available,
+            expiring_within_72h=expiring,
+            level=level,
+            as_of=now,
+        ),
+        subject=subject,
+    )
+    crossing = rules.crossing(before, level)
+    if crossing is not None:
+        publish(
+            topics.LOW_STOCK,
+            LowStockV1(
+                component=key[0],
+                blood_group=key[1],
+                level=crossing,
+                available_units=available,
+                low_threshold=snap.threshold.low_threshold,
+                critical_threshold=snap.threshold.critical_threshold,
+                as_of=now,
+            ),
+            subject=subject,
+        )
+    snap.available_units, snap.expiring_within_72h = available, expiring
+    snap.level, snap.as_of = level.value, now
+    changes.append(StockChange(key, available, level.value, crossing.value if crossing else None))
 
 
 def _keys_q(keys: Iterable[StockKey]) -> Q:
@@ -191,7 +240,7 @@ def receive_unit(
             status=UnitStatus.AVAILABLE,
         )
         UnitStatusChange.objects.create(unit=unit, to_status=UnitStatus.AVAILABLE, at=now, by=by, reason="received")
-        refresh_stock(keys=[unit.stock_key], now=now)
+        refresh_stock(deltas={unit.stock_key: 1}, now=now)
     return unit
 
 
@@ -224,6 +273,7 @@ def change_status(*, unit_ids: Iterable[uuid.UUID], to: UnitStatus, reason: str,
             if unit.status not in _ALLOWED_FROM[to]:
                 raise TransitionError(f"unit {unit.din} is {unit.status}; it cannot become {to}")
         history = []
+        deltas: Counter[StockKey] = Counter()
         for unit in units:
             target = to
             if to == UnitStatus.AVAILABLE and unit.expires_at <= now:
@@ -231,10 +281,11 @@ def change_status(*, unit_ids: Iterable[uuid.UUID], to: UnitStatus, reason: str,
             history.append(
                 UnitStatusChange(unit=unit, from_status=unit.status, to_status=target, at=now, by=by, reason=reason)
             )
+            deltas[unit.stock_key] += (target == UnitStatus.AVAILABLE) - (unit.status == UnitStatus.AVAILABLE)
             unit.status = target
             unit.save(update_fields=["status", "updated_at"])
         UnitStatusChange.objects.bulk_create(history)
-        refresh_stock(keys={unit.stock_key for unit in units}, now=now)
+        refresh_stock(keys={unit.stock_key for unit in units}, deltas=deltas, now=now)
     return units
 
 
@@ -251,9 +302,8 @@ def expire_units(*, now: datetime | None = None) -> int:
             .filter(status=UnitStatus.AVAILABLE, expires_at__lte=now)
             .only("id", "component", "blood_group")
         )
-        if not expired:
-            return 0
-        Unit.objects.filter(pk__in=[unit.pk for unit in expired]).update(status=UnitStatus.EXPIRED, updated_at=now)
+        if expired:
+            Unit.objects.filter(pk__in=[unit.pk for unit in expired]).update(status=UnitStatus.EXPIRED, updated_at=now)
         UnitStatusChange.objects.bulk_create(
             UnitStatusChange(
                 unit=unit,
@@ -265,8 +315,10 @@ def expire_units(*, now: datetime | None = None) -> int:
             )
             for unit in expired
         )
-        refresh_stock(keys={unit.stock_key for unit in expired}, now=now)
-    log.info("expiry sweep: %d units expired", len(expired))
+        # Every key, recounted: also heals any drift of the maintained counts.
+        refresh_stock(keys=ALL_KEYS, now=now, recount=True)
+    if expired:
+        log.info("expiry sweep: %d units expired", len(expired))
     return len(expired)
 
 

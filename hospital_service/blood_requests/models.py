@@ -64,7 +64,7 @@ class BloodRequest(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.units} × {self.component} {self.blood_group} ({self.status})"
+        return f"{self.units} x {self.component} {self.blood_group} ({self.status})"
 
 
 class StatusChange(models.Model):
@@ -98,3 +98,6 @@ class IdempotencyRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["hospital", "user", "key"], name="idempotency_key_per_user"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.user_id}, {self.response_status})"

@@ -183,9 +183,7 @@ def receive_blood_request(*, blood_request_id: UUID | str, hospital: Hospital, u
 
 
 def _request_for_event(request_id: UUID, hospital_id: UUID, event_type: str) -> BloodRequest | None:
-    blood_request = (
-        BloodRequest.objects.select_for_update().select_related("hospital").filter(id=request_id).first()
-    )
+    blood_request = BloodRequest.objects.select_for_update().select_related("hospital").filter(id=request_id).first()
     if blood_request is None:
         # Another deployment's request, or one from before a reset: nothing here to update.
         log.warning("%s for unknown request %s ignored", event_type, request_id)
@@ -221,7 +219,7 @@ def record_approval(*, data: BloodApprovedV1, event_id: UUID | None = None) -> B
         _move(
             blood_request,
             target,
-            detail=f"bank {blood_request.decision_detail}",
+            detail=f"bank approved: {blood_request.decision_detail}",
             at=data.decided_at,
             event_id=event_id,
             extra_fields=("allocations", "units_allocated", "decided_at", "decision_reason_code", "decision_detail"),

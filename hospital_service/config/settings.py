@@ -22,3 +22,11 @@ globals().update(
 # Watchdog: a request still PENDING this long is published again (then backing off).
 REQUEST_REPUBLISH_AFTER_SECONDS = float(os.environ.get("REQUEST_REPUBLISH_AFTER_SECONDS", "60"))
 LOGIN_REDIRECT_URL = "/dashboard/"
+# Watchdog back-off cap: repeats wait 60 s, 120 s, 240 s ... up to this.
+REQUEST_REPUBLISH_MAX_SECONDS = float(os.environ.get("REQUEST_REPUBLISH_MAX_SECONDS", "900"))
+
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {  # noqa: F821 - set by service_settings above
+    "RequestStatusEnum": "blood_requests.models.STATUS_CHOICES",
+    "LocalUnitStatusEnum": "local_inventory.models.LocalUnitStatus",
+    "StockLevelEnum": "shared_events.enums.StockLevel",
+}

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.utils import timezone
-from shared_events.enums import BloodGroup, Component
-
 from bank_stock.selectors import bank_stock, recent_stock_alerts
 from blood_requests.selectors import open_blood_requests, recent_decisions
+from django.utils import timezone
 from hospitals.models import Hospital
 from local_inventory.models import LocalUnitStatus
 from local_inventory.selectors import local_summary, local_units
+
+from shared_events.enums import BloodGroup, Component
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,8 @@ def _alerts(*, hospital: Hospital, limit: int = 10) -> list[Alert]:
             at=change.at,
             severity=decision_severity[change.status],
             title=f"Request {change.get_status_display().lower()}",
-            text=f"{change.request.units} × {change.request.get_component_display()} "
-            f"{change.request.blood_group}: {change.detail}",
+            text=f"{change.request.get_component_display()} {change.request.blood_group}, "
+            f"{change.request.units} unit(s) requested: {change.detail}",
         )
         for change in recent_decisions(hospital=hospital, limit=limit)
     ]
@@ -51,7 +51,7 @@ def _alerts(*, hospital: Hospital, limit: int = 10) -> list[Alert]:
 
 
 def _bank_stock_grid() -> dict[str, Any]:
-    """Bank stock as a component × blood group grid (None where the bank has not reported yet)."""
+    """Bank stock as a component-by-blood-group grid (None where the bank has not reported yet)."""
     by_key = {(row.component, row.blood_group): row for row in bank_stock()}
     groups = [g.value for g in BloodGroup]
     rows = [

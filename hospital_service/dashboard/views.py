@@ -9,22 +9,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from blood_requests import services as request_services
+from blood_requests.api.serializers import BloodRequestCreateSerializer
+from blood_requests.lifecycle import InvalidTransition
+from blood_requests.models import BLOOD_GROUP_CHOICES, COMPONENT_CHOICES, PRIORITY_CHOICES, BloodRequest
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
-
-from blood_requests import services as request_services
-from blood_requests.api.serializers import BloodRequestCreateSerializer
-from blood_requests.lifecycle import InvalidTransition
-from blood_requests.models import BLOOD_GROUP_CHOICES, COMPONENT_CHOICES, PRIORITY_CHOICES, BloodRequest
-from dashboard.selectors import dashboard_state
 from hospitals.models import Hospital
 from hospitals.selectors import hospital_of
 from local_inventory import services as unit_services
 from local_inventory.models import LocalUnit
+
+from dashboard.selectors import dashboard_state
 
 LIVE_REGIONS = {
     "requests": "dashboard/partials/requests.html",
@@ -32,7 +32,16 @@ LIVE_REGIONS = {
     "bank-stock": "dashboard/partials/bank_stock.html",
     "alerts": "dashboard/partials/alerts.html",
 }
-FORM_FIELDS = ("blood_group", "component", "units", "priority", "needed_by", "allow_partial", "patient_reference", "reason")
+FORM_FIELDS = (
+    "blood_group",
+    "component",
+    "units",
+    "priority",
+    "needed_by",
+    "allow_partial",
+    "patient_reference",
+    "reason",
+)
 
 
 def _hospital_or_403(request: HttpRequest) -> Hospital | HttpResponse:
@@ -101,7 +110,8 @@ def create_request(request: HttpRequest) -> HttpResponse:
     )
     messages.success(
         request,
-        f"Request sent: {blood_request.units} × {blood_request.get_component_display()} {blood_request.blood_group}.",
+        f"Request sent: {blood_request.units} unit(s) of "
+        f"{blood_request.get_component_display()} {blood_request.blood_group}.",
     )
     return redirect("dashboard:home")
 

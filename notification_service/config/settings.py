@@ -28,3 +28,12 @@ NOTIFICATION_STREAM_RETRY_MS = int(os.environ.get("NOTIFICATION_STREAM_RETRY_MS"
 NOTIFICATION_STREAM_CORS_ORIGINS = [
     origin.strip() for origin in os.environ.get("NOTIFICATION_STREAM_CORS_ORIGINS", "").split(",") if origin.strip()
 ]
+
+# The SSE feed is a plain async view: document it in the OpenAPI schema through a hook.
+SPECTACULAR_SETTINGS = {
+    **SPECTACULAR_SETTINGS,  # noqa: F821 - set by service_settings above
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "notifications.api.schema.add_stream_path",
+    ],
+}

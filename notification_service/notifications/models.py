@@ -118,8 +118,9 @@ class Notification(models.Model):
     source_event_type = models.CharField(max_length=100)
     correlation_id = models.CharField(max_length=100, blank=True, default="")
     request_id = models.UUIDField(null=True, blank=True, db_index=True)
-    component = models.CharField(max_length=20, choices=COMPONENT_CHOICES, null=True, blank=True)
-    blood_group = models.CharField(max_length=3, choices=BLOOD_GROUP_CHOICES, null=True, blank=True)
+    # NULL, not "": the API shows null where a notification is not about one stock item.
+    component = models.CharField(max_length=20, choices=COMPONENT_CHOICES, null=True, blank=True)  # noqa: DJ001
+    blood_group = models.CharField(max_length=3, choices=BLOOD_GROUP_CHOICES, null=True, blank=True)  # noqa: DJ001
     occurred_at = models.DateTimeField(help_text="When the reported fact happened (the event's time or as_of).")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -149,6 +150,7 @@ class Notification(models.Model):
         ]
         indexes = [
             models.Index(fields=["audience", "-feed_seq"], name="notification_feed_idx"),
+            models.Index(fields=["audience"], condition=Q(read_at__isnull=True), name="notification_unread_idx"),
             models.Index(
                 fields=["created_at"],
                 condition=Q(severity="CRITICAL", read_at__isnull=True, escalated_at__isnull=True),

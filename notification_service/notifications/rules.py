@@ -162,7 +162,7 @@ def _approved(
     data: schemas.BloodApprovedV1, at: datetime, request: RequestFacts | None, _hospitals: Sequence[str]
 ) -> list[PlannedNotification]:
     ref = short_id(data.request_id)
-    component = (request.component if request else data.allocations[0].component.value)
+    component = request.component if request else data.allocations[0].component.value
     requested_group = request.blood_group if request else None
     by_group = Counter(a.blood_group.value for a in data.allocations)
     group = requested_group or by_group.most_common(1)[0][0]

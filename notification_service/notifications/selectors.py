@@ -32,3 +32,13 @@ def feed_after(*, audience: str, after_seq: int, limit: int = 100) -> list[Notif
 def latest_feed_seq(*, audience: str) -> int:
     """The feed position a new live-feed client starts from (0 when the audience has nothing yet)."""
     return notifications_for(audience=audience).values_list("feed_seq", flat=True).first() or 0
+
+
+def latest_feed_seq_overall() -> int:
+    """The newest feed position of any audience (where the live-feed poller starts)."""
+    return Notification.objects.order_by("-feed_seq").values_list("feed_seq", flat=True).first() or 0
+
+
+def feed_after_all(*, after_seq: int, limit: int) -> list[Notification]:
+    """Every audience's notifications created or changed after ``after_seq``, oldest first."""
+    return list(Notification.objects.filter(feed_seq__gt=after_seq).order_by("feed_seq")[:limit])

@@ -284,4 +284,3 @@ def escalate_unread_critical(*, now: datetime | None = None) -> list[Notificatio
             escalations.append(escalation)
             log.info("escalated unread critical notification %s for %s", original.id, original.audience)
     return escalations
-

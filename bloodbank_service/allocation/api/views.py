@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import django_filters
+from inventory.models import COMPONENT_CHOICES, GROUP_CHOICES
+from inventory.permissions import IsBankStaff
 from rest_framework import viewsets
 
 from allocation import selectors
 from allocation.api.serializers import BankRequestSerializer
 from allocation.models import PRIORITY_CHOICES, BankRequest, RequestStatus
-from inventory.models import COMPONENT_CHOICES, GROUP_CHOICES
-from inventory.permissions import IsBankStaff
 
 
 class BankRequestFilter(django_filters.FilterSet):

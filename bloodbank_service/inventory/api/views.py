@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import django_filters
+from allocation.models import Allocation
 from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
@@ -10,7 +11,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from allocation.models import Allocation
 from inventory import selectors, services
 from inventory.api import serializers as s
 from inventory.models import COMPONENT_CHOICES, GROUP_CHOICES, Unit, UnitStatus

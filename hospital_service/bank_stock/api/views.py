@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from hospitals.permissions import HospitalScopedMixin
 from rest_framework import generics
 
 from bank_stock import selectors
 from bank_stock.api.serializers import BankStockSerializer
-from hospitals.permissions import HospitalScopedMixin
 
 
 class BankStockView(HospitalScopedMixin, generics.ListAPIView):

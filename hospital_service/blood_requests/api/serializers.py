@@ -115,7 +115,11 @@ class BloodRequestSerializer(serializers.ModelSerializer):
         if obj.decided_at is None:
             return None
         return DecisionSerializer(
-            {"reason_code": obj.decision_reason_code or None, "detail": obj.decision_detail, "decided_at": obj.decided_at}
+            {
+                "reason_code": obj.decision_reason_code or None,
+                "detail": obj.decision_detail,
+                "decided_at": obj.decided_at,
+            }
         ).data
 
 

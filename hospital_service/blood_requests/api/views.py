@@ -42,7 +42,9 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 )
 
 
-class BloodRequestViewSet(HospitalScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class BloodRequestViewSet(
+    HospitalScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     serializer_class = BloodRequestSerializer
     filterset_fields = ["status", "priority", "blood_group", "component"]
     lookup_value_regex = "[0-9a-fA-F-]{36}"
@@ -52,7 +54,9 @@ class BloodRequestViewSet(HospitalScopedMixin, mixins.ListModelMixin, mixins.Ret
             return BloodRequest.objects.none()
         return selectors.blood_requests(hospital=self.hospital)
 
-    @extend_schema(request=BloodRequestCreateSerializer, responses={201: BloodRequestSerializer}, parameters=[IDEMPOTENCY_KEY])
+    @extend_schema(
+        request=BloodRequestCreateSerializer, responses={201: BloodRequestSerializer}, parameters=[IDEMPOTENCY_KEY]
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         key = request.headers.get("Idempotency-Key")
         if key is None:
@@ -72,7 +76,9 @@ class BloodRequestViewSet(HospitalScopedMixin, mixins.ListModelMixin, mixins.Ret
     def _create(self, request: Request) -> tuple[int, Any]:
         serializer = BloodRequestCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        blood_request = services.create_blood_request(hospital=self.hospital, user=request.user, **serializer.validated_data)
+        blood_request = services.create_blood_request(
+            hospital=self.hospital, user=request.user, **serializer.validated_data
+        )
         blood_request = selectors.blood_requests(hospital=self.hospital).get(id=blood_request.id)
         return status.HTTP_201_CREATED, BloodRequestSerializer(blood_request).data
 
@@ -83,7 +89,10 @@ class BloodRequestViewSet(HospitalScopedMixin, mixins.ListModelMixin, mixins.Ret
         serializer.is_valid(raise_exception=True)
         try:
             services.cancel_blood_request(
-                blood_request_id=pk, hospital=self.hospital, user=request.user, reason=serializer.validated_data["reason"]
+                blood_request_id=pk,
+                hospital=self.hospital,
+                user=request.user,
+                reason=serializer.validated_data["reason"],
             )
         except BloodRequest.DoesNotExist:
             raise Http404 from None

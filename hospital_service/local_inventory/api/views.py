@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
+from hospitals.permissions import HospitalScopedMixin
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
@@ -11,7 +12,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hospitals.permissions import HospitalScopedMixin
 from local_inventory import selectors, services
 from local_inventory.api.serializers import (
     DiscardSerializer,

@@ -19,7 +19,9 @@ class Command(BaseCommand):
                 register_hospital(hospital_id=hospital.id, name=hospital.name)
                 self._user(hospital.username, audience=hospital.audience, staff=False)
             self._user(BANK_ADMIN, audience=BANK_AUDIENCE, staff=True)
-        self.stdout.write(self.style.SUCCESS("demo users ready: " + ", ".join([*(h.username for h in HOSPITALS), BANK_ADMIN])))
+        self.stdout.write(
+            self.style.SUCCESS("demo users ready: " + ", ".join([*(h.username for h in HOSPITALS), BANK_ADMIN]))
+        )
 
     def _user(self, username: str, *, audience: str, staff: bool) -> None:
         user, _ = get_user_model().objects.get_or_create(username=username, defaults={"is_staff": staff})

@@ -1,0 +1,153 @@
+"""Event handlers: redelivered and repeated requests, cancels in either order, the real broker."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+from conftest import cancelled_payload, make_event, requested_payload
+from django.db import transaction
+from inventory.models import Unit, UnitStatus
+
+from allocation.handlers import HANDLERS
+from allocation.models import Allocation, BankRequest, RequestStatus
+from shared_events import topics
+from shared_events.django.consumer import EventConsumer
+from shared_events.django.models import OutboxEvent
+from shared_events.django.outbox import publish
+from shared_events.django.relay import OutboxRelay
+from shared_events.envelope import parse_event
+from shared_events.testing import read_topic, running, wait_for
+
+
+def handle(event) -> None:
+    """As the consumer runs a handler: inside a transaction."""
+    with transaction.atomic():
+        HANDLERS[event.type](event)
+
+
+def decision_rows(request_id) -> list[OutboxEvent]:
+    return list(
+        OutboxEvent.objects.filter(key=str(request_id), event_type__in=[topics.APPROVED, topics.REJECTED]).order_by(
+            "id"
+        )
+    )
+
+
+@pytest.mark.django_db
+def test_a_repeated_request_gets_the_same_decision_byte_for_byte_and_nothing_new(unit_factory):
+    unit_factory.create_batch(5)
+    payload = requested_payload(units=2)
+    handle(make_event(topics.REQUESTED, payload))
+    # The hospital's watchdog re-publishes the still-pending request as a new event (new id).
+    handle(make_event(topics.REQUESTED, payload))
+    first, again = decision_rows(payload["request_id"])
+    assert bytes(again.value) == bytes(first.value)
+    assert again.event_id == first.event_id == parse_event(bytes(first.value)).id
+    assert again.headers == {"ce_id": str(first.event_id), "ce_type": topics.APPROVED}
+    assert Unit.objects.filter(status=UnitStatus.ALLOCATED).count() == 2
+    assert Allocation.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_repeated_rejected_request_gets_its_rejection_again(unit_factory):
+    payload = requested_payload(units=2)
+    handle(make_event(topics.REQUESTED, payload))
+    unit_factory.create_batch(5)  # stock arrives after the rejection: the decision stands
+    handle(make_event(topics.REQUESTED, payload))
+    first, again = decision_rows(payload["request_id"])
+    assert bytes(again.value) == bytes(first.value) and first.event_type == topics.REJECTED
+    assert not Unit.objects.filter(status=UnitStatus.ALLOCATED).exists()
+
+
+@pytest.mark.django_db
+def test_a_cancel_after_approval_releases_the_units_and_publishes_the_release(unit_factory):
+    unit_factory.create_batch(3)
+    payload = requested_payload(units=2)
+    handle(make_event(topics.REQUESTED, payload))
+    handle(make_event(topics.CANCELLED, cancelled_payload(payload["request_id"], payload["hospital_id"])))
+    assert Unit.objects.filter(status=UnitStatus.AVAILABLE).count() == 3
+    assert Allocation.objects.filter(released_at__isnull=True).count() == 0
+    (row,) = OutboxEvent.objects.filter(event_type=topics.RELEASED)
+    released = parse_event(bytes(row.value))
+    allocated = {str(a.unit_id) for a in Allocation.objects.all()}
+    assert {str(u) for u in released.data.unit_ids} == allocated
+    assert released.data.reason == "CANCELLED" and row.key == payload["request_id"]
+    assert BankRequest.objects.get(pk=payload["request_id"]).cancelled_at is not None
+
+
+@pytest.mark.django_db
+def test_a_repeated_cancel_releases_nothing_twice(unit_factory):
+    unit_factory.create_batch(3)
+    payload = requested_payload(units=2)
+    handle(make_event(topics.REQUESTED, payload))
+    cancel = cancelled_payload(payload["request_id"], payload["hospital_id"])
+    handle(make_event(topics.CANCELLED, cancel))
+    handle(make_event(topics.CANCELLED, cancel))
+    assert OutboxEvent.objects.filter(event_type=topics.RELEASED).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_cancel_before_the_request_ends_rejected_and_the_late_request_allocates_nothing(unit_factory):
+    unit_factory.create_batch(3)
+    payload = requested_payload(units=2)
+    handle(make_event(topics.CANCELLED, cancelled_payload(payload["request_id"], payload["hospital_id"])))
+    handle(make_event(topics.REQUESTED, payload))
+    first, again = decision_rows(payload["request_id"])
+    rejected = parse_event(bytes(first.value))
+    assert rejected.type == topics.REJECTED and rejected.data.reason_code == "CANCELLED_BEFORE_DECISION"
+    assert bytes(again.value) == bytes(first.value)
+    assert not Unit.objects.filter(status=UnitStatus.ALLOCATED).exists()
+    bank_request = BankRequest.objects.get(pk=payload["request_id"])
+    assert bank_request.component == "RED_CELLS" and bank_request.units_requested == 2  # details kept for the record
+
+
+@pytest.mark.django_db
+def test_a_cancel_of_a_waiting_scheduled_request_rejects_it_before_any_allocation(unit_factory):
+    unit_factory.create_batch(3)
+    payload = requested_payload(units=2, priority="SCHEDULED")
+    handle(make_event(topics.REQUESTED, payload))
+    assert BankRequest.objects.get(pk=payload["request_id"]).status == RequestStatus.WAITING
+    handle(make_event(topics.CANCELLED, cancelled_payload(payload["request_id"], payload["hospital_id"])))
+    bank_request = BankRequest.objects.get(pk=payload["request_id"])
+    assert (bank_request.status, bank_request.reason_code) == ("REJECTED", "CANCELLED_BEFORE_DECISION")
+    assert not Unit.objects.filter(status=UnitStatus.ALLOCATED).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requests_and_cancels_travel_through_the_real_broker(kafka_topics, unit_factory):
+    unit_factory.create_batch(4, blood_group="O+")
+    approved_payload = requested_payload(units=2)
+    cancelled_first = requested_payload(units=1)
+    relay_stop = threading.Event()
+    consumer = EventConsumer(handlers=HANDLERS, stop=threading.Event(), group_id=f"bank-{uuid.uuid4().hex[:8]}")
+    with running(OutboxRelay(stop=relay_stop).run, relay_stop), running(consumer.run, consumer.stop):
+        with transaction.atomic():
+            # What the hospital would publish (written to this database's outbox for the test's relay).
+            publish(topics.REQUESTED, approved_payload, subject=approved_payload["request_id"])
+            publish(
+                topics.CANCELLED,
+                cancelled_payload(cancelled_first["request_id"], cancelled_first["hospital_id"]),
+                subject=cancelled_first["request_id"],
+            )
+        wait_for(
+            lambda: BankRequest.objects.filter(status__in=["APPROVED", "REJECTED"]).count() == 2,
+            timeout=30,
+            message="both decided",
+        )
+        with transaction.atomic():
+            publish(topics.REQUESTED, cancelled_first, subject=cancelled_first["request_id"])  # arrives late
+        wait_for(
+            lambda: BankRequest.objects.filter(pk=cancelled_first["request_id"], requested_at__isnull=False).exists(),
+            message="the late request handled",
+        )
+        wait_for(lambda: not OutboxEvent.objects.filter(sent_at__isnull=True).exists(), message="decisions published")
+    (approved,) = read_topic(topics.topic_name(topics.APPROVED), 1)
+    assert approved.key().decode() == approved_payload["request_id"]
+    assert parse_event(approved.value()).data.units_allocated == 2
+    rejections = read_topic(topics.topic_name(topics.REJECTED), 2)
+    reasons = {parse_event(m.value()).data.reason_code for m in rejections}
+    assert reasons == {"CANCELLED_BEFORE_DECISION"}
+    assert {m.value() for m in rejections} == {rejections[0].value()}  # the repeat is the same bytes
+    assert Unit.objects.filter(status=UnitStatus.ALLOCATED).count() == 2

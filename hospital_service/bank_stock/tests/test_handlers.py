@@ -1,0 +1,66 @@
+"""The bank-stock read model, kept from the bank's stock events, and its API."""
+
+from datetime import timedelta
+
+import pytest
+from blood_requests.handlers import HANDLERS
+from django.utils import timezone
+from testing_support.factories import inventory_event, low_stock_event
+
+from bank_stock.models import BankStock, StockAlert
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/bank-stock/"
+
+
+def _handle(event) -> None:
+    HANDLERS[event.type](event)
+
+
+def test_an_inventory_update_is_stored_per_component_and_group(api):
+    _handle(inventory_event(component="PLASMA", blood_group="AB+", available=7, level="OK"))
+
+    (row,) = api.get(URL).data["results"]
+    assert (row["component"], row["blood_group"], row["available_units"], row["level"]) == ("PLASMA", "AB+", 7, "OK")
+    assert row["as_of"]
+
+
+def test_an_older_count_never_overwrites_a_newer_one():
+    now = timezone.now()
+    _handle(inventory_event(available=5, as_of=now))
+    _handle(inventory_event(available=9, as_of=now - timedelta(minutes=1)))
+
+    assert BankStock.objects.get().available_units == 5
+
+
+def test_a_low_stock_crossing_is_an_alert_and_sets_the_level():
+    _handle(inventory_event(available=12, level="OK", as_of=timezone.now() - timedelta(seconds=5)))
+    _handle(low_stock_event(level="CRITICAL", available=2))
+
+    stock = BankStock.objects.get()
+    assert (stock.level, stock.available_units) == ("CRITICAL", 2)
+    assert StockAlert.objects.get().level == "CRITICAL"
+
+
+def test_a_recovery_sets_the_level_back_to_ok():
+    _handle(low_stock_event(level="LOW", available=6, as_of=timezone.now() - timedelta(seconds=5)))
+    _handle(low_stock_event(level="RECOVERED", available=15))
+
+    assert BankStock.objects.get().level == "OK"
+    assert list(StockAlert.objects.values_list("level", flat=True)) == ["RECOVERED", "LOW"]
+
+
+def test_the_same_alert_event_twice_is_one_alert():
+    event = low_stock_event()
+    _handle(event)
+    _handle(event)
+    assert StockAlert.objects.count() == 1
+
+
+def test_bank_stock_is_filterable_and_needs_hospital_staff(api, outsider_api):
+    _handle(inventory_event(blood_group="O-", level="LOW", available=3))
+    _handle(inventory_event(blood_group="A+", level="OK", available=30))
+
+    assert [r["blood_group"] for r in api.get(URL, {"level": "LOW"}).data["results"]] == ["O-"]
+    assert outsider_api.get(URL).status_code == 403

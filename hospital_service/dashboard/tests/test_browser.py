@@ -1,0 +1,148 @@
+"""The dashboard in a real headless Chromium: log in, request blood, watch it turn APPROVED live.
+
+Everything is real: the live server, PostgreSQL, the broker, the outbox relay that publishes
+the request, and the hospital's consumer that applies the decision. The test plays the bank
+by producing a ``bloodbank.blood.approved`` event once the request has been published.
+"""
+
+import re
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from blood_requests.handlers import HANDLERS
+from blood_requests.models import BloodRequest
+from confluent_kafka import Producer
+from django.core.management import call_command
+from django.db import connections
+from playwright.sync_api import expect, sync_playwright
+from testing_support.factories import approved_event, inventory_event, low_stock_event
+
+from shared_events import topics
+from shared_events.demo import demo_password
+from shared_events.django.consumer import EventConsumer
+from shared_events.django.relay import OutboxRelay
+from shared_events.envelope import parse_event
+from shared_events.kafka_config import producer_config
+from shared_events.testing import read_topic, running, wait_for
+from shared_events.topics import topic_name
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+OUTPUT_DIR = Path(__file__).resolve().parents[2] / "test-output"
+
+
+@pytest.fixture
+def output_dir() -> Path:
+    OUTPUT_DIR.mkdir(exist_ok=True)
+    return OUTPUT_DIR
+
+
+def _produce(event) -> None:
+    producer = Producer(producer_config())
+    producer.produce(topic_name(event.type), key=event.subject, value=event.envelope.to_bytes())
+    assert producer.flush(10) == 0
+
+
+def _status(request_id) -> str:
+    return BloodRequest.objects.get(id=request_id).status
+
+
+def test_staff_see_an_emergency_request_turn_approved_without_reloading(
+    live_server, kafka_topics, output_dir, monkeypatch
+):
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM reads are synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    call_command("seed_demo")
+    relay_stop = threading.Event()
+    consumer = EventConsumer(
+        handlers=HANDLERS, stop=threading.Event(), group_id=f"test-dashboard-{uuid.uuid4().hex[:8]}"
+    )
+
+    with (
+        running(OutboxRelay(stop=relay_stop).run, relay_stop),
+        running(consumer.run, consumer.stop),
+        sync_playwright() as playwright,
+    ):
+        # The bank's stock as it last reported it: O- critical, O+ low.
+        for event in (
+            inventory_event(blood_group="O-", available=2, level="CRITICAL"),
+            inventory_event(blood_group="O+", available=7, level="LOW"),
+            inventory_event(blood_group="A+", available=31, level="OK"),
+            inventory_event(component="PLASMA", blood_group="AB+", available=12, level="OK"),
+            low_stock_event(blood_group="O-", level="CRITICAL", available=2),
+        ):
+            _produce(event)
+        assert Path(CHROMIUM).exists(), "Debian's chromium is needed at /usr/bin/chromium (apt-get install chromium)"
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+
+            # Log in through the session login page.
+            page.goto(f"{live_server.url}/dashboard/")
+            expect(page).to_have_url(f"{live_server.url}/accounts/login/?next=/dashboard/")
+            page.get_by_label("Username").fill("stmary_staff")
+            page.get_by_label("Password").fill(demo_password())
+            page.get_by_role("button", name="Log in").click()
+            expect(page).to_have_url(f"{live_server.url}/dashboard/")
+            expect(page.get_by_role("heading", name="New blood request")).to_be_visible()
+
+            # Client-side validation stops an incomplete form before it reaches the server.
+            page.get_by_role("button", name="Send request").click()
+            expect(page.locator("#blood_group-error")).to_have_text("Choose the blood group.")
+            assert not BloodRequest.objects.exists()
+
+            # Request two units of O- red cells, as an emergency.
+            page.get_by_label("Emergency").check()
+            page.get_by_label("Blood group").select_option("O-")
+            page.get_by_label("Component").select_option("RED_CELLS")
+            page.get_by_label(re.compile(r"^Units")).fill("2")
+            page.get_by_role("button", name="Send request").click()
+            expect(page.get_by_text("Request sent: 2 unit(s) of Red Cells O-.")).to_be_visible()
+
+            blood_request = wait_for(BloodRequest.objects.first, message="the request stored")
+            card = page.locator(f'[data-request-id="{blood_request.id}"]')
+            badge = card.locator('[data-role="status"]')
+            expect(badge).to_have_text("PENDING")
+
+            # The relay really published it; now the bank (this test) answers on the broker.
+            (message,) = read_topic(topic_name(topics.REQUESTED), 1)
+            assert str(parse_event(message.value()).data.request_id) == str(blood_request.id)
+            page.evaluate("window.__notReloaded = true")
+            wait_for(consumer.assigned.is_set, timeout=30, message="the consumer's partition assignment")
+            _produce(approved_event(blood_request))
+
+            wait_for(lambda: _status(blood_request.id) == "APPROVED", timeout=30, message="the decision consumed")
+            applied_at = time.monotonic()
+            expect(badge).to_have_text("APPROVED", timeout=2000)
+            shown_after = time.monotonic() - applied_at
+            assert shown_after < 2.0, f"badge changed {shown_after:.2f}s after the decision"
+            assert page.evaluate("window.__notReloaded") is True, "the page reloaded"
+            expect(card.get_by_role("button", name="Mark received")).to_be_visible()
+            expect(page.get_by_text("Request approved")).to_be_visible()
+            expect(page.locator("td.level-critical")).to_contain_text("CRITICAL")
+            expect(page.locator("td.level-low")).to_contain_text("LOW")
+            page.screenshot(path=str(output_dir / "dashboard-approved.png"), full_page=True)
+
+            # Phone-sized: one column, nothing wider than the screen.
+            page.set_viewport_size({"width": 375, "height": 812})
+            expect(badge).to_be_visible()
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375
+            page.screenshot(path=str(output_dir / "dashboard-approved-phone.png"), full_page=True)
+        finally:
+            browser.close()
+            # ORM reads made while Playwright's loop runs get their own connection; close it here.
+            connections.close_all()
+
+    assert (output_dir / "dashboard-approved.png").stat().st_size > 10_000

@@ -1,0 +1,179 @@
+"""factory_boy factories and event builders for the hospital's tests."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import factory
+from bank_stock.models import BankStock
+from blood_requests import services
+from blood_requests.models import BloodRequest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from hospitals.models import Hospital, StaffMembership
+from local_inventory.models import LocalUnit
+
+from shared_events import topics
+from shared_events.envelope import Event, build_event, parse_event
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.django.Password("pw-for-tests")
+
+
+class HospitalFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Hospital
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"Hospital {n}")
+
+
+class StaffFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StaffMembership
+
+    user = factory.SubFactory(UserFactory, username=factory.SelfAttribute("..username"))
+    hospital = factory.SubFactory(HospitalFactory)
+
+    class Params:
+        username = factory.Sequence(lambda n: f"staff{n}")
+
+
+def make_request(*, hospital: Hospital, user: Any, **overrides: Any) -> BloodRequest:
+    """A request created through the real service (so it has its history and outbox event)."""
+    fields: dict[str, Any] = {
+        "blood_group": "O+",
+        "component": "RED_CELLS",
+        "units": 2,
+        "priority": "EMERGENCY",
+    }
+    fields.update(overrides)
+    return services.create_blood_request(hospital=hospital, user=user, **fields)
+
+
+def allocation(*, blood_group: str = "O+", component: str = "RED_CELLS", days: int = 20, n: int = 0) -> dict[str, Any]:
+    return {
+        "unit_id": str(uuid.uuid4()),
+        "din": f"A9999261{n:05d}",
+        "component": component,
+        "blood_group": blood_group,
+        "expires_at": (datetime.now(UTC) + timedelta(days=days)).isoformat(),
+        "batch": "B-2026-11",
+    }
+
+
+def _event(event_type: str, data: dict[str, Any], subject: str) -> Event:
+    raw = build_event(event_type, data, source="bloodbank-service", subject=subject, correlation_id=subject)
+    return parse_event(raw.to_bytes())
+
+
+def approved_event(blood_request: BloodRequest, *, units: int | None = None) -> Event:
+    count = blood_request.units if units is None else units
+    return _event(
+        topics.APPROVED,
+        {
+            "request_id": str(blood_request.id),
+            "hospital_id": str(blood_request.hospital_id),
+            "units_requested": blood_request.units,
+            "units_allocated": count,
+            "partial": count < blood_request.units,
+            "allocations": [
+                allocation(blood_group=blood_request.blood_group, component=blood_request.component, n=i)
+                for i in range(count)
+            ],
+            "decided_at": timezone.now().isoformat(),
+        },
+        str(blood_request.id),
+    )
+
+
+def rejected_event(blood_request: BloodRequest, *, reason_code: str = "INSUFFICIENT_STOCK") -> Event:
+    return _event(
+        topics.REJECTED,
+        {
+            "request_id": str(blood_request.id),
+            "hospital_id": str(blood_request.hospital_id),
+            "reason_code": reason_code,
+            "detail": "not enough units",
+            "decided_at": timezone.now().isoformat(),
+        },
+        str(blood_request.id),
+    )
+
+
+def released_event(blood_request: BloodRequest, unit_ids: list[str]) -> Event:
+    return _event(
+        topics.RELEASED,
+        {
+            "request_id": str(blood_request.id),
+            "hospital_id": str(blood_request.hospital_id),
+            "unit_ids": unit_ids,
+            "reason": "CANCELLED",
+            "released_at": timezone.now().isoformat(),
+        },
+        str(blood_request.id),
+    )
+
+
+def inventory_event(*, component="RED_CELLS", blood_group="O-", available=12, level="OK", as_of=None) -> Event:
+    as_of = as_of or timezone.now()
+    return _event(
+        topics.INVENTORY_UPDATED,
+        {
+            "component": component,
+            "blood_group": blood_group,
+            "available_units": available,
+            "expiring_within_72h": 1,
+            "level": level,
+            "as_of": as_of.isoformat(),
+        },
+        f"{component}:{blood_group}",
+    )
+
+
+def low_stock_event(*, component="RED_CELLS", blood_group="O-", level="LOW", available=3, as_of=None) -> Event:
+    as_of = as_of or timezone.now()
+    return _event(
+        topics.LOW_STOCK,
+        {
+            "component": component,
+            "blood_group": blood_group,
+            "level": level,
+            "available_units": available,
+            "low_threshold": 10,
+            "critical_threshold": 4,
+            "as_of": as_of.isoformat(),
+        },
+        f"{component}:{blood_group}",
+    )
+
+
+class LocalUnitFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LocalUnit
+
+    bank_unit_id = factory.LazyFunction(uuid.uuid4)
+    din = factory.Sequence(lambda n: f"A9999261{n:05d}")
+    component = "RED_CELLS"
+    blood_group = "O+"
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=10))
+    batch = "B-1"
+
+
+class BankStockFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BankStock
+
+    component = "RED_CELLS"
+    blood_group = "O-"
+    available_units = 10
+    level = "OK"
+    as_of = factory.LazyFunction(timezone.now)

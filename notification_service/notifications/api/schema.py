@@ -1,0 +1,43 @@
+"""OpenAPI for the live feed: it is a plain async Django view, so the schema gets it from this hook."""
+
+from __future__ import annotations
+
+from typing import Any
+
+STREAM_PATH = "/api/v1/notifications/stream/"
+
+
+def add_stream_path(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: document ``GET /api/v1/notifications/stream/``."""
+    result.setdefault("paths", {})[STREAM_PATH] = {
+        "get": {
+            "operationId": "notifications_stream",
+            "tags": ["notifications"],
+            "summary": "Live feed of the caller's notifications (Server-Sent Events)",
+            "description": (
+                "Each notification created or changed for the caller's audience is sent as "
+                "`id: <seq>`, `event: notification`, `data: <notification JSON>`. Reconnect with "
+                "`Last-Event-ID: <seq>` (EventSource does) to get exactly what was missed; without it the "
+                "feed starts at the present. Heartbeat comments keep the connection open; the server ends "
+                "the stream after a few minutes and the client reconnects after `retry`. "
+                "Authenticate with the token header, the session cookie, or `?token=` (EventSource clients "
+                "on another origin cannot set headers)."
+            ),
+            "parameters": [
+                {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "integer"}},
+                {"name": "last_event_id", "in": "query", "required": False, "schema": {"type": "integer"}},
+                {"name": "token", "in": "query", "required": False, "schema": {"type": "string"}},
+            ],
+            "security": [{"tokenAuth": []}, {"cookieAuth": []}],
+            "responses": {
+                "200": {
+                    "description": "An endless event stream",
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                },
+                "400": {"description": "Last-Event-ID is not an integer"},
+                "401": {"description": "No or invalid credentials"},
+                "403": {"description": "The user has no notification audience"},
+            },
+        }
+    }
+    return result

@@ -1,0 +1,121 @@
+"""Escalation of unread critical notifications, reading, recipients."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+
+from notifications import services
+from notifications.handlers import HANDLERS
+from notifications.models import Kind, KnownHospital, Notification, Recipient
+from notifications.tests import factories
+from notifications.tests.factories import ST_MARY
+from shared_events import topics
+from shared_events.demo import BANK_ADMIN, HOSPITALS, demo_password
+from shared_events.django.models import OutboxEvent
+from shared_events.envelope import parse_event
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def five_minutes(settings):
+    settings.ESCALATE_AFTER_SECONDS = 300
+
+
+def handle(event):
+    HANDLERS[event.type](event)
+    return event
+
+
+def _emergency_at_bank():
+    event = handle(factories.requested())
+    return Notification.objects.get(source_event_id=event.id, audience="bloodbank")
+
+
+def test_an_unread_critical_notification_is_escalated_once_after_the_configured_time():
+    original = _emergency_at_bank()
+    assert services.escalate_unread_critical(now=original.created_at + timedelta(seconds=299)) == []
+    later = original.created_at + timedelta(seconds=301)
+    (escalation,) = services.escalate_unread_critical(now=later)
+    assert services.escalate_unread_critical(now=later + timedelta(hours=1)) == []
+    original.refresh_from_db()
+    assert original.escalated_at == later
+    assert (escalation.kind, escalation.severity, escalation.audience) == ("ESCALATION", "CRITICAL", "bloodbank")
+    assert escalation.escalation_of == original
+    assert escalation.request_id == original.request_id
+    assert escalation.title == f"Still unread: {original.title}"
+    assert "5 minutes" in escalation.body
+    assert escalation.feed_seq > original.feed_seq
+
+
+def test_an_escalation_is_published_as_delivered():
+    original = _emergency_at_bank()
+    (escalation,) = services.escalate_unread_critical(now=original.created_at + timedelta(minutes=6))
+    rows = OutboxEvent.objects.filter(event_type=topics.NOTIFICATION_DELIVERED, key=str(escalation.id))
+    (delivered,) = [parse_event(bytes(r.value)) for r in rows]
+    assert delivered.data.audience == "bloodbank"
+    assert delivered.data.source_event_id == original.source_event_id
+
+
+def test_a_critical_notification_read_in_time_is_not_escalated_and_others_never_are():
+    original = _emergency_at_bank()
+    services.mark_read(audience="bloodbank", notification_id=original.id)
+    assert services.escalate_unread_critical(now=original.created_at + timedelta(hours=2)) == []
+    assert not Notification.objects.filter(kind=Kind.ESCALATION).exists()  # the INFO ones neither
+
+
+def test_the_escalation_delay_comes_from_settings(settings):
+    settings.ESCALATE_AFTER_SECONDS = 30
+    original = _emergency_at_bank()
+    assert len(services.escalate_unread_critical(now=original.created_at + timedelta(seconds=31))) == 1
+
+
+def test_reading_the_escalation_also_reads_the_original():
+    original = _emergency_at_bank()
+    (escalation,) = services.escalate_unread_critical(now=original.created_at + timedelta(minutes=6))
+    services.mark_read(audience="bloodbank", notification_id=escalation.id)
+    original.refresh_from_db()
+    assert original.read_at is not None
+
+
+def test_another_audience_cannot_mark_a_notification_read():
+    original = _emergency_at_bank()
+    with pytest.raises(Notification.DoesNotExist):
+        services.mark_read(audience=ST_MARY.audience, notification_id=original.id)
+    original.refresh_from_db()
+    assert original.read_at is None
+
+
+def test_mark_all_read_counts_only_the_audience_s_unread_ones():
+    handle(factories.requested())
+    handle(factories.requested())
+    assert services.mark_all_read(audience=ST_MARY.audience) == 2
+    assert services.mark_all_read(audience=ST_MARY.audience) == 0
+    assert Notification.objects.filter(audience="bloodbank", read_at=None).count() == 2
+
+
+def test_a_recipient_audience_must_be_the_bank_or_a_hospital_uuid():
+    user = factories.UserFactory()
+    with pytest.raises(ValidationError):
+        services.register_recipient(user=user, audience="hospital:not-a-uuid")
+    hospital_id = uuid.uuid4()
+    services.register_recipient(user=user, audience=f"hospital:{hospital_id}")
+    assert KnownHospital.objects.filter(id=hospital_id).exists()
+
+
+def test_seed_demo_creates_the_demo_users_once():
+    call_command("seed_demo")
+    snapshot = list(get_user_model().objects.order_by("username").values_list("username", "password", "is_staff"))
+    call_command("seed_demo")
+    assert list(get_user_model().objects.order_by("username").values_list("username", "password", "is_staff")) == (
+        snapshot
+    )
+    audiences = dict(Recipient.objects.values_list("user__username", "audience"))
+    assert audiences == {BANK_ADMIN: "bloodbank", **{h.username: h.audience for h in HOSPITALS}}
+    assert get_user_model().objects.get(username=BANK_ADMIN).check_password(demo_password())
+    assert get_user_model().objects.get(username=BANK_ADMIN).is_staff
+    assert {h.name for h in KnownHospital.objects.all()} == {h.name for h in HOSPITALS}
