@@ -20,13 +20,13 @@ from collections import Counter
 from datetime import datetime
 from uuid import UUID
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 from inventory.models import Unit, UnitStatus, UnitStatusChange
 from inventory.services import refresh_stock
 
-from allocation import compatibility
+from allocation import compatibility, pg
 from allocation.compatibility import Wanted
 from allocation.models import Allocation, BankRequest, RequestStatus
 from shared_events import topics
@@ -53,7 +53,9 @@ def receive_blood_request(
     """Record ``request`` and decide it now (EMERGENCY) or soon (SCHEDULED); re-send a decision already made."""
     now = now or timezone.now()
     with transaction.atomic(savepoint=False):
-        existing = BankRequest.objects.select_for_update().filter(pk=request.request_id).first()
+        existing = None
+        if connection.vendor != "postgresql" or pg.request_exists_locked(request.request_id):
+            existing = BankRequest.objects.select_for_update().filter(pk=request.request_id).first()
         if existing is not None:
             if not existing.requested_at:  # a cancel came first: keep the request's details for the record
                 _fill_details(existing, request)
@@ -160,14 +162,16 @@ def decide(bank_request: BankRequest, *, now: datetime, created: bool) -> BankRe
             allow_partial=bool(bank_request.allow_partial),
             needed_by=bank_request.needed_by,
         )
-        units = _lock_units(wanted, now=now)
+        units, allocated = _lock_units(wanted, now=now)
         verdict = compatibility.outcome(wanted, len(units))
         if verdict in ("INSUFFICIENT_STOCK", "NO_COMPATIBLE_UNITS"):
             detail = (
                 f"{len(units)} of {wanted.units} compatible {wanted.component} units available for {wanted.blood_group}"
             )
             return _reject(bank_request, RejectReason(verdict), detail, now=now, created=created)
-        return _approve(bank_request, units, partial=verdict == "PARTIAL", now=now, created=created)
+        return _approve(
+            bank_request, units, partial=verdict == "PARTIAL", now=now, created=created, allocated=allocated
+        )
 
 
 def _candidates(wanted: Wanted, now: datetime):
@@ -177,8 +181,18 @@ def _candidates(wanted: Wanted, now: datetime):
     return query
 
 
-def _lock_units(wanted: Wanted, *, now: datetime) -> list[Unit]:
-    """Lock the units the policy takes, in policy order (fewer when stock is short)."""
+def _lock_units(wanted: Wanted, *, now: datetime) -> tuple[list[Unit], bool]:
+    """Lock the units the policy takes, in policy order (fewer when stock is short).
+
+    Returns the units and whether they are already marked ALLOCATED (the
+    PostgreSQL one-statement path for the common case: enough units of the
+    recipient's own group).
+    """
+    donors = compatibility.compatible_donors(wanted.component, wanted.blood_group)
+    if connection.vendor == "postgresql" and wanted.blood_group in donors:
+        units = pg.take_identical_units(wanted, now=now)
+        if len(units) == wanted.units:
+            return units, True
     candidates = _candidates(wanted, now)
     fields = ("id", "din", "component", "blood_group", "expires_at", "batch")
 
@@ -190,10 +204,9 @@ def _lock_units(wanted: Wanted, *, now: datetime) -> list[Unit]:
             .only(*fields)[:count]
         )
 
-    donors = compatibility.compatible_donors(wanted.component, wanted.blood_group)
     chosen = take(wanted.blood_group, wanted.units) if wanted.blood_group in donors else []
     if len(chosen) >= wanted.units:
-        return chosen  # the common case: the identical group suffices, no counting needed
+        return chosen, False  # the identical group suffices, no counting needed
     counts = {
         BloodGroup(row["blood_group"]): row["n"]
         for row in candidates.filter(blood_group__in=[d for d in donors if d != wanted.blood_group])
@@ -206,14 +219,15 @@ def _lock_units(wanted: Wanted, *, now: datetime) -> list[Unit]:
         chosen.extend(take(group, wanted.units - len(chosen)))
         if len(chosen) >= wanted.units:
             break
-    return chosen
+    return chosen, False
 
 
 def _approve(
-    bank_request: BankRequest, units: list[Unit], *, partial: bool, now: datetime, created: bool
+    bank_request: BankRequest, units: list[Unit], *, partial: bool, now: datetime, created: bool, allocated: bool
 ) -> BankRequest:
     request_id = bank_request.request_id
-    Unit.objects.filter(pk__in=[unit.pk for unit in units]).update(status=UnitStatus.ALLOCATED, updated_at=now)
+    if not allocated:
+        Unit.objects.filter(pk__in=[unit.pk for unit in units]).update(status=UnitStatus.ALLOCATED, updated_at=now)
     bank_request.status = RequestStatus.PARTIALLY_APPROVED if partial else RequestStatus.APPROVED
     bank_request.units_allocated = len(units)
     bank_request.detail = (
@@ -243,20 +257,21 @@ def _approve(
         subject=str(request_id),
         correlation_id=bank_request.correlation_id or str(request_id),
     )
-    _save_decision(bank_request, event, now=now, created=created)
-    Allocation.objects.bulk_create(Allocation(request=bank_request, unit=unit, allocated_at=now) for unit in units)
-    UnitStatusChange.objects.bulk_create(
+    reason = f"allocated to {bank_request.hospital_name or bank_request.hospital_id}"
+    allocations = [Allocation(request=bank_request, unit=unit, allocated_at=now) for unit in units]
+    history = [
         UnitStatusChange(
             unit=unit,
             from_status=UnitStatus.AVAILABLE,
             to_status=UnitStatus.ALLOCATED,
             at=now,
             by=SYSTEM_ALLOCATION,
-            reason=f"allocated to {bank_request.hospital_name or bank_request.hospital_id}",
+            reason=reason,
             request_id=request_id,
         )
         for unit in units
-    )
+    ]
+    _save_decision(bank_request, event, now=now, created=created, allocations=allocations, history=history)
     taken = Counter((unit.component, unit.blood_group) for unit in units)
     refresh_stock(deltas={key: -count for key, count in taken.items()}, now=now)
     log.info("request %s %s: %d units", request_id, bank_request.status, len(units))
@@ -286,15 +301,28 @@ def _reject(
     return bank_request
 
 
-def _save_decision(bank_request: BankRequest, event, *, now: datetime, created: bool) -> None:
+def _save_decision(
+    bank_request: BankRequest,
+    event,
+    *,
+    now: datetime,
+    created: bool,
+    allocations: list[Allocation] = (),
+    history: list[UnitStatusChange] = (),
+) -> None:
     bank_request.decided_at = now
     bank_request.decision_event_id = event.id
     bank_request.decision_event_type = event.type
     bank_request.decision_event = event.to_bytes()
+    if not created and connection.vendor == "postgresql":
+        pg.insert_decision(bank_request, list(allocations), list(history))  # one round trip for all rows
+        return
     if created:
         bank_request.save()
     else:
         bank_request.save(force_insert=True)
+    Allocation.objects.bulk_create(allocations)
+    UnitStatusChange.objects.bulk_create(history)
 
 
 # -- the cancelled event ------------------------------------------------------------

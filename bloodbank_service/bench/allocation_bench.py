@@ -122,19 +122,49 @@ def events(count: int) -> list[bytes]:
     return out
 
 
-def feed(raw_events: list[bytes]) -> float:
+def feed(raw_events: list[bytes], handlers=None) -> float:
     """Handle every event as the worker's consumer does; return the elapsed seconds."""
     from allocation.handlers import HANDLERS
 
     from shared_events.django.consumer import EventConsumer
     from shared_events.envelope import parse_event
 
-    consumer = EventConsumer(handlers=HANDLERS, stop=threading.Event(), group_id="bench")
+    handlers = handlers or HANDLERS
+    consumer = EventConsumer(handlers=handlers, stop=threading.Event(), group_id=f"bench-{uuid.uuid4().hex[:6]}")
     started = time.perf_counter()
     for offset, raw in enumerate(raw_events):
         event = parse_event(raw)
-        consumer._handle(FakeMessage(raw, offset), event, HANDLERS[event.type], replay=False)
+        consumer._handle(FakeMessage(raw, offset), event, handlers[event.type], replay=False)
     return time.perf_counter() - started
+
+
+def _do_nothing(event) -> None:
+    """The consumer's own floor: inbox check + insert + commit."""
+
+
+def _publish_two(event) -> None:
+    """The floor plus the two outbox events a decision writes (decision + stock)."""
+    from shared_events.django.outbox import publish
+    from shared_events.topics import INVENTORY_UPDATED, REJECTED
+
+    now = datetime.now(UTC)
+    decision = {
+        "request_id": event.data.request_id,
+        "hospital_id": event.data.hospital_id,
+        "reason_code": "INSUFFICIENT_STOCK",
+        "detail": "bench",
+        "decided_at": now,
+    }
+    publish(REJECTED, decision, subject=str(event.data.request_id))
+    stock = {
+        "component": "RED_CELLS",
+        "blood_group": "O+",
+        "available_units": 1,
+        "expiring_within_72h": 0,
+        "level": "OK",
+        "as_of": now,
+    }
+    publish(INVENTORY_UPDATED, stock, subject="RED_CELLS:O+")
 
 
 def bare_transactions(count: int) -> float:
@@ -232,7 +262,9 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     breakdown_n = max(200, n // 3)
-    stock(units=(n + breakdown_n + 600) * 2 * 4 // 3 + 2000)
+    bare_n = 2000
+    # O+ is 3 units in 4; every decision and bare transaction takes 2.
+    stock(units=(n + breakdown_n + 200 + bare_n) * 2 * 4 // 3 + 2000)
     print(f"PostgreSQL {connection.cursor().connection.server_version}, database {connection.settings_dict['NAME']}")
 
     feed(events(200))  # warm up: connection, caches, plans
@@ -246,10 +278,15 @@ def main() -> None:
     print(f"\nfull decisions (inbox + decision + allocation + outbox + stock events), one worker, {n} requests:")
     print(f"  {rate:8.0f} decisions/s   {elapsed / n * 1000:6.3f} ms per decision")
 
-    bare_n = 2000
     bare = bare_transactions(bare_n)
-    print(f"bare allocation transaction (lock 2 SKIP LOCKED + update + outbox insert + commit), {bare_n}:")
-    print(f"  {bare_n / bare:8.0f} transactions/s {bare / bare_n * 1000:6.3f} ms each")
+    print(f"\nfor comparison ({bare_n} each):")
+    print(f"  bare allocation transaction (lock 2 SKIP LOCKED, update, 1 outbox row, commit): {bare_n / bare:5.0f}/s")
+    from shared_events.topics import REQUESTED
+
+    floor = feed(events(bare_n), {REQUESTED: _do_nothing})
+    print(f"  consumer path with a handler that does nothing (inbox + commit):            {bare_n / floor:5.0f}/s")
+    two = feed(events(bare_n), {REQUESTED: _publish_two})
+    print(f"  ... and a handler that only publishes a decision and a stock event:         {bare_n / two:5.0f}/s")
 
     elapsed, timings, _commit = instrumented(events(breakdown_n))
     per = elapsed / breakdown_n * 1000

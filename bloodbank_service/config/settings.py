@@ -18,3 +18,9 @@ globals().update(
         ],
     )
 )
+
+# Name the status choice sets once in the OpenAPI schema (units and requests both have a "status").
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {  # noqa: F821 - defined by service_settings above
+    "UnitStatusEnum": "inventory.models.UnitStatus",
+    "RequestStatusEnum": "allocation.models.RequestStatus",
+}

@@ -95,7 +95,7 @@ class ReceiveUnitForm(forms.ModelForm):
 @admin.register(Unit)
 class UnitAdmin(admin.ModelAdmin):
     list_display = ["din", "component", "blood_group", "status", "expires_at", "batch", "volume_ml"]
-    list_filter = ["status", "component", "blood_group", ExpiryFilter, "batch"]
+    list_filter = ["status", "component", "blood_group", ExpiryFilter]  # batches: search box
     search_fields = ["din", "batch"]
     ordering = ["expires_at", "din"]
     date_hierarchy = "expires_at"

@@ -132,7 +132,7 @@ class Notification(models.Model):
     feed_seq = models.BigIntegerField(unique=True, help_text="Live-feed position; moves up when the row changes.")
 
     class Meta:
-        ordering = ["-feed_seq"]
+        ordering = ["-occurred_at", "-feed_seq"]
         constraints = [
             models.UniqueConstraint(
                 fields=["source_event_id", "audience", "kind"], name="notification_once_per_event_audience_kind"
@@ -150,6 +150,7 @@ class Notification(models.Model):
         ]
         indexes = [
             models.Index(fields=["audience", "-feed_seq"], name="notification_feed_idx"),
+            models.Index(fields=["audience", "-occurred_at", "-feed_seq"], name="notification_list_idx"),
             models.Index(fields=["audience"], condition=Q(read_at__isnull=True), name="notification_unread_idx"),
             models.Index(
                 fields=["created_at"],

@@ -16,8 +16,13 @@ def audience_of(user: AbstractBaseUser | AnonymousUser) -> str | None:
 
 
 def notifications_for(*, audience: str) -> QuerySet[Notification]:
-    """``audience``'s notifications, latest change first (``feed_seq`` descending)."""
-    return Notification.objects.filter(audience=audience).order_by("-feed_seq")
+    """``audience``'s notifications, newest fact first.
+
+    Ordered by when the reported fact happened, not by arrival: a request's
+    decision may be consumed before the request itself (they travel on
+    different topics), and must still list above it.
+    """
+    return Notification.objects.filter(audience=audience).order_by("-occurred_at", "-feed_seq")
 
 
 def unread_count(*, audience: str) -> int:
@@ -31,7 +36,10 @@ def feed_after(*, audience: str, after_seq: int, limit: int = 100) -> list[Notif
 
 def latest_feed_seq(*, audience: str) -> int:
     """The feed position a new live-feed client starts from (0 when the audience has nothing yet)."""
-    return notifications_for(audience=audience).values_list("feed_seq", flat=True).first() or 0
+    return (
+        Notification.objects.filter(audience=audience).order_by("-feed_seq").values_list("feed_seq", flat=True).first()
+        or 0
+    )
 
 
 def latest_feed_seq_overall() -> int:

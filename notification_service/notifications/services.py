@@ -15,6 +15,7 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from notifications.models import (
@@ -34,6 +35,7 @@ from shared_events.envelope import Event
 log = logging.getLogger(__name__)
 
 FEED = "notifications"
+STOCK_CROSSINGS = (Kind.STOCK_LOW, Kind.STOCK_CRITICAL, Kind.STOCK_RECOVERED)
 ESCALATION_BATCH = 200
 
 
@@ -239,12 +241,22 @@ def register_recipient(*, user: AbstractBaseUser, audience: str) -> Recipient:
 def escalate_unread_critical(*, now: datetime | None = None) -> list[Notification]:
     """Re-raise, once, every CRITICAL notification unread for ``ESCALATE_AFTER_SECONDS``.
 
+    Except a critical stock alert whose stock key has crossed again since
+    (it recovered or went back to LOW): that alert is no longer current.
+
     Each escalation is a new ``ESCALATION`` notification to the same audience
     (published as delivered); the original records ``escalated_at``. Safe to
     run from several workers at once: rows are claimed with ``SKIP LOCKED``.
     """
     now = now or timezone.now()
     after = float(settings.ESCALATE_AFTER_SECONDS)
+    later_crossing = Notification.objects.filter(
+        audience=OuterRef("audience"),
+        component=OuterRef("component"),
+        blood_group=OuterRef("blood_group"),
+        kind__in=STOCK_CROSSINGS,
+        occurred_at__gt=OuterRef("occurred_at"),
+    )
     due = (
         Notification.objects.filter(
             severity=Severity.CRITICAL,
@@ -253,6 +265,8 @@ def escalate_unread_critical(*, now: datetime | None = None) -> list[Notificatio
             created_at__lte=now - timedelta(seconds=after),
         )
         .exclude(kind=Kind.ESCALATION)
+        # A critical stock alert already followed by another crossing (LOW, RECOVERED) is history, not news.
+        .exclude(Q(kind__in=STOCK_CROSSINGS) & Exists(later_crossing))
         .order_by("feed_seq")
     )
     if not due.exists():
@@ -274,7 +288,7 @@ def escalate_unread_critical(*, now: datetime | None = None) -> list[Notificatio
                 request_id=original.request_id,
                 component=original.component,
                 blood_group=original.blood_group,
-                occurred_at=original.occurred_at,
+                occurred_at=now,  # the new fact: it has gone unread this long
                 escalation_of=original,
                 feed_seq=_next_seq(feed),
             )

@@ -29,7 +29,6 @@ class BankRequestViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = BankRequestSerializer
     filterset_class = BankRequestFilter
     lookup_field = "request_id"
-    lookup_url_kwarg = "pk"
 
     def get_queryset(self):
         return selectors.requests()

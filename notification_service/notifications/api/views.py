@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import django_filters
-from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
@@ -67,10 +66,8 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     @extend_schema(request=None, responses=NotificationSerializer)
     @action(detail=True, methods=["post"])
     def read(self, request: Request, pk: str | None = None) -> Response:
-        try:
-            notification = services.mark_read(audience=request.audience, notification_id=pk)
-        except Notification.DoesNotExist as exc:
-            raise Http404 from exc
+        notification = self.get_object()  # 404 for another audience's id (or a malformed one)
+        notification = services.mark_read(audience=request.audience, notification_id=notification.id)
         return Response(NotificationSerializer(notification).data)
 
     @extend_schema(request=None, responses=MarkedReadSerializer)

@@ -53,6 +53,15 @@ def test_the_list_is_newest_first_and_paginated(stmary_client):
     assert [n["request_id"] for n in body["results"]] == [str(second), str(first)]
 
 
+def test_a_decision_consumed_before_its_request_still_lists_above_it(stmary_client):
+    request = factories.requested()
+    approval = factories.approved(request_id=request.data.request_id)  # decided after the request
+    handle(approval)  # but consumed first: the topics are read independently
+    handle(request)
+    kinds = [n["kind"] for n in stmary_client.get(URL).json()["results"]]
+    assert kinds == ["REQUEST_APPROVED", "REQUEST_CREATED"]
+
+
 def test_each_user_sees_only_its_own_audience(stmary_client, citygeneral_client, bank_client):
     handle(factories.requested(hospital=ST_MARY))
     handle(factories.requested(hospital=CITY_GENERAL))
@@ -109,8 +118,10 @@ def test_without_credentials_it_is_401_and_without_an_audience_403():
     assert stranger.post(f"{URL}read-all/").status_code == 403
 
 
-def test_an_unknown_id_is_404(stmary_client):
+def test_an_unknown_or_malformed_id_is_404(stmary_client):
     assert stmary_client.post(f"{URL}{uuid.uuid4()}/read/").status_code == 404
+    assert stmary_client.post(f"{URL}{'-' * 36}/read/").status_code == 404
+    assert stmary_client.get(f"{URL}{'-' * 36}/").status_code == 404
 
 
 def test_token_login_and_the_documented_endpoints(db):

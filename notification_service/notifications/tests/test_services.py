@@ -50,6 +50,7 @@ def test_an_unread_critical_notification_is_escalated_once_after_the_configured_
     assert escalation.title == f"Still unread: {original.title}"
     assert "5 minutes" in escalation.body
     assert escalation.feed_seq > original.feed_seq
+    assert escalation.occurred_at == later  # lists above the original it re-raises
 
 
 def test_an_escalation_is_published_as_delivered():
@@ -66,6 +67,20 @@ def test_a_critical_notification_read_in_time_is_not_escalated_and_others_never_
     services.mark_read(audience="bloodbank", notification_id=original.id)
     assert services.escalate_unread_critical(now=original.created_at + timedelta(hours=2)) == []
     assert not Notification.objects.filter(kind=Kind.ESCALATION).exists()  # the INFO ones neither
+
+
+def test_a_critical_stock_alert_is_escalated_to_every_hospital_unless_the_stock_recovered_first():
+    factories.hospital_user(ST_MARY)
+    critical = handle(factories.low_stock(level="CRITICAL", available=3))
+    handle(factories.low_stock(level="CRITICAL", available=1, group="A-"))
+    handle(factories.low_stock(level="RECOVERED", available=30, group="A-"))  # A- is fine again
+    originals = Notification.objects.filter(kind="STOCK_CRITICAL")
+    escalations = services.escalate_unread_critical(now=factories.now() + timedelta(minutes=6))
+    assert {(e.audience, e.escalation_of.source_event_id) for e in escalations} == {
+        ("bloodbank", critical.id),
+        (ST_MARY.audience, critical.id),
+    }
+    assert originals.filter(blood_group="A-", escalated_at=None).count() == 2
 
 
 def test_the_escalation_delay_comes_from_settings(settings):

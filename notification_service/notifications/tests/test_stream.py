@@ -23,7 +23,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from notifications.handlers import HANDLERS
-from notifications.models import Notification
+from notifications.models import FeedSequence, Notification
 from notifications.tests import factories
 from notifications.tests.factories import CITY_GENERAL, ST_MARY
 from shared_events.embedded_broker import free_port
@@ -78,6 +78,16 @@ def server(django_db_setup, django_db_blocker) -> Iterator[tuple[str, int]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def feed_continues_across_tests(transactional_db) -> None:
+    """A real feed sequence never restarts; the flush between transactional tests would restart it.
+
+    Without this, the server's poller (still positioned after the previous test's
+    notifications) would wait for positions the next test never reaches.
+    """
+    FeedSequence.objects.update_or_create(name="notifications", defaults={"value": time.time_ns() // 1000})
 
 
 def _healthy(port: int) -> bool:

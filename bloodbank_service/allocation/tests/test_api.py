@@ -1,0 +1,35 @@
+"""The bank's requests over REST: decisions and allocations, read-only."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import make_event, requested_payload
+from django.db import transaction
+
+from allocation.handlers import HANDLERS
+from shared_events import topics
+
+pytestmark = pytest.mark.django_db
+
+
+def test_requests_show_their_decision_and_allocations(bank_client, unit_factory):
+    units = unit_factory.create_batch(2, blood_group="A+")
+    payload = requested_payload(blood_group="A+", units=2, patient_reference="MRN-opaque-17")
+    with transaction.atomic():
+        HANDLERS[topics.REQUESTED](make_event(topics.REQUESTED, payload))
+    listing = bank_client.get("/api/v1/requests/?status=APPROVED").json()
+    assert listing["count"] == 1
+    detail = bank_client.get(f"/api/v1/requests/{payload['request_id']}/").json()
+    assert detail["status"] == "APPROVED" and detail["decision"]["units_allocated"] == 2
+    assert {a["din"] for a in detail["allocations"]} == {u.din for u in units}
+    assert detail["patient_reference"] == "MRN-opaque-17"
+    assert bank_client.get("/api/v1/requests/?status=REJECTED").json()["count"] == 0
+    assert bank_client.post("/api/v1/requests/", {}, format="json").status_code == 405
+
+
+def test_a_waiting_request_has_no_decision_yet(bank_client):
+    payload = requested_payload(priority="SCHEDULED")
+    with transaction.atomic():
+        HANDLERS[topics.REQUESTED](make_event(topics.REQUESTED, payload))
+    detail = bank_client.get(f"/api/v1/requests/{payload['request_id']}/").json()
+    assert detail["status"] == "WAITING" and detail["decision"] is None
