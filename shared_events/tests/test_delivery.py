@@ -1,5 +1,6 @@
 """Delivery guarantees against the real broker and PostgreSQL: nothing lost, nothing doubled."""
 
+import json
 import os
 import subprocess
 import sys
@@ -196,3 +197,23 @@ def test_a_second_relay_stands_by_while_the_first_holds_the_lock(kafka_topics):
             wait_for(second.is_leader.is_set, message="the second relay taking over")
             _publish("after-takeover")
             wait_for(lambda: not OutboxEvent.objects.filter(sent_at__isnull=True).exists(), message="sent by #2")
+
+
+def test_a_worker_stopped_while_joining_its_group_does_not_wedge_the_group(make_consumer):
+    group = f"early-stop-{uuid.uuid4().hex[:8]}"
+    join_states: list[str] = []
+
+    def record_join_state(stats: str) -> None:
+        join_states.append(json.loads(stats).get("cgrp", {}).get("join_state", ""))
+
+    early = make_consumer(
+        group_id=group, consumer_overrides={"statistics.interval.ms": 20, "stats_cb": record_join_state}
+    )
+    with running(early.run, early.stop):
+        # Stop while the broker holds our JoinGroup (the embedded broker's wedge case).
+        wait_for(lambda: "wait-join" in join_states, message="the JoinGroup in flight")
+        assert not early.assigned.is_set()
+    _publish("after-early-stop")
+    relay_stop, successor = threading.Event(), make_consumer(group_id=group)
+    with running(OutboxRelay(stop=relay_stop).run, relay_stop), running(successor.run, successor.stop):
+        wait_for(lambda: _effects("after-early-stop") == 1, timeout=40, message="the successor in the same group")
