@@ -45,6 +45,8 @@ def web_command(service: str, port: int) -> list[str]:
             "--port",
             str(port),
             "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "5",  # open live-feed streams must not hold a stop
         ]
     return [
         sys.executable,
