@@ -217,3 +217,36 @@ def test_a_worker_stopped_while_joining_its_group_does_not_wedge_the_group(make_
     relay_stop, successor = threading.Event(), make_consumer(group_id=group)
     with running(OutboxRelay(stop=relay_stop).run, relay_stop), running(successor.run, successor.stop):
         wait_for(lambda: _effects("after-early-stop") == 1, timeout=40, message="the successor in the same group")
+
+
+def test_a_batch_with_a_failing_event_handles_the_others_once_and_dead_letters_the_bad_one(make_consumer):
+    first, failing, last = _publish("batch-1"), _publish("always-fails"), _publish("batch-3")
+    stop = threading.Event()
+    with running(OutboxRelay(stop=stop).run, stop):
+        wait_for(lambda: not OutboxEvent.objects.filter(sent_at__isnull=True).exists(), message="all sent")
+    messages = read_topic(topic_name(REQUESTED), 3)
+    consumer = make_consumer(max_attempts=2)
+
+    done = consumer.process_batch(messages)
+
+    assert done == messages  # every offset may be stored: handled or dead-lettered
+    assert _effects("batch-1") == 1 and _effects("batch-3") == 1
+    assert Effect.objects.filter(event_id__in=[first.id, last.id]).count() == 2
+    assert InboxEvent.objects.get(event_id=failing.id).outcome == "DEAD_LETTERED"
+    assert OutboxEvent.objects.filter(topic=dlq_topic("hospital"), key="always-fails").count() == 1
+
+
+def test_a_batch_of_valid_events_is_handled_once_each_even_when_redelivered(make_consumer):
+    for i in range(5):
+        _publish(f"valid-{i}")
+    stop = threading.Event()
+    with running(OutboxRelay(stop=stop).run, stop):
+        wait_for(lambda: not OutboxEvent.objects.filter(sent_at__isnull=True).exists(), message="all sent")
+    messages = read_topic(topic_name(REQUESTED), 5)
+    consumer = make_consumer()
+
+    assert consumer.process_batch(messages) == messages
+    assert consumer.process_batch(messages) == messages  # the same batch again: the inbox skips all five
+
+    assert Effect.objects.filter(subject__startswith="valid-").count() == 5
+    assert InboxEvent.objects.filter(consumer_group=consumer.group_id).count() == 5

@@ -13,6 +13,7 @@ service's database; the runner owns everything Kafka:
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -24,12 +25,12 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, Message
 from django.db import (
     DatabaseError,
-    IntegrityError,
     InterfaceError,
     OperationalError,
     connection,
     transaction,
 )
+from django.utils import timezone
 
 from shared_events.django.config import Handler, service_events
 from shared_events.django.models import InboxEvent
@@ -51,6 +52,7 @@ class EventConsumer:
         stop: threading.Event,
         group_id: str | None = None,
         max_attempts: int = 3,
+        batch_size: int = 20,
         retry_backoff: float = 0.2,
         periodic: list[tuple[Callable[[], Any], float]] | None = None,
         consumer_overrides: dict[str, Any] | None = None,
@@ -61,6 +63,7 @@ class EventConsumer:
         self.service = conf.service
         self.group_id = group_id or conf.consumer_group
         self.max_attempts = max_attempts
+        self.batch_size = batch_size
         self.retry_backoff = retry_backoff
         self.periodic = [[task, interval, 0.0] for task, interval in (periodic or [])]
         self._consumer_overrides = consumer_overrides or {}
@@ -75,20 +78,33 @@ class EventConsumer:
         try:
             while not self.stop.is_set():
                 self._run_periodic()
-                msg = consumer.poll(0.1)
-                if msg is None:
-                    continue
-                if msg.error():
-                    if msg.error().code() != KafkaError._PARTITION_EOF:
-                        log.warning("consumer error: %s", msg.error())
-                    continue
-                if self.process(msg):
+                batch = self._poll_batch(consumer)
+                for msg in self.process_batch(batch):
                     consumer.store_offsets(msg)
         finally:
             if embedded():
                 self._await_first_assignment(consumer)
             consumer.close()  # commits stored offsets and leaves the group
             connection.close()
+
+    def _poll_batch(self, consumer: Consumer) -> list[Message]:
+        """Wait up to 100 ms for a message, then take what is already fetched (up to ``batch_size``).
+
+        A quiet consumer handles each event as it comes; a backlog is drained
+        in batches, one transaction each, without waiting to fill a batch.
+        """
+        batch: list[Message] = []
+        msg = consumer.poll(0.1)
+        while msg is not None:
+            if msg.error():
+                if msg.error().code() != KafkaError._PARTITION_EOF:
+                    log.warning("consumer error: %s", msg.error())
+            else:
+                batch.append(msg)
+            if len(batch) >= self.batch_size:
+                break
+            msg = consumer.poll(0)
+        return batch
 
     def _await_first_assignment(self, consumer: Consumer, timeout: float = 15.0) -> None:
         """Never leave a group while our JoinGroup is still pending.
@@ -114,14 +130,45 @@ class EventConsumer:
                 except Exception:
                     log.exception("periodic task %s failed", getattr(task, "__name__", task))
 
-    # -- one message -----------------------------------------------------------
+    # -- messages ----------------------------------------------------------------
+    def process_batch(self, msgs: list[Message]) -> list[Message]:
+        """Handle ``msgs`` in order; return those done (handled or dead-lettered), to store offsets.
+
+        Several valid events are handled in one transaction (one commit for the
+        lot, each with its inbox row). If anything in it fails, the whole
+        transaction rolls back and every message is handled on its own, with
+        the usual retries and dead-lettering, so one bad event costs its
+        neighbours nothing but a second try.
+        """
+        if len(msgs) > 1:
+            try:
+                prepared = [(msg, *self._prepare(msg)) for msg in msgs]
+                with transaction.atomic():
+                    for msg, event, handler in prepared:
+                        self._handle_in_transaction(msg, event, handler)
+                return msgs
+            except Exception as exc:  # noqa: BLE001 - every message gets its own full handling next
+                log.info("batch of %d not handled together (%r); one at a time", len(msgs), exc)
+                if isinstance(exc, TRANSIENT_ERRORS):
+                    connection.close()
+        done = []
+        for msg in msgs:
+            if not self.process(msg):
+                break
+            done.append(msg)
+        return done
+
+    def _prepare(self, msg: Message) -> tuple[Event, Handler]:
+        event = parse_event(msg.value())
+        handler = self.handlers.get(event.type)
+        if handler is None:
+            raise EventError(f"no handler for event type {event.type!r} in {self.group_id}")
+        return event, handler
+
     def process(self, msg: Message, *, replay: bool = False) -> bool:
         """Handle or dead-letter ``msg``; return False only when stopping mid-way."""
         try:
-            event = parse_event(msg.value())
-            handler = self.handlers.get(event.type)
-            if handler is None:
-                raise EventError(f"no handler for event type {event.type!r} in {self.group_id}")
+            event, handler = self._prepare(msg)
         except EventError as exc:
             return self._with_db_retry(partial(self._dead_letter, msg, exc, event=None)) is not _STOPPED
 
@@ -145,21 +192,41 @@ class EventConsumer:
                     return False
 
     def _handle(self, msg: Message, event: Event, handler: Handler, *, replay: bool) -> None:
-        try:
-            with transaction.atomic():
-                inbox = InboxEvent.objects.select_for_update().filter(consumer_group=self.group_id, event_id=event.id)
-                if replay:
-                    inbox.filter(outcome=InboxEvent.Outcome.DEAD_LETTERED).delete()
-                if inbox.exists():
-                    log.info("skipping %s %s: already in the inbox", event.type, event.id)
-                    return
-                self._record(msg, event, InboxEvent.Outcome.HANDLED)
-                handler(event)
-        except IntegrityError:
-            # Another consumer recorded the same event id at the same moment.
-            if InboxEvent.objects.filter(consumer_group=self.group_id, event_id=event.id).exists():
-                return
-            raise
+        with transaction.atomic():
+            self._handle_in_transaction(msg, event, handler, replay=replay)
+
+    def _handle_in_transaction(self, msg: Message, event: Event, handler: Handler, *, replay: bool = False) -> None:
+        if replay:
+            InboxEvent.objects.filter(
+                consumer_group=self.group_id, event_id=event.id, outcome=InboxEvent.Outcome.DEAD_LETTERED
+            ).delete()
+        if not self._claim(msg, event):
+            log.info("skipping %s %s: already in the inbox", event.type, event.id)
+            return
+        handler(event)
+
+    def _claim(self, msg: Message, event: Event) -> bool:
+        """Record the event in the inbox; False if this group already has it.
+
+        One statement (``INSERT ... ON CONFLICT DO NOTHING RETURNING``): a
+        concurrent claim of the same event waits for the other transaction and
+        then finds the row, so two workers never both handle it.
+        """
+        values = {
+            "consumer_group": self.group_id,
+            "event_id": event.id,
+            "event_type": event.type,
+            "topic": msg.topic(),
+            "partition": msg.partition(),
+            "offset": msg.offset(),
+            "outcome": InboxEvent.Outcome.HANDLED.value,
+            "processed_at": timezone.now(),
+        }
+        fields = [InboxEvent._meta.get_field(name) for name in values]
+        params = [field.get_db_prep_value(values[field.name], connection) for field in fields]
+        with connection.cursor() as cursor:
+            cursor.execute(_claim_sql(tuple(field.column for field in fields)), params)
+            return cursor.fetchone() is not None
 
     def _record(self, msg: Message, event: Event, outcome: str) -> None:
         InboxEvent.objects.create(
@@ -214,3 +281,15 @@ class EventConsumer:
 
 
 _STOPPED = object()
+
+
+@functools.cache
+def _claim_sql(columns: tuple[str, ...]) -> str:
+    quote = connection.ops.quote_name
+    table, names = quote(InboxEvent._meta.db_table), ", ".join(quote(column) for column in columns)
+    placeholders = ", ".join(["%s"] * len(columns))
+    # Identifiers come from the model; every value is a query parameter.
+    return (
+        f"INSERT INTO {table} ({names}) VALUES ({placeholders}) "  # noqa: S608
+        "ON CONFLICT (consumer_group, event_id) DO NOTHING RETURNING id"
+    )

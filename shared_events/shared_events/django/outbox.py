@@ -60,11 +60,7 @@ def enqueue_message(
             return enqueue_message(
                 topic=topic, key=key, value=value, headers=headers, event_type=event_type, event_id=event_id
             )
-    row = OutboxEvent.objects.create(
+    # On PostgreSQL a trigger (migration 0002) NOTIFYs NOTIFY_CHANNEL: the relay wakes at commit.
+    return OutboxEvent.objects.create(
         topic=topic, key=key, value=value, headers=headers, event_id=event_id, event_type=event_type
     )
-    if connection.vendor == "postgresql":
-        # Delivered when the transaction commits: wakes the relay at once.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
-    return row
