@@ -8,7 +8,6 @@ payload, and raises ``EventError`` for anything a consumer must dead-letter.
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -91,7 +90,12 @@ def build_event(
     if spec is None:
         raise EventError(f"unknown event type {event_type!r}")
     model = spec.payloads[spec.latest_major]
-    payload = model.model_validate(data.model_dump() if isinstance(data, BaseModel) else data)
+    # An instance of the very model was validated when it was made; anything else is validated now.
+    payload = (
+        data
+        if type(data) is model
+        else model.model_validate(data.model_dump() if isinstance(data, BaseModel) else data)
+    )
     event_id = event_id or uuid.uuid4()
     return CloudEvent(
         id=event_id,
@@ -101,7 +105,7 @@ def build_event(
         time=time or datetime.now(UTC),
         dataschema=spec.dataschema(),
         correlationid=correlation_id or str(event_id),
-        data=json.loads(payload.model_dump_json()),
+        data=payload.model_dump(mode="json"),
     )
 
 

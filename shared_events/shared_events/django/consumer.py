@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
+from uuid import UUID
 
 from confluent_kafka import Consumer, KafkaError, Message
 from django.db import (
@@ -32,6 +33,7 @@ from django.db import (
 )
 from django.utils import timezone
 
+from shared_events.django import outbox
 from shared_events.django.config import Handler, service_events
 from shared_events.django.models import InboxEvent
 from shared_events.django.outbox import enqueue_message
@@ -142,10 +144,7 @@ class EventConsumer:
         """
         if len(msgs) > 1:
             try:
-                prepared = [(msg, *self._prepare(msg)) for msg in msgs]
-                with transaction.atomic():
-                    for msg, event, handler in prepared:
-                        self._handle_in_transaction(msg, event, handler)
+                self._handle_together([(msg, *self._prepare(msg)) for msg in msgs])
                 return msgs
             except Exception as exc:  # noqa: BLE001 - every message gets its own full handling next
                 log.info("batch of %d not handled together (%r); one at a time", len(msgs), exc)
@@ -192,41 +191,47 @@ class EventConsumer:
                     return False
 
     def _handle(self, msg: Message, event: Event, handler: Handler, *, replay: bool) -> None:
-        with transaction.atomic():
-            self._handle_in_transaction(msg, event, handler, replay=replay)
-
-    def _handle_in_transaction(self, msg: Message, event: Event, handler: Handler, *, replay: bool = False) -> None:
         if replay:
-            InboxEvent.objects.filter(
-                consumer_group=self.group_id, event_id=event.id, outcome=InboxEvent.Outcome.DEAD_LETTERED
-            ).delete()
-        if not self._claim(msg, event):
-            log.info("skipping %s %s: already in the inbox", event.type, event.id)
-            return
-        handler(event)
+            with transaction.atomic():
+                InboxEvent.objects.filter(
+                    consumer_group=self.group_id, event_id=event.id, outcome=InboxEvent.Outcome.DEAD_LETTERED
+                ).delete()
+                self._handle_together([(msg, event, handler)])
+        else:
+            self._handle_together([(msg, event, handler)])
 
-    def _claim(self, msg: Message, event: Event) -> bool:
-        """Record the event in the inbox; False if this group already has it.
+    def _handle_together(self, prepared: list[tuple[Message, Event, Handler]]) -> None:
+        """Claim the events in the inbox and run the handlers of the new ones, in one transaction.
 
-        One statement (``INSERT ... ON CONFLICT DO NOTHING RETURNING``): a
-        concurrent claim of the same event waits for the other transaction and
-        then finds the row, so two workers never both handle it.
+        The claim is one statement for the lot, and the outbox rows the
+        handlers write are inserted together at the end (one statement).
         """
-        values = {
-            "consumer_group": self.group_id,
-            "event_id": event.id,
-            "event_type": event.type,
-            "topic": msg.topic(),
-            "partition": msg.partition(),
-            "offset": msg.offset(),
-            "outcome": InboxEvent.Outcome.HANDLED.value,
-            "processed_at": timezone.now(),
-        }
-        fields = [InboxEvent._meta.get_field(name) for name in values]
-        params = [field.get_db_prep_value(values[field.name], connection) for field in fields]
+        with transaction.atomic(), outbox.buffered():
+            claimed = self._claim([(msg, event) for msg, event, _ in prepared])
+            for _msg, event, handler in prepared:
+                if event.id not in claimed:
+                    log.info("skipping %s %s: already in the inbox", event.type, event.id)
+                    continue
+                claimed.discard(event.id)  # the same event twice in one batch is handled once
+                handler(event)
+
+    def _claim(self, items: list[tuple[Message, Event]]) -> set[UUID]:
+        """Record the events in the inbox; return the ids this group did not have yet.
+
+        ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: a concurrent claim of
+        the same event waits for the other transaction and then finds the row,
+        so two workers never both handle it.
+        """
+        now = timezone.now()
+        fields = [InboxEvent._meta.get_field(name) for name in _CLAIM_FIELDS]
+        params: list[Any] = []
+        for msg, event in items:
+            values = (self.group_id, event.id, event.type, msg.topic(), msg.partition(), msg.offset(), "HANDLED", now)
+            params += [field.get_db_prep_value(value, connection) for field, value in zip(fields, values, strict=True)]
+        event_id = InboxEvent._meta.get_field("event_id")
         with connection.cursor() as cursor:
-            cursor.execute(_claim_sql(tuple(field.column for field in fields)), params)
-            return cursor.fetchone() is not None
+            cursor.execute(_claim_sql(tuple(field.column for field in fields), len(items)), params)
+            return {event_id.to_python(row[0]) for row in cursor.fetchall()}
 
     def _record(self, msg: Message, event: Event, outcome: str) -> None:
         InboxEvent.objects.create(
@@ -283,13 +288,16 @@ class EventConsumer:
 _STOPPED = object()
 
 
+_CLAIM_FIELDS = ("consumer_group", "event_id", "event_type", "topic", "partition", "offset", "outcome", "processed_at")
+
+
 @functools.cache
-def _claim_sql(columns: tuple[str, ...]) -> str:
+def _claim_sql(columns: tuple[str, ...], rows: int) -> str:
     quote = connection.ops.quote_name
     table, names = quote(InboxEvent._meta.db_table), ", ".join(quote(column) for column in columns)
-    placeholders = ", ".join(["%s"] * len(columns))
+    placeholders = ", ".join([f"({', '.join(['%s'] * len(columns))})"] * rows)
     # Identifiers come from the model; every value is a query parameter.
     return (
-        f"INSERT INTO {table} ({names}) VALUES ({placeholders}) "  # noqa: S608
-        "ON CONFLICT (consumer_group, event_id) DO NOTHING RETURNING id"
+        f"INSERT INTO {table} ({names}) VALUES {placeholders} "  # noqa: S608
+        "ON CONFLICT (consumer_group, event_id) DO NOTHING RETURNING event_id"
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
@@ -13,6 +16,7 @@ from shared_events.django.models import OutboxEvent
 from shared_events.envelope import CloudEvent, build_event
 from shared_events.topics import topic_name
 
+_buffer = threading.local()
 NOTIFY_CHANNEL = "shared_events_outbox"
 
 
@@ -60,7 +64,30 @@ def enqueue_message(
             return enqueue_message(
                 topic=topic, key=key, value=value, headers=headers, event_type=event_type, event_id=event_id
             )
-    # On PostgreSQL a trigger (migration 0002) NOTIFYs NOTIFY_CHANNEL: the relay wakes at commit.
-    return OutboxEvent.objects.create(
-        topic=topic, key=key, value=value, headers=headers, event_id=event_id, event_type=event_type
-    )
+    row = OutboxEvent(topic=topic, key=key, value=value, headers=headers, event_id=event_id, event_type=event_type)
+    pending = getattr(_buffer, "rows", None)
+    if pending is not None:
+        pending.append(row)
+    else:
+        # On PostgreSQL a trigger (migration 0002) NOTIFYs NOTIFY_CHANNEL: the relay wakes at commit.
+        row.save(force_insert=True)
+    return row
+
+
+@contextmanager
+def buffered() -> Iterator[None]:
+    """Within the block, collect outbox rows and insert them in one statement at its end.
+
+    Use inside the transaction (the consumer does, around its handlers): the
+    rows keep their order, and nothing is written if the block raises.
+    """
+    if getattr(_buffer, "rows", None) is not None:
+        yield  # already collecting: the outer block inserts
+        return
+    _buffer.rows = rows = []
+    try:
+        yield
+    finally:
+        _buffer.rows = None
+    if rows:
+        OutboxEvent.objects.bulk_create(rows)
