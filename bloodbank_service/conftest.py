@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import factory
@@ -31,25 +30,6 @@ class UnitFactory(factory.django.DjangoModelFactory):
     expires_at = factory.LazyAttribute(lambda unit: unit.collected_at + timedelta(days=42))
     batch = "BATCH-1"
     status = UnitStatus.AVAILABLE
-
-
-def requested_payload(**overrides) -> dict:
-    payload = {
-        "request_id": str(uuid.uuid4()),
-        "hospital_id": str(uuid.uuid4()),
-        "hospital_name": "St Mary's Hospital",
-        "blood_group": "O+",
-        "component": "RED_CELLS",
-        "units": 2,
-        "priority": "EMERGENCY",
-        "allow_partial": True,
-        "requested_by": "stmary_staff",
-        "requested_at": datetime.now(UTC).isoformat(),
-    }
-    if overrides.get("priority") == "SCHEDULED":
-        payload["allow_partial"] = False
-        payload["needed_by"] = (datetime.now(UTC) + timedelta(days=2)).isoformat()
-    return payload | overrides
 
 
 def cancelled_payload(request_id: str, hospital_id: str, **overrides) -> dict:

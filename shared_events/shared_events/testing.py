@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
@@ -23,6 +24,27 @@ from shared_events.embedded_broker import start_broker
 from shared_events.kafka_config import consumer_config
 
 T = TypeVar("T")
+
+
+def requested_payload(**overrides: Any) -> dict[str, Any]:
+    """A valid ``hospital.blood.requested`` payload: EMERGENCY, 2 units O+ red cells (SCHEDULED gets ``needed_by``)."""
+    now = datetime.now(UTC)
+    payload: dict[str, Any] = {
+        "request_id": str(uuid.uuid4()),
+        "hospital_id": str(uuid.uuid4()),
+        "hospital_name": "St Mary's Hospital",
+        "blood_group": "O+",
+        "component": "RED_CELLS",
+        "units": 2,
+        "priority": "EMERGENCY",
+        "allow_partial": True,
+        "requested_by": "stmary_staff",
+        "requested_at": now.isoformat(),
+    }
+    if overrides.get("priority") == "SCHEDULED":
+        payload["allow_partial"] = False
+        payload["needed_by"] = (now + timedelta(days=2)).isoformat()
+    return payload | overrides
 
 
 def wait_for(condition: Callable[[], T], *, timeout: float = 20.0, interval: float = 0.02, message: str = "") -> T:

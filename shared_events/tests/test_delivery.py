@@ -17,9 +17,8 @@ from shared_events.django.outbox import enqueue_message, publish
 from shared_events.django.relay import OutboxRelay
 from shared_events.embedded_broker import free_port
 from shared_events.kafka_config import producer_config
-from shared_events.testing import read_topic, running, wait_for
+from shared_events.testing import read_topic, requested_payload, running, wait_for
 from shared_events.topics import dlq_topic, topic_name
-from tests.factories import requested_payload
 from tests.testapp.models import Effect
 
 pytestmark = pytest.mark.django_db(transaction=True)

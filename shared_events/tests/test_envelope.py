@@ -9,8 +9,8 @@ from shared_events import build_event, parse_event
 from shared_events.envelope import EventError
 from shared_events.json_schema import asyncapi_document, event_json_schemas
 from shared_events.schemas import BloodRequestedV1
+from shared_events.testing import requested_payload
 from shared_events.topics import TOPICS
-from tests.factories import requested_payload
 
 
 def _event(**overrides):
@@ -32,7 +32,7 @@ def test_a_producer_cannot_build_an_event_that_fails_its_schema():
     with pytest.raises(ValueError, match="units"):
         _event(units=21)
     with pytest.raises(ValueError, match="needed_by"):
-        _event(priority="SCHEDULED")
+        _event(priority="SCHEDULED", needed_by=None)
 
 
 @pytest.mark.parametrize(

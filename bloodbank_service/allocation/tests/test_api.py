@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from conftest import make_event, requested_payload
+from conftest import make_event
 from django.db import transaction
 
 from allocation.handlers import HANDLERS
 from shared_events import topics
+from shared_events.testing import requested_payload
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import make_event, requested_payload
+from conftest import make_event
 from django.db import connection, transaction
 from inventory.models import Unit, UnitStatus
 
@@ -16,6 +16,7 @@ from allocation.models import Allocation, BankRequest, RequestStatus
 from shared_events import topics
 from shared_events.django.models import OutboxEvent
 from shared_events.envelope import parse_event
+from shared_events.testing import requested_payload
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

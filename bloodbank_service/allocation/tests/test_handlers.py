@@ -6,7 +6,7 @@ import threading
 import uuid
 
 import pytest
-from conftest import cancelled_payload, make_event, requested_payload
+from conftest import cancelled_payload, make_event
 from django.db import transaction
 from inventory.models import Unit, UnitStatus
 
@@ -18,7 +18,7 @@ from shared_events.django.models import OutboxEvent
 from shared_events.django.outbox import publish
 from shared_events.django.relay import OutboxRelay
 from shared_events.envelope import parse_event
-from shared_events.testing import read_topic, running, wait_for
+from shared_events.testing import read_topic, requested_payload, running, wait_for
 
 
 def handle(event) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import UnitFactory, cancelled_payload, make_event, requested_payload
+from conftest import UnitFactory, cancelled_payload, make_event
 from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,6 +23,7 @@ from allocation.services import decide_waiting_requests
 from shared_events import topics
 from shared_events.django.models import OutboxEvent
 from shared_events.enums import BloodGroup, Component
+from shared_events.testing import requested_payload
 
 GROUPS = [g.value for g in BloodGroup]
 COMPONENTS = [c.value for c in Component]

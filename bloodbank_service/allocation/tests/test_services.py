@@ -6,7 +6,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import requested_payload
 from django.db import transaction
 from inventory.models import Unit, UnitStatus
 
@@ -16,6 +15,7 @@ from shared_events import topics
 from shared_events.django.models import OutboxEvent
 from shared_events.envelope import parse_event
 from shared_events.schemas import BloodRequestedV1
+from shared_events.testing import requested_payload
 
 pytestmark = pytest.mark.django_db
 
