@@ -23,9 +23,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m shared_events.embedded_broker --port 0 -- $(PY) scripts/run_tests.py $(ARGS)
 
-## make bench: the allocation benchmark (decisions/second, PostgreSQL)
+## make bench: allocation (decisions/second) and notification benchmarks, on PostgreSQL
 bench: $(STAMP)
 	cd bloodbank_service && ../$(PY) bench/allocation_bench.py
+	cd notification_service && ../$(PY) bench/notify_bench.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
