@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,14 +25,15 @@ def _fresh_database(name: str) -> str:
     return f"postgres://postgres@127.0.0.1:5432/{name}"
 
 
-def start_stack(label: str, *, kafka_bootstrap: str | None, env: dict[str, str] | None = None) -> Stack:
+def start_stack(label: str, *, env: dict[str, str] | None = None) -> Stack:
+    """The whole system on free ports: its own embedded broker, 3 web processes, 3 workers, fresh databases."""
     log_dir = ROOT / "var" / "test-logs" / label
     log_dir.mkdir(parents=True, exist_ok=True)
     stack = Stack(
         ports={service: free_port() for service in SERVICES},
         database_urls={service: _fresh_database(f"e2e_{label}_{service}") for service in SERVICES},
-        kafka_bootstrap=kafka_bootstrap,
-        env={"KAFKA_TOPIC_PREFIX": f"{label}{uuid.uuid4().hex[:6]}.", "KAFKA_EMBEDDED": "1"} | (env or {}),
+        broker_port=free_port(),
+        env=env or {},
         log_dir=log_dir,
     )
     try:
@@ -47,9 +47,9 @@ def start_stack(label: str, *, kafka_bootstrap: str | None, env: dict[str, str] 
 
 
 @pytest.fixture(scope="module")
-def stack(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Iterator[Stack]:
+def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     label = request.module.__name__.removeprefix("test_")
-    stack = start_stack(label, kafka_bootstrap=kafka_bootstrap, env=getattr(request.module, "STACK_ENV", None))
+    stack = start_stack(label, env=getattr(request.module, "STACK_ENV", None))
     yield stack
     stack.stop()
 

@@ -40,12 +40,14 @@ class OutboxRelay:
         poll_interval: float = 0.02,
         idle_wait: float = 1.0,
         standby_retry: float = 0.5,
+        flush_timeout: float = 15.0,
     ) -> None:
         self.stop = stop
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.idle_wait = idle_wait
         self.standby_retry = standby_retry
+        self.flush_timeout = flush_timeout
         self.is_leader = threading.Event()
         self._producer_overrides = producer_overrides or {}
         self._producer: Producer | None = None
@@ -104,12 +106,15 @@ class OutboxRelay:
             return 0
         delivered: list[int] = []
         failed: dict[int, str] = {}
+        fatal: list[KafkaError] = []
 
         def on_delivery(row_id: int, err: KafkaError | None, _msg: Message) -> None:
             if err is None:
                 delivered.append(row_id)
             else:
                 failed[row_id] = str(err)
+                if err.fatal():
+                    fatal.append(err)
 
         for row in rows:
             while True:
@@ -124,13 +129,22 @@ class OutboxRelay:
                     break
                 except BufferError:
                     self.producer.poll(0.05)
-        self.producer.flush()
+        if self.producer.flush(self.flush_timeout) > 0:
+            # Not confirmed in time (seen after an embedded-broker restart: it no
+            # longer knows our producer id and librdkafka retries for ever). Drop
+            # what is in flight and start a new producer; the rows stay pending.
+            self.producer.purge()
+            self.producer.flush(0)
+            fatal.append(KafkaError(KafkaError._TIMED_OUT, f"not confirmed within {self.flush_timeout}s"))
         if delivered:
             OutboxEvent.objects.filter(id__in=delivered).update(sent_at=timezone.now())
         for row_id, error in failed.items():
             OutboxEvent.objects.filter(id=row_id).update(attempts=F("attempts") + 1, last_error=error[:2000])
         if failed:
             log.warning("outbox relay: %d of %d messages not confirmed", len(failed), len(rows))
+        if fatal:
+            log.error("outbox relay: producer unusable (%s); starting a new one", fatal[0])
+            self._producer = None
         return len(delivered) if not failed else -len(failed)
 
     def run(self) -> None:
@@ -147,6 +161,7 @@ class OutboxRelay:
                     self._step()
                 except Exception:
                     log.exception("outbox relay: error, backing off")
+                    self._producer = None  # a fresh producer after any failure
                     self._release()
                     close_old_connections()
                     connection.close()
