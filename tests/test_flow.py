@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
+
 from api_client import ApiClient
 
 from shared_events.testing import wait_for
@@ -84,3 +88,33 @@ def test_every_service_is_healthy_and_requires_authentication(stack):
     assert ApiClient(stack.url("hospital")).get("/api/v1/blood-requests/").status == 401
     assert ApiClient(stack.url("notification")).get("/api/v1/notifications/").status == 401
     assert ApiClient(stack.url("bloodbank")).get("/api/v1/units/").status == 401
+
+
+def test_staff_create_an_emergency_request_on_the_dashboard_and_watch_it_approved(stack):
+    """What the README promises after `make run`, in a real browser against the real bank."""
+    from playwright.sync_api import expect
+
+    from shared_events.testing import chromium
+
+    output = Path(__file__).resolve().parent.parent / "var" / "test-output"
+    output.mkdir(parents=True, exist_ok=True)
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(stack.url("hospital", "/dashboard/"))
+        page.get_by_label("Username").fill("stmary_staff")
+        page.get_by_label("Password").fill(os.environ.get("DEMO_PASSWORD", "demo-password"))
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("heading", name="New blood request")).to_be_visible()
+
+        page.get_by_label("Emergency").check()
+        page.get_by_label("Blood group").select_option("A+")
+        page.get_by_label("Component").select_option("RED_CELLS")
+        page.get_by_label(re.compile(r"^Units")).fill("2")
+        page.get_by_role("button", name="Send request").click()
+        expect(page.get_by_text("Request sent: 2 unit(s) of Red Cells A+.")).to_be_visible()
+
+        page.evaluate("window.__notReloaded = true")
+        card = page.locator("[data-request-id]").filter(has_text="Red Cells A+").first
+        expect(card.locator('[data-role="status"]')).to_have_text("APPROVED", timeout=DEADLINE * 1000)
+        assert page.evaluate("window.__notReloaded") is True, "the page reloaded"
+        page.screenshot(path=str(output / "e2e-dashboard-approved.png"), full_page=True)

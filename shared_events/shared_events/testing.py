@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -24,6 +25,30 @@ from shared_events.embedded_broker import start_broker
 from shared_events.kafka_config import consumer_config
 
 T = TypeVar("T")
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright never downloads a browser here
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",  # the closed network refuses these connections
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """A headless Debian Chromium driven by Playwright (sync API); closed on exit."""
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), f"Debian's chromium is needed at {CHROMIUM} (apt-get install chromium)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def requested_payload(**overrides: Any) -> dict[str, Any]:

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.db import connections
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from inventory.din import check_character
 from inventory.models import Unit, UnitStatus
+from shared_events.testing import chromium
 
-CHROMIUM = "/usr/bin/chromium"
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,24 +20,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def browser_page(monkeypatch):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
-        )
+    with chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(15000)
         try:
             yield page
         finally:
-            browser.close()
             # While Playwright's event loop runs, Django's connections are context-local: the ones the
             # test opened here would outlive the test and keep pytest-django from dropping the database.
             connections.close_all()

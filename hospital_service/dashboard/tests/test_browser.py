@@ -17,7 +17,7 @@ from blood_requests.models import BloodRequest
 from confluent_kafka import Producer
 from django.core.management import call_command
 from django.db import connections
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from testing_support.factories import approved_event, inventory_event, low_stock_event
 
 from shared_events import topics
@@ -26,20 +26,11 @@ from shared_events.django.consumer import EventConsumer
 from shared_events.django.relay import OutboxRelay
 from shared_events.envelope import parse_event
 from shared_events.kafka_config import producer_config
-from shared_events.testing import read_topic, running, wait_for
+from shared_events.testing import chromium, read_topic, running, wait_for
 from shared_events.topics import topic_name
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 OUTPUT_DIR = Path(__file__).resolve().parents[2] / "test-output"
 
 
@@ -73,7 +64,7 @@ def test_staff_see_an_emergency_request_turn_approved_without_reloading(
     with (
         running(OutboxRelay(stop=relay_stop).run, relay_stop),
         running(consumer.run, consumer.stop),
-        sync_playwright() as playwright,
+        chromium() as browser,
     ):
         # The bank's stock as it last reported it: O- critical, O+ low.
         for event in (
@@ -84,8 +75,6 @@ def test_staff_see_an_emergency_request_turn_approved_without_reloading(
             low_stock_event(blood_group="O-", level="CRITICAL", available=2),
         ):
             _produce(event)
-        assert Path(CHROMIUM).exists(), "Debian's chromium is needed at /usr/bin/chromium (apt-get install chromium)"
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
 
@@ -141,7 +130,6 @@ def test_staff_see_an_emergency_request_turn_approved_without_reloading(
             assert page.evaluate("document.documentElement.scrollWidth") <= 375
             page.screenshot(path=str(output_dir / "dashboard-approved-phone.png"), full_page=True)
         finally:
-            browser.close()
             # ORM reads made while Playwright's loop runs get their own connection; close it here.
             connections.close_all()
 
