@@ -11,6 +11,7 @@ import json
 import re
 import secrets
 import subprocess
+import sys
 from pathlib import Path
 
 import compose
@@ -106,8 +107,6 @@ def test_the_dockerfile_copies_only_what_exists_and_runs_as_a_non_root_user():
 
 
 def _manage(service: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    import sys
-
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT / f"{service}_service",

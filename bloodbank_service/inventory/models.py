@@ -7,10 +7,10 @@ import uuid
 from django.db import models
 from django.db.models import F, Q
 
-from shared_events.enums import BloodGroup, Component, StockLevel
+from shared_events.enums import BloodGroup, Component, StockLevel, choices
 
-COMPONENT_CHOICES = [(c.value, c.value.replace("_", " ").title()) for c in Component]
-GROUP_CHOICES = [(g.value, g.value) for g in BloodGroup]
+COMPONENT_CHOICES = choices(Component)
+GROUP_CHOICES = choices(BloodGroup)
 LEVEL_CHOICES = [(level.value, level.value) for level in StockLevel]
 
 

@@ -49,9 +49,12 @@ def stock_key_of(component: str, blood_group: str) -> str:
 
 
 # -- stock events -------------------------------------------------------------
+ALL_KEYS: tuple[StockKey, ...] = tuple((c.value, g.value) for c in Component for g in BloodGroup)
+
+
 def ensure_stock_keys(keys: Iterable[StockKey] | None = None) -> None:
     """Create default thresholds and empty snapshots for ``keys`` (all keys by default); keep existing ones."""
-    keys = list(keys) if keys is not None else [(c.value, g.value) for c in Component for g in BloodGroup]
+    keys = list(keys) if keys is not None else list(ALL_KEYS)
     thresholds = []
     for component, group in keys:
         low, critical = rules.default_thresholds(Component(component), BloodGroup(group))
@@ -74,24 +77,17 @@ def _locked_snapshots(keys: list[StockKey]) -> dict[StockKey, StockSnapshot]:
     for component, group in keys:
         query |= Q(component=component, blood_group=group)
     # Sorted keys, one statement: every writer locks in the same order, so no deadlock.
-    rows = list(
+    locked = (
         StockSnapshot.objects.select_for_update(of=("self",))
         .select_related("threshold")
         .filter(query)
         .order_by("component", "blood_group")
     )
+    rows = list(locked)
     if len(rows) < len(keys):
         ensure_stock_keys(keys)
-        rows = list(
-            StockSnapshot.objects.select_for_update(of=("self",))
-            .select_related("threshold")
-            .filter(query)
-            .order_by("component", "blood_group")
-        )
+        rows = list(locked.all())  # a fresh evaluation of the same query
     return {(row.component, row.blood_group): row for row in rows}
-
-
-ALL_KEYS: tuple[StockKey, ...] = tuple((c.value, g.value) for c in Component for g in BloodGroup)
 
 
 def refresh_stock(

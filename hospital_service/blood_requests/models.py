@@ -10,10 +10,10 @@ from django.db import models
 from django.utils import timezone
 
 from blood_requests.lifecycle import RequestStatus
-from shared_events.enums import BloodGroup, Component, Priority
+from shared_events.enums import BloodGroup, Component, Priority, choices
 
-BLOOD_GROUP_CHOICES = [(g.value, g.value) for g in BloodGroup]
-COMPONENT_CHOICES = [(c.value, c.value.replace("_", " ").title()) for c in Component]
+BLOOD_GROUP_CHOICES = choices(BloodGroup)
+COMPONENT_CHOICES = choices(Component)
 PRIORITY_CHOICES = [(p.value, p.value.title()) for p in Priority]
 STATUS_CHOICES = [(s.value, s.value.replace("_", " ").title()) for s in RequestStatus]
 

@@ -32,16 +32,8 @@ LIVE_REGIONS = {
     "bank-stock": "dashboard/partials/bank_stock.html",
     "alerts": "dashboard/partials/alerts.html",
 }
-FORM_FIELDS = (
-    "blood_group",
-    "component",
-    "units",
-    "priority",
-    "needed_by",
-    "allow_partial",
-    "patient_reference",
-    "reason",
-)
+# The dashboard form posts exactly what the API takes; the serializer is the one list of fields.
+FORM_FIELDS = tuple(BloodRequestCreateSerializer().fields)
 
 
 def _hospital_or_403(request: HttpRequest) -> Hospital | HttpResponse:

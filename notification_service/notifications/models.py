@@ -13,11 +13,11 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
-from shared_events.enums import BloodGroup, Component, Priority
+from shared_events.enums import BloodGroup, Component, Priority, choices
 
 AUDIENCE_PATTERN = r"^(bloodbank|hospital:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
-BLOOD_GROUP_CHOICES = [(g.value, g.value) for g in BloodGroup]
-COMPONENT_CHOICES = [(c.value, c.value) for c in Component]
+BLOOD_GROUP_CHOICES = choices(BloodGroup)
+COMPONENT_CHOICES = choices(Component)
 PRIORITY_CHOICES = [(p.value, p.value) for p in Priority]
 
 

@@ -104,6 +104,15 @@ def _asked(facts: RequestFacts | None) -> str:
     return f"{units_text(facts.units)} {product_text(facts.blood_group, facts.component)}" if facts else ""
 
 
+def _about(request_id: UUID, facts: RequestFacts | None) -> dict[str, object]:
+    """The request fields of a notification: its id, and its product when the request is known."""
+    return {
+        "request_id": request_id,
+        "component": facts.component if facts else None,
+        "blood_group": facts.blood_group if facts else None,
+    }
+
+
 def plan_notifications(
     *,
     event_type: str,
@@ -225,9 +234,7 @@ def _rejected(
             title=f"Rejected: {asked or f'request {ref}'}",
             body=f"Request {ref}{f' for {asked}' if asked else ''} was rejected: {why}.{detail}",
             occurred_at=at,
-            request_id=data.request_id,
-            component=request.component if request else None,
-            blood_group=request.blood_group if request else None,
+            **_about(data.request_id, request),
         )
     ]
 
@@ -240,9 +247,7 @@ def _cancelled(
     reason = f" Reason: {data.reason}." if data.reason else ""
     hospital = request.hospital_name if request else "The hospital"
     common = {
-        "request_id": data.request_id,
-        "component": request.component if request else None,
-        "blood_group": request.blood_group if request else None,
+        **_about(data.request_id, request),
         "occurred_at": at,
         "kind": "REQUEST_CANCELLED",
         "severity": INFO,
@@ -281,9 +286,7 @@ def _released(
                 f"(reason: {data.reason.lower().replace('_', ' ')}). Do not expect them."
             ),
             occurred_at=at,
-            request_id=data.request_id,
-            component=request.component if request else None,
-            blood_group=request.blood_group if request else None,
+            **_about(data.request_id, request),
         )
     ]
 

@@ -63,3 +63,13 @@ class Service(StrEnum):
     HOSPITAL = "hospital-service"
     BLOODBANK = "bloodbank-service"
     NOTIFICATION = "notification-service"
+
+
+def choices(values: type[StrEnum]) -> list[tuple[str, str]]:
+    """Django ``choices`` for a value type: each value with a readable label.
+
+    ``RED_CELLS`` reads "Red Cells"; a blood group such as ``AB+`` stays as it is.
+    """
+    return [
+        (v.value, v.value.replace("_", " ").title() if v.value.replace("_", "").isalpha() else v.value) for v in values
+    ]

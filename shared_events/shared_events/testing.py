@@ -135,6 +135,5 @@ def kafka_topics(kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh set of every registry topic for this test (``KAFKA_TOPIC_PREFIX``)."""
     prefix = f"t{uuid.uuid4().hex[:10]}."
     monkeypatch.setenv("KAFKA_TOPIC_PREFIX", prefix)
-    monkeypatch.setenv("KAFKA_EMBEDDED", os.environ.get("KAFKA_EMBEDDED", "1"))
     create_topics()
     return prefix

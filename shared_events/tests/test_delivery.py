@@ -249,3 +249,21 @@ def test_a_batch_of_valid_events_is_handled_once_each_even_when_redelivered(make
 
     assert Effect.objects.filter(subject__startswith="valid-").count() == 5
     assert InboxEvent.objects.filter(consumer_group=consumer.group_id).count() == 5
+
+
+def test_replay_dlq_feeds_a_dead_letter_back_once_its_cause_is_fixed(make_consumer, monkeypatch):
+    from shared_events.django.dlq import replay_dead_letters
+
+    monkeypatch.setenv("HANDLER_BROKEN", "1")
+    event = _publish("fails-until-fixed")
+    relay_stop, consumer = threading.Event(), make_consumer(max_attempts=2)
+    with running(OutboxRelay(stop=relay_stop).run, relay_stop), running(consumer.run, consumer.stop):
+        (letter,) = read_topic(dlq_topic("hospital"), 1)
+    assert _effects("fails-until-fixed") == 0
+    assert dict(letter.headers())["dlq_consumer_group"] == consumer.group_id.encode()
+
+    monkeypatch.delenv("HANDLER_BROKEN")  # the cause is fixed
+    assert replay_dead_letters(idle_timeout=2.0) == (1, 0)
+    assert Effect.objects.get(subject="fails-until-fixed").event_id == event.id
+    assert replay_dead_letters(idle_timeout=2.0) == (0, 0)  # already replayed: nothing twice
+    assert _effects("fails-until-fixed") == 1

@@ -10,6 +10,7 @@ from confluent_kafka import OFFSET_STORED, Consumer, Message, TopicPartition
 
 from shared_events.django.config import service_events
 from shared_events.django.consumer import EventConsumer
+from shared_events.django.models import OutboxEvent
 from shared_events.kafka_config import consumer_config
 from shared_events.topics import dlq_topic
 
@@ -37,8 +38,6 @@ def replay_dead_letters(*, idle_timeout: float = 3.0) -> tuple[int, int]:
     """Feed dead letters back to this service's handlers; return (handled, dead-lettered again)."""
     conf = service_events()
     runner = EventConsumer(handlers=conf.handlers(), stop=threading.Event())
-    from shared_events.django.models import OutboxEvent
-
     before = OutboxEvent.objects.filter(event_type=f"dlq.{conf.service}").count()
     total = 0
     for msg in read_dead_letters(group_id=f"{conf.consumer_group}-dlq-replay", idle_timeout=idle_timeout, commit=True):

@@ -106,7 +106,7 @@ class OutboxRelay:
             return 0
         delivered: list[int] = []
         failed: dict[int, str] = {}
-        fatal: list[KafkaError] = []
+        renew_because: list[str] = []  # reasons to replace the producer after this batch
 
         def on_delivery(row_id: int, err: KafkaError | None, _msg: Message) -> None:
             if err is None:
@@ -114,7 +114,7 @@ class OutboxRelay:
             else:
                 failed[row_id] = str(err)
                 if err.fatal():
-                    fatal.append(err)
+                    renew_because.append(str(err))
 
         for row in rows:
             while True:
@@ -135,15 +135,15 @@ class OutboxRelay:
             # what is in flight and start a new producer; the rows stay pending.
             self.producer.purge()
             self.producer.flush(0)
-            fatal.append(KafkaError(KafkaError._TIMED_OUT, f"not confirmed within {self.flush_timeout}s"))
+            renew_because.append(f"not confirmed within {self.flush_timeout}s")
         if delivered:
             OutboxEvent.objects.filter(id__in=delivered).update(sent_at=timezone.now())
         for row_id, error in failed.items():
             OutboxEvent.objects.filter(id=row_id).update(attempts=F("attempts") + 1, last_error=error[:2000])
         if failed:
             log.warning("outbox relay: %d of %d messages not confirmed", len(failed), len(rows))
-        if fatal:
-            log.error("outbox relay: producer unusable (%s); starting a new one", fatal[0])
+        if renew_because:
+            log.error("outbox relay: producer unusable (%s); starting a new one", renew_because[0])
             self._producer = None
         return len(delivered) if not failed else -len(failed)
 

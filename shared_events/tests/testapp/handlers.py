@@ -15,6 +15,8 @@ class HandlerBroke(RuntimeError):
 def record_effect(event: Event) -> None:
     if event.subject == "always-fails":
         raise HandlerBroke("this handler fails on every attempt")
+    if event.subject == "fails-until-fixed" and os.environ.get("HANDLER_BROKEN"):
+        raise HandlerBroke("this handler fails until the cause is fixed")
     Effect.objects.create(event_id=event.id, event_type=event.type, subject=event.subject)
     if event.subject == "crash-after-effect" and os.environ.get("CRASH_AFTER_EFFECT"):
         # Dies right after the effect committed, before the offset is stored.
