@@ -86,7 +86,7 @@ def test_every_service_is_healthy_and_requires_authentication(stack):
         assert anonymous.get("/readyz").status == 200
         schema = anonymous.get("/api/schema/")  # the contract is public; the data behind it is not
         assert schema.status == 200
-        assert "/api/v1/" in schema.body
+        assert any(path.startswith("/api/v1/") for path in schema.body["paths"])
     assert ApiClient(stack.url("hospital")).get("/api/v1/blood-requests/").status == 401
     assert ApiClient(stack.url("notification")).get("/api/v1/notifications/").status == 401
     assert ApiClient(stack.url("bloodbank")).get("/api/v1/units/").status == 401

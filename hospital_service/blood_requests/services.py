@@ -279,7 +279,7 @@ def republish_stale_requests(*, now: datetime | None = None, batch_size: int = 2
     original decision event, so a lost event on either side is recovered.
     """
     base = float(settings.REQUEST_REPUBLISH_AFTER_SECONDS)
-    cap = float(getattr(settings, "REQUEST_REPUBLISH_MAX_SECONDS", 900))
+    cap = float(settings.REQUEST_REPUBLISH_MAX_SECONDS)
     now = now or timezone.now()
     republished = 0
     with transaction.atomic():

@@ -25,9 +25,10 @@ def run_worker(*, stop: threading.Event | None = None, relay: bool = True, consu
         relay_thread = threading.Thread(target=OutboxRelay(stop=stop).run, name="outbox-relay", daemon=True)
         relay_thread.start()
         threads.append(relay_thread)
+    handlers = conf.handlers()
     try:
-        if consume and conf.handlers():
-            EventConsumer(handlers=conf.handlers(), stop=stop, periodic=conf.periodic_tasks()).run()
+        if consume and handlers:
+            EventConsumer(handlers=handlers, stop=stop, periodic=conf.periodic_tasks()).run()
         else:
             stop.wait()
     finally:
