@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,7 +32,10 @@ def start_stack(label: str, *, env: dict[str, str] | None = None) -> Stack:
     log_dir.mkdir(parents=True, exist_ok=True)
     stack = Stack(
         ports={service: free_port() for service in SERVICES},
-        database_urls={service: _fresh_database(f"e2e_{label}_{service}") for service in SERVICES},
+        database_urls={
+            service: _fresh_database(f"e2e_{label}_{service}{os.environ.get('TEST_DB_SUFFIX', '')}")
+            for service in SERVICES
+        },
         broker_port=free_port(),
         env=env or {},
         log_dir=log_dir,

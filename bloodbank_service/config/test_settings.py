@@ -3,7 +3,10 @@
 import os
 
 os.environ.setdefault("SECRET_KEY", "bloodbank-tests-only")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bloodbank")
+# TEST_DB_SUFFIX keeps parallel checkouts on one PostgreSQL apart.
+os.environ.setdefault(
+    "DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/bloodbank{os.environ.get('TEST_DB_SUFFIX', '')}"
+)
 
 from config.settings import *  # noqa: F403
 

@@ -4,7 +4,10 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "shared-events-tests")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shared_events")
+# TEST_DB_SUFFIX keeps parallel checkouts on one PostgreSQL apart.
+os.environ.setdefault(
+    "DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/shared_events{os.environ.get('TEST_DB_SUFFIX', '')}"
+)
 
 from shared_events.django.service_settings import service_settings
 
