@@ -5,7 +5,10 @@ low-latency, fast-join values the embedded broker needs (``architecture.md``,
 "The embedded broker"); without it librdkafka's production defaults apply.
 Any ``KAFKA_CONFIG_<NAME>`` variable is passed through as librdkafka setting
 ``<name>`` with ``_`` read as ``.`` (e.g. ``KAFKA_CONFIG_SECURITY_PROTOCOL``,
-``KAFKA_CONFIG_SASL_USERNAME``).
+``KAFKA_CONFIG_SASL_USERNAME``). The conventional names in ``SECURITY_SETTINGS``
+(``KAFKA_SECURITY_PROTOCOL``, ``KAFKA_SASL_USERNAME`` ...) are read too; empty
+ones are ignored (compose passes unset variables as ``""``), and a
+``KAFKA_CONFIG_<NAME>`` for the same setting wins.
 """
 
 from __future__ import annotations
@@ -17,6 +20,16 @@ EMBEDDED_CONSUMER_SETTINGS = {
     "session.timeout.ms": 6000,
     "heartbeat.interval.ms": 1000,
     "fetch.wait.max.ms": 10,
+}
+
+
+# Conventional environment names for a secured cluster -> librdkafka settings.
+SECURITY_SETTINGS = {
+    "KAFKA_SECURITY_PROTOCOL": "security.protocol",  # PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
+    "KAFKA_SASL_MECHANISM": "sasl.mechanism",  # PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+    "KAFKA_SASL_USERNAME": "sasl.username",
+    "KAFKA_SASL_PASSWORD": "sasl.password",
+    "KAFKA_SSL_CA_LOCATION": "ssl.ca.location",  # CA certificate file (PEM) of the brokers
 }
 
 
@@ -32,6 +45,9 @@ def base_config() -> dict[str, Any]:
     config: dict[str, Any] = {
         "bootstrap.servers": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
     }
+    for name, setting in SECURITY_SETTINGS.items():
+        if os.environ.get(name):
+            config[setting] = os.environ[name]
     for name, value in os.environ.items():
         if name.startswith("KAFKA_CONFIG_"):
             config[name.removeprefix("KAFKA_CONFIG_").lower().replace("_", ".")] = value
