@@ -218,7 +218,9 @@ def test_each_service_has_its_database_a_migrate_job_a_web_process_and_a_worker(
     for process in (web, worker):
         assert process["restart"] == "unless-stopped"
         assert process["depends_on"][f"{service}-migrate"]["condition"] == "service_completed_successfully"
-    assert "python manage.py migrate --noinput" in migrate["command"][-1] and migrate["restart"] == "no"
+    assert migrate["command"][:2] == ["sh", "-ec"] and migrate["restart"] == "no"
+    assert "python manage.py migrate --noinput" in migrate["command"][2]
+    assert subprocess.run(["sh", "-n", "-c", migrate["command"][2]]).returncode == 0  # valid shell
 
     assert [(p["published"], p["target"]) for p in web["ports"]] == [(str(PORTS[service]), 8000)]
     assert web["healthcheck"]["test"] == ["CMD", "python", "-m", "shared_events.healthcheck", "/readyz"]
