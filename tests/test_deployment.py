@@ -76,6 +76,14 @@ def _dockerfile(service: str) -> list[tuple[str, str]]:
     return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines if line and line[0] != "#"]
 
 
+def _image_env(service: str) -> dict[str, str]:
+    """The ENV of the runtime (last) stage, ``NAME=value`` pairs."""
+    instructions = _dockerfile(service)
+    last_from = max(i for i, (instruction, _) in enumerate(instructions) if instruction == "FROM")
+    pairs = " ".join(args for instruction, args in instructions[last_from:] if instruction == "ENV").split()
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
 def _exec_form(instruction_args: str) -> list[str]:
     """The JSON array of a CMD / HEALTHCHECK ... CMD instruction."""
     return json.loads(instruction_args[instruction_args.index("[") :])
@@ -246,13 +254,8 @@ def test_web_and_worker_share_a_metrics_directory_of_their_own(config, services,
     assert others == []
     # The image sets the same path and makes it the app user's, which a new named volume copies.
     target = services[f"{service}-web"]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
-    instructions = _dockerfile(service)
-    assert any(
-        f"PROMETHEUS_MULTIPROC_DIR={target}" in args for instruction, args in instructions if instruction == "ENV"
-    )
-    assert any(
-        f"install -d -o app -g app {target}" in args for instruction, args in instructions if instruction == "RUN"
-    )
+    assert _image_env(service)["PROMETHEUS_MULTIPROC_DIR"] == target
+    assert any(f"install -d -o app -g app {target}" in args for instruction, args in _dockerfile(service))
 
 
 # ------------------------------------------------------------------ commands and images
@@ -387,7 +390,7 @@ def web_processes(services) -> Iterator[dict[str, tuple[subprocess.Popen, dict[s
     started = {}
     try:
         for service in SERVICES:
-            env = dict(services[f"{service}-web"]["environment"])
+            env = _image_env(service) | services[f"{service}-web"]["environment"]  # as docker run merges them
             env.pop("PROMETHEUS_MULTIPROC_DIR")  # a container path; the metrics are the observe branch's tests
             env |= _production_env(service, HTTPS="1", PORT=str(free_port()), GUNICORN_WORKERS="1")
             env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/postgres"  # /readyz runs SELECT 1
