@@ -132,7 +132,7 @@ class Stack:
             list(pool.map(self._prepare_service, SERVICES))  # re-raises the first failure
 
     def _prepare_service(self, service: str) -> None:
-        for step in (("migrate", "--noinput"), ("collectstatic", "--noinput"), ("seed_demo",)):
+        for step in (("migrate", "--noinput"), ("collectstatic", "--noinput"), ("seed_demo", "--development")):
             self._run_step(service, *step)
 
     def _run_step(self, service: str, *args: str) -> None:
@@ -267,7 +267,7 @@ def main() -> int:
                 b=stack.url("bloodbank"),
                 n=stack.url("notification"),
                 k=stack.kafka_bootstrap,
-                pw=os.environ.get("DEMO_PASSWORD", "demo-password"),
+                pw=os.environ.get("DEMO_PASSWORD") or "demo-password",
             ),
             flush=True,
         )
