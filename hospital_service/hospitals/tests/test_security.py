@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from blood_requests import services
+from django.core.cache import cache
 from django.test import Client
 from local_inventory.models import LocalUnit
 from rest_framework.test import APIClient
@@ -131,3 +132,19 @@ def test_the_dashboard_shows_and_acts_on_its_own_hospital_only(client, received_
 
     unit.refresh_from_db()
     assert unit.status == "AVAILABLE"
+
+
+def test_token_logins_are_rate_limited_per_client_address(settings, staff):
+    """Password guessing on the token login gets 429 after LOGIN_THROTTLE_RATE (shared by every service)."""
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "3/minute"}}
+    cache.clear()
+    guesses = [{"username": staff.username, "password": f"guess-{n}"} for n in range(3)]
+    answers = [APIClient().post("/api/v1/auth/token/", guess).status_code for guess in guesses]
+    right = APIClient().post("/api/v1/auth/token/", {"username": staff.username, "password": "pw-for-tests"})
+    elsewhere = APIClient(REMOTE_ADDR="192.0.2.7").post(
+        "/api/v1/auth/token/", {"username": staff.username, "password": "pw-for-tests"}
+    )
+    cache.clear()
+    assert answers == [400, 400, 400]
+    assert right.status_code == 429
+    assert elsewhere.status_code == 200
