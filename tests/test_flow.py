@@ -92,6 +92,26 @@ def test_every_service_is_healthy_and_requires_authentication(stack):
     assert ApiClient(stack.url("bloodbank")).get("/api/v1/units/").status == 401
 
 
+def test_a_token_works_only_at_the_service_that_issued_it(stack):
+    """Tokens are per service: each has its own users and tokens, so a stolen token opens one door."""
+    probes = {
+        "hospital": "/api/v1/blood-requests/",
+        "bloodbank": "/api/v1/stock/",
+        "notification": "/api/v1/notifications/",
+    }
+    logins = {"hospital": "stmary_staff", "bloodbank": "bank_admin", "notification": "stmary_staff"}
+    for issuer, username in logins.items():
+        token = ApiClient.login(stack.url(issuer), username).token
+        for service, path in probes.items():
+            answer = ApiClient(stack.url(service), token).get(path)
+            assert answer.status == (200 if service == issuer else 401), (issuer, service, answer)
+    # A hospital's staff have no account at the bank at all: their login is refused there.
+    password = os.environ.get("DEMO_PASSWORD", "demo-password")
+    login = {"username": "stmary_staff", "password": password}
+    assert ApiClient(stack.url("hospital")).post("/api/v1/auth/token/", login).status == 200
+    assert ApiClient(stack.url("bloodbank")).post("/api/v1/auth/token/", login).status == 400
+
+
 def test_staff_create_an_emergency_request_on_the_dashboard_and_watch_it_approved(stack):
     """What the README promises after `make run`, in a real browser against the real bank."""
     from playwright.sync_api import expect

@@ -120,7 +120,10 @@ def service_settings(
             "PAGE_SIZE": 50,
             "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
             "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-            "DEFAULT_THROTTLE_RATES": {"login": "30/minute"},
+            # Token logins per client address (shared_events.django.auth); more get 429.
+            "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("LOGIN_THROTTLE_RATE", "30/minute")},
+            # Reverse proxies in front (X-Forwarded-For): the client address is the one before them.
+            "NUM_PROXIES": int(os.environ["NUM_PROXIES"]) if os.environ.get("NUM_PROXIES") else None,
         },
         "SPECTACULAR_SETTINGS": {
             "TITLE": title,
