@@ -12,10 +12,13 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from asgiref.sync import iscoroutinefunction
+from django.core.signals import request_finished
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.decorators import sync_and_async_middleware
 
 from shared_events.django import metrics
+from shared_events.django.logging import NO_CORRELATION
 from shared_events.django.logging import correlation_id as current_correlation_id
 
 HEADER = "X-Correlation-ID"
@@ -69,16 +72,18 @@ def incoming_correlation_id(request: HttpRequest) -> str:
 
 @sync_and_async_middleware
 def correlation_id(get_response: GetResponse) -> GetResponse:
-    """Log lines of a web request carry its correlation id; the response echoes it in ``X-Correlation-ID``."""
+    """Log lines of a web request carry its correlation id; the response echoes it in ``X-Correlation-ID``.
+
+    The id stays set until the response is closed (``request_finished``), so
+    Django's own request log ("Not Found: ...", written after the middleware
+    returned) and a streamed body carry it too.
+    """
     if iscoroutinefunction(get_response):
 
         async def async_middleware(request: HttpRequest) -> HttpResponseBase:
             value = incoming_correlation_id(request)
-            token = current_correlation_id.set(value)
-            try:
-                response = await get_response(request)
-            finally:
-                current_correlation_id.reset(token)
+            current_correlation_id.set(value)  # this request's task only
+            response = await get_response(request)
             response[HEADER] = value
             return response
 
@@ -86,12 +91,14 @@ def correlation_id(get_response: GetResponse) -> GetResponse:
 
     def middleware(request: HttpRequest) -> HttpResponseBase:
         value = incoming_correlation_id(request)
-        token = current_correlation_id.set(value)
-        try:
-            response = get_response(request)
-        finally:
-            current_correlation_id.reset(token)
+        current_correlation_id.set(value)
+        response = get_response(request)
         response[HEADER] = value
         return response
 
     return middleware
+
+
+@receiver(request_finished)
+def _forget_correlation_id(**_kwargs: object) -> None:
+    current_correlation_id.set(NO_CORRELATION)  # a WSGI thread serves the next request with a clean slate
