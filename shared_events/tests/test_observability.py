@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
@@ -25,6 +26,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from shared_events.django.heartbeat import Heartbeat, check
 from shared_events.django.logging import CorrelationIdFilter, JsonFormatter, correlation
+from shared_events.django.metrics import process_identifier
 from shared_events.django.models import OutboxEvent
 from shared_events.django.outbox import enqueue_message, publish
 from shared_events.django.relay import OutboxRelay
@@ -190,7 +192,7 @@ def test_plain_lines_show_the_correlation_id_and_json_is_the_default_without_deb
     assert log_format(debug=False) == "json"
     assert log_format(debug=True) == "plain"
     monkeypatch.setenv("LOG_FORMAT", "yaml")
-    with pytest.raises(Exception, match="LOG_FORMAT must be json or plain"):
+    with pytest.raises(ImproperlyConfigured, match="LOG_FORMAT must be json or plain"):
         log_format(debug=False)
 
 
@@ -259,6 +261,8 @@ def test_a_real_worker_beats_writes_multiprocess_metrics_and_logs_json(kafka_top
         wait_for(lambda: _worker_health(env).returncode == 0, timeout=60, message="a fresh heartbeat")
         wait_for(lambda: Effect.objects.filter(subject="from-the-worker").exists(), timeout=60, message="handled")
         read_topic(dlq_topic("hospital"), 1, timeout=60)
+        lag_file = metrics_dir / f"gauge_livemax_{process_identifier(worker.pid)}.db"  # named by host and pid
+        wait_for(lag_file.exists, timeout=30, message="the worker's consumer-lag gauge")
     finally:
         worker.terminate()
         output, _ = worker.communicate(timeout=30)
@@ -275,7 +279,8 @@ def test_a_real_worker_beats_writes_multiprocess_metrics_and_logs_json(kafka_top
     assert metric_value(text, "events_published_total", topic=requested) == 2
     assert metric_value(text, "events_consumed_total", topic=requested, outcome="handled") == 1
     assert metric_value(text, "events_consumed_total", topic=requested, outcome="dead_lettered") == 1
-    assert metric_value(text, "kafka_consumer_lag") is None  # a live gauge: gone with the process
+    assert not lag_file.exists()  # a live gauge: the worker marked itself dead on the way out
+    assert metric_value(text, "kafka_consumer_lag") is None
 
     lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert lines and len(lines) == len(output.splitlines()), output  # every line is one JSON object

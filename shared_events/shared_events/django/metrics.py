@@ -14,6 +14,8 @@ increment: no database query, no I/O beyond the multiprocess mmap).
 from __future__ import annotations
 
 import os
+import re
+import socket
 import time
 from collections import Counter as Tally
 from collections.abc import Iterable, Iterator
@@ -22,8 +24,36 @@ from typing import Any
 from django.db import DatabaseError
 from django.db.models import Count, Min
 from django.utils import timezone
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+# The web and the worker of a service may be separate containers sharing the directory,
+# each with its own pid 1, 7, ...: files are named by host and pid, not pid alone.
+# (No "_" in it: prometheus_client splits file names on "_".)
+_HOST = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname()) or "host"
+
+
+def process_identifier(pid: int | None = None) -> str:
+    return f"{_HOST}-{pid if pid is not None else os.getpid()}"
+
+
+if multiprocess_dir():
+    # Before any metric is made: they read values.ValueClass when created.
+    values.ValueClass = values.MultiProcessValue(process_identifier)
 
 # Seconds from a request's creation to its decision: the bank decides in milliseconds,
 # a request that waited for the watchdog or a worker restart takes minutes.
@@ -61,14 +91,10 @@ CONSUMER_LAG = Gauge(
 _LAG_REFRESH_SECONDS = 1.0
 
 
-def multiprocess_dir() -> str | None:
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
-
-
 def mark_process_dead(pid: int) -> None:
     """Drop a dead process's live gauges (gunicorn's ``child_exit`` hook, the worker on exit)."""
     if multiprocess_dir():
-        multiprocess.mark_process_dead(pid)
+        multiprocess.mark_process_dead(process_identifier(pid))
 
 
 # -- recording (one call per event) -------------------------------------------------
