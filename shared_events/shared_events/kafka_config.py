@@ -10,6 +10,7 @@ Any ``KAFKA_CONFIG_<NAME>`` variable is passed through as librdkafka setting
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -31,6 +32,8 @@ def embedded() -> bool:
 def base_config() -> dict[str, Any]:
     config: dict[str, Any] = {
         "bootstrap.servers": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+        # librdkafka's own lines go through Python logging (JSON in production), not raw to stderr.
+        "logger": logging.getLogger("librdkafka"),
     }
     for name, value in os.environ.items():
         if name.startswith("KAFKA_CONFIG_"):
