@@ -29,7 +29,7 @@ def main(template: Path, target: Path) -> int:
         return 1
     target.write_text(fill(template.read_text()))
     target.chmod(0o600)
-    print(f"wrote {target} with random secrets (see {template})")
+    print(f"wrote {target} with random secrets (see {template}); the demo logins' password is DEMO_PASSWORD there")
     return 0
 
 

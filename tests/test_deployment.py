@@ -36,9 +36,6 @@ PORTS = {"hospital": 8001, "bloodbank": 8002, "notification": 8003}
 REQUIRED_SETTINGS = ("SECRET_KEY", "DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "ALLOWED_HOSTS", "DEBUG", "LOG_FORMAT")
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|_KEY$")
 PINNED_TAG = re.compile(r"^[\w.\-/]+:\d+\.\d+(\.\d+)?(-[\w.]+)?$")
-# Management commands the deployment runs that another branch adds. Each is checked to be
-# still missing here, so the merge that brings it in must also remove it from this set.
-COMMANDS_FROM_OTHER_BRANCHES = {"worker_health"}  # the worker heartbeat check (observe branch)
 
 
 def _compose(*args: str, env_file: Path | None) -> subprocess.CompletedProcess[str]:
@@ -321,8 +318,8 @@ def test_every_manage_py_command_the_deployment_runs_is_a_command_of_that_servic
     used = set(re.findall(r"manage\.py\W+(\w+)", " ".join(run)))
     assert used >= {"migrate", "run_worker", "collectstatic"}
     known = set(production[service]["commands"])
-    assert used - COMMANDS_FROM_OTHER_BRANCHES <= known, sorted(used - known)
-    assert not COMMANDS_FROM_OTHER_BRANCHES & known, "merged: remove it from COMMANDS_FROM_OTHER_BRANCHES"
+    assert used >= {"worker_health", "seed_demo"}
+    assert used <= known, sorted(used - known)
 
 
 def test_one_dockerfile_per_service_and_no_other():
@@ -385,14 +382,14 @@ def test_gunicorn_settings_come_from_the_environment():
 
 
 @pytest.fixture(scope="module")
-def web_processes(services) -> Iterator[dict[str, tuple[subprocess.Popen, dict[str, str]]]]:
+def web_processes(services, tmp_path_factory) -> Iterator[dict[str, tuple[subprocess.Popen, dict[str, str]]]]:
     """Each image's CMD, run here in its service folder with the environment compose gives its web container."""
     started = {}
     try:
         for service in SERVICES:
             env = _image_env(service) | services[f"{service}-web"]["environment"]  # as docker run merges them
-            env.pop("PROMETHEUS_MULTIPROC_DIR")  # a container path; the metrics are the observe branch's tests
             env |= _production_env(service, HTTPS="1", PORT=str(free_port()), GUNICORN_WORKERS="1")
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path_factory.mktemp(f"{service}-metrics"))
             env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/postgres"  # /readyz runs SELECT 1
             command = _exec_form(dict(_dockerfile(service))["CMD"])
             process = subprocess.Popen(
@@ -424,8 +421,26 @@ def test_the_image_command_serves_and_passes_the_image_health_check(web_processe
 
     # ALLOWED_HOSTS=blood.example.org and HTTPS=1: the check still gets 200, not 400 or a redirect.
     wait_for(healthy, timeout=60, interval=0.2, message=f"{service}: health check never passed")
-    process.send_signal(signal.SIGTERM)  # docker stop: gunicorn shuts down gracefully
-    assert process.wait(timeout=30) == 0
+    process.send_signal(signal.SIGTERM)  # docker stop: gunicorn shuts down gracefully (child_exit hook included)
+    assert process.wait(timeout=30) == 0, process.stdout.read()
+
+
+def test_the_worker_health_check_follows_the_heartbeat_file(services, tmp_path):
+    # The same command and environment for every service's worker (asserted above): one is enough.
+    worker = services["hospital-worker"]
+    heartbeat = tmp_path / "worker-heartbeat"
+    env = worker["environment"] | _production_env("hospital", WORKER_HEARTBEAT_FILE=str(heartbeat))
+    env.pop("PROMETHEUS_MULTIPROC_DIR")  # a container path
+
+    def healthcheck() -> subprocess.CompletedProcess[str]:
+        command = worker["healthcheck"]["test"][1:]  # after "CMD"
+        return subprocess.run(command, cwd=ROOT / "hospital_service", env=env, capture_output=True, text=True)
+
+    missing = healthcheck()
+    assert missing.returncode == 1 and "no heartbeat file" in missing.stderr
+    heartbeat.touch()  # what a running worker does every few seconds
+    fresh = healthcheck()
+    assert fresh.returncode == 0, fresh.stderr
 
 
 # ------------------------------------------------------------------ production settings

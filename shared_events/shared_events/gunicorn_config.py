@@ -46,6 +46,6 @@ control_socket_disable = True  # no gunicornc in the containers (and $HOME is re
 
 def child_exit(_server: Any, worker: Any) -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
+        from shared_events.django.metrics import mark_process_dead  # in the master, only when needed
 
-        multiprocess.mark_process_dead(worker.pid)
+        mark_process_dead(worker.pid)

@@ -13,6 +13,7 @@ ones are ignored (compose passes unset variables as ``""``), and a
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -23,14 +24,19 @@ EMBEDDED_CONSUMER_SETTINGS = {
 }
 
 
-# Conventional environment names for a secured cluster -> librdkafka settings.
-SECURITY_SETTINGS = {
-    "KAFKA_SECURITY_PROTOCOL": "security.protocol",  # PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
-    "KAFKA_SASL_MECHANISM": "sasl.mechanism",  # PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
-    "KAFKA_SASL_USERNAME": "sasl.username",
-    "KAFKA_SASL_PASSWORD": "sasl.password",
-    "KAFKA_SSL_CA_LOCATION": "ssl.ca.location",  # CA certificate file (PEM) of the brokers
-}
+# Conventional environment names for a secured cluster, read as librdkafka settings the same way
+# (``KAFKA_SASL_USERNAME`` -> ``sasl.username``).
+SECURITY_SETTINGS = (
+    "KAFKA_SECURITY_PROTOCOL",  # PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
+    "KAFKA_SASL_MECHANISM",  # PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+    "KAFKA_SASL_USERNAME",
+    "KAFKA_SASL_PASSWORD",
+    "KAFKA_SSL_CA_LOCATION",  # CA certificate file (PEM) of the brokers
+)
+
+
+def _setting(name: str, prefix: str) -> str:
+    return name.removeprefix(prefix).lower().replace("_", ".")
 
 
 def _truthy(value: str | None) -> bool:
@@ -44,13 +50,15 @@ def embedded() -> bool:
 def base_config() -> dict[str, Any]:
     config: dict[str, Any] = {
         "bootstrap.servers": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+        # librdkafka's own lines go through Python logging (JSON in production), not raw to stderr.
+        "logger": logging.getLogger("librdkafka"),
     }
-    for name, setting in SECURITY_SETTINGS.items():
+    for name in SECURITY_SETTINGS:
         if os.environ.get(name):
-            config[setting] = os.environ[name]
+            config[_setting(name, "KAFKA_")] = os.environ[name]
     for name, value in os.environ.items():
         if name.startswith("KAFKA_CONFIG_"):
-            config[name.removeprefix("KAFKA_CONFIG_").lower().replace("_", ".")] = value
+            config[_setting(name, "KAFKA_CONFIG_")] = value
     return config
 
 
