@@ -1,16 +1,12 @@
 """Delivery guarantees against the real broker and PostgreSQL: nothing lost, nothing doubled."""
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import uuid
-from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
-from django.db import connection, transaction
+from django.db import transaction
 
 from shared_events.django.models import InboxEvent, OutboxEvent
 from shared_events.django.outbox import enqueue_message, publish
@@ -20,6 +16,7 @@ from shared_events.kafka_config import producer_config
 from shared_events.testing import read_topic, requested_payload, running, wait_for
 from shared_events.topics import dlq_topic, topic_name
 from tests.testapp.models import Effect
+from tests.worker_process import WorkerProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -120,44 +117,10 @@ def test_a_database_outage_blocks_the_consumer_without_losing_the_event(make_con
     assert not OutboxEvent.objects.filter(topic=dlq_topic("hospital")).exists()
 
 
-class _Worker:
-    """A ``run_worker`` process whose output goes to a file (a pipe nobody reads could fill and block it)."""
-
-    def __init__(self, env_extra: dict[str, str], log: Path) -> None:
-        db = connection.settings_dict
-        env = (
-            os.environ
-            | {
-                "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-                "PYTHONUNBUFFERED": "1",
-            }
-            | env_extra
-        )
-        self.log = log
-        with log.open("w") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "manage.py", "run_worker"],
-                cwd=Path(__file__).resolve().parent.parent,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    @property
-    def output(self) -> str:
-        return self.log.read_text()
-
-    def kill(self) -> None:
-        """Never leave a worker behind: it would hold the relay's lock for the tests after this one."""
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=30)
-
-
 def test_a_worker_killed_after_the_effect_rereads_the_event_and_the_inbox_skips_it(kafka_bootstrap, tmp_path):
     group = f"crash-{uuid.uuid4().hex[:8]}"
     event = _publish("crash-after-effect")
-    crashing = _Worker({"CRASH_AFTER_EFFECT": "1", "KAFKA_CONFIG_GROUP_ID": group}, tmp_path / "crashing.log")
+    crashing = WorkerProcess({"CRASH_AFTER_EFFECT": "1", "KAFKA_CONFIG_GROUP_ID": group}, tmp_path / "crashing.log")
     try:
         assert crashing.process.wait(timeout=120) == 137, crashing.output
     finally:
@@ -165,11 +128,10 @@ def test_a_worker_killed_after_the_effect_rereads_the_event_and_the_inbox_skips_
     assert _effects("crash-after-effect") == 1
 
     _publish("after-restart")
-    restarted = _Worker({"KAFKA_CONFIG_GROUP_ID": group}, tmp_path / "restarted.log")
+    restarted = WorkerProcess({"KAFKA_CONFIG_GROUP_ID": group}, tmp_path / "restarted.log")
     try:
         wait_for(lambda: _effects("after-restart") == 1, timeout=120, message="the restarted worker handling")
-        restarted.process.terminate()
-        assert restarted.process.wait(timeout=30) == 0, restarted.output
+        assert restarted.stop() == 0, restarted.output
     finally:
         restarted.kill()
     assert f"skipping hospital.blood.requested {event.id}: already in the inbox" in restarted.output
