@@ -194,11 +194,13 @@ def api_problems(stack: Stack, created: Mapping[str, str]) -> list[str]:
 def settle(stack: Stack, created: Mapping[str, str], *, timeout: float = 120) -> Counter[str]:
     """Wait until nothing is lost or doubled for ``created``; return the count of each outcome."""
     created = dict(created)
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
     while found := problems(stack, created):
-        if time.monotonic() > deadline:
+        if time.monotonic() > started + timeout:
             pytest.fail(f"after {timeout}s, {len(created)} requests:\n  " + "\n  ".join(found))
         time.sleep(0.5)
     found = api_problems(stack, created)
     assert not found, found
-    return statuses(stack, list(created))
+    outcomes = statuses(stack, list(created))
+    print(f"settled in {time.monotonic() - started:.1f}s: {dict(outcomes)}")  # shown with -s or on failure
+    return outcomes

@@ -21,11 +21,11 @@ from steady_load import SteadyLoad, seed_units
 from shared_events.embedded_broker import start_broker
 from shared_events.testing import wait_for
 
-# The hospital's watchdog looks every second and re-publishes a PENDING request after 2 s, then 4 s, then every 8 s.
+# The hospital's watchdog looks every second and re-publishes a PENDING request after 3 s, 6 s, then every 12 s.
 STACK_ENV = {
     "REQUEST_REPUBLISH_CHECK_SECONDS": "1",
-    "REQUEST_REPUBLISH_AFTER_SECONDS": "2",
-    "REQUEST_REPUBLISH_MAX_SECONDS": "8",
+    "REQUEST_REPUBLISH_AFTER_SECONDS": "3",
+    "REQUEST_REPUBLISH_MAX_SECONDS": "12",
 }
 RATE = 10.0  # requests per second, both hospitals together
 BANK_OUTAGE_SECONDS = 30
