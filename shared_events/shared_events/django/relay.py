@@ -113,8 +113,9 @@ class OutboxRelay:
                 delivered.append(row_id)
             else:
                 failed[row_id] = str(err)
-                if err.fatal():
-                    renew_because.append(str(err))
+                # A fresh producer after any failure: the broker may no longer accept this one's
+                # producer id (PRODUCER_FENCED after a broker restart is not "fatal", yet never clears).
+                renew_because.append(str(err))
 
         for row in rows:
             while True:
