@@ -194,10 +194,14 @@ def api_problems(stack: Stack, created: Mapping[str, str]) -> list[str]:
 def settle(stack: Stack, created: Mapping[str, str], *, timeout: float = 120) -> Counter[str]:
     """Wait until nothing is lost or doubled for ``created``; return the count of each outcome."""
     created = dict(created)
-    started = time.monotonic()
+    started = reported = time.monotonic()
     while found := problems(stack, created):
-        if time.monotonic() > started + timeout:
+        now = time.monotonic()
+        if now > started + timeout:
             pytest.fail(f"after {timeout}s, {len(created)} requests:\n  " + "\n  ".join(found))
+        if now - reported >= 10:
+            reported = now
+            print(f"  still settling after {now - started:.0f}s: {found[0]}")
         time.sleep(0.5)
     found = api_problems(stack, created)
     assert not found, found
