@@ -41,7 +41,7 @@ def load(stack: Stack) -> SteadyLoad:
     return SteadyLoad(stack, rate=RATE)
 
 
-def _assert_all_approved(outcomes) -> None:
+def _assert_all_approved(outcomes: Counter[str]) -> None:
     """Stock is ample, so every request is approved in full: a rejection would be a wrong decision."""
     assert set(outcomes) == {"APPROVED"}, outcomes
 
