@@ -50,10 +50,7 @@ up: .env
 	docker compose up --build
 
 .env:
-	@echo "writing .env with random secrets (see .env.example)"
-	@for name in HOSPITAL_SECRET_KEY BLOODBANK_SECRET_KEY NOTIFICATION_SECRET_KEY POSTGRES_PASSWORD; do \
-	  echo "$$name=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(40))')"; done > .env
-	@echo "DEMO_PASSWORD=demo-password" >> .env
+	$(PYTHON) scripts/make_env.py .env.example .env
 
 down:
 	docker compose down
