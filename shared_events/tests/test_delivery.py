@@ -246,3 +246,29 @@ def test_replay_dlq_feeds_a_dead_letter_back_once_its_cause_is_fixed(make_consum
     assert Effect.objects.get(subject="fails-until-fixed").event_id == event.id
     assert replay_dead_letters(idle_timeout=2.0) == (0, 0)  # already replayed: nothing twice
     assert _effects("fails-until-fixed") == 1
+
+
+def test_after_the_broker_lost_its_log_the_relay_publishes_recent_rows_again(monkeypatch):
+    from shared_events.admin import create_topics
+    from shared_events.embedded_broker import start_broker
+
+    port = free_port()
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{port}")
+    broker = start_broker(port)
+    try:
+        create_topics()
+        relay = OutboxRelay(stop=threading.Event(), flush_timeout=5)
+        before = _publish("same-key")
+        assert relay.publish_batch() == 1
+        broker.stop()
+        broker = start_broker(port)  # a fresh broker: every topic and message is gone
+        create_topics()
+        after = _publish("same-key")  # same key, same partition: its offset starts again at 0
+        # The first producer may not get an answer from the new broker: the relay then starts another.
+        wait_for(lambda: relay.publish_batch() == 1, timeout=30, message="a publish on the fresh broker")
+        assert OutboxEvent.objects.get(event_id=before.id).sent_at is None, "the older row is due again"
+        assert relay.publish_batch() == 2  # both recent rows, in order
+        messages = read_topic(topic_name(REQUESTED), 3)
+        assert [dict(m.headers())["ce_id"].decode() for m in messages] == [str(after.id), str(before.id), str(after.id)]
+    finally:
+        broker.stop()
