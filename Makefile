@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 REQS   := requirements-dev.txt shared_events/pyproject.toml $(wildcard */requirements.txt)
 
-.PHONY: run test bench lint format venv up down asyncapi clean
+.PHONY: run test bench bench-quick bench-micro lint format venv up down asyncapi clean
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,15 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m shared_events.embedded_broker --port 0 -- $(PY) scripts/run_tests.py $(ARGS)
 
-## make bench: allocation (decisions/second) and notification benchmarks, on PostgreSQL
+## make bench: the whole system under open-loop load at rising rates (results in bench/results/)
 bench: $(STAMP)
+	$(PY) bench/system_bench.py $(ARGS)
+
+bench-quick: $(STAMP)
+	$(PY) bench/system_bench.py --quick $(ARGS)
+
+## make bench-micro: allocation (decisions/second) and notification micro-benchmarks, on PostgreSQL
+bench-micro: $(STAMP)
 	cd bloodbank_service && ../$(PY) bench/allocation_bench.py
 	cd notification_service && ../$(PY) bench/notify_bench.py
 
