@@ -209,6 +209,9 @@ def main() -> int:
     parser.add_argument("--keep-going", action="store_true", help="run every step even after one is not sustained")
     parser.add_argument("--label", default="", help="name of the results (default: the date and time)")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="extra environment for every process"
+    )
     args = parser.parse_args()
     if args.quick:
         args.rates, args.step_seconds = "50,100,200", 8.0
@@ -228,6 +231,7 @@ def main() -> int:
         database_urls={service: fresh_database(name) for service, name in names.items()},
         broker_port=free_port(),
         log_dir=log_dir,
+        env=dict(item.split("=", 1) for item in args.env),
     )
     dsns = {service: dsn(name) for service, name in names.items()}
     sampler = None
@@ -288,6 +292,7 @@ def main() -> int:
             "rates": rates,
             "step_seconds": args.step_seconds,
             "hospitals": args.hospitals,
+            "env": args.env,
             "units_stocked": int(seeded),
             "open_loop": "request i of a step is due at start + i/rate, sent then whatever the latency",
         },

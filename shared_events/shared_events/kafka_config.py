@@ -28,14 +28,17 @@ def embedded() -> bool:
     return _truthy(os.environ.get("KAFKA_EMBEDDED"))
 
 
-def base_config() -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "bootstrap.servers": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+def env_settings() -> dict[str, Any]:
+    """The ``KAFKA_CONFIG_*`` settings: they win over every default here."""
+    return {
+        name.removeprefix("KAFKA_CONFIG_").lower().replace("_", "."): value
+        for name, value in os.environ.items()
+        if name.startswith("KAFKA_CONFIG_")
     }
-    for name, value in os.environ.items():
-        if name.startswith("KAFKA_CONFIG_"):
-            config[name.removeprefix("KAFKA_CONFIG_").lower().replace("_", ".")] = value
-    return config
+
+
+def base_config() -> dict[str, Any]:
+    return {"bootstrap.servers": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")} | env_settings()
 
 
 def producer_config(**overrides: Any) -> dict[str, Any]:
@@ -57,7 +60,7 @@ def consumer_config(group_id: str, **overrides: Any) -> dict[str, Any]:
         "partition.assignment.strategy": "cooperative-sticky" if not embedded() else "range",
     }
     if embedded():
-        config |= EMBEDDED_CONSUMER_SETTINGS
+        config |= EMBEDDED_CONSUMER_SETTINGS | env_settings()
     return config | overrides
 
 

@@ -28,7 +28,13 @@ def run_worker(*, stop: threading.Event | None = None, relay: bool = True, consu
     handlers = conf.handlers()
     try:
         if consume and handlers:
-            EventConsumer(handlers=handlers, stop=stop, periodic=conf.periodic_tasks()).run()
+            EventConsumer(
+                handlers=handlers,
+                stop=stop,
+                periodic=conf.periodic_tasks(),
+                when_caught_up=conf.when_caught_up_tasks(),
+                consumer_overrides=dict(conf.consumer_settings or {}),
+            ).run()
         else:
             stop.wait()
     finally:
