@@ -18,7 +18,7 @@ from django.utils import timezone
 from hospitals.models import Hospital
 from local_inventory.services import receive_units
 
-from blood_requests import lifecycle
+from blood_requests import lifecycle, selectors
 from blood_requests.lifecycle import InvalidTransition, RequestStatus
 from blood_requests.models import BloodRequest, StatusChange
 from shared_events import topics
@@ -106,13 +106,13 @@ def create_blood_request(
             last_published_at=now,
             times_published=1,
         )
-        StatusChange.objects.create(
+        first = StatusChange.objects.create(
             request=blood_request, status=RequestStatus.PENDING.value, at=now, detail=f"requested by {user}"
         )
         subject = str(blood_request.id)
         publish(topics.REQUESTED, requested_payload(blood_request), subject=subject, correlation_id=subject)
     log.info("blood request %s created (%s)", blood_request.id, blood_request)
-    return blood_request
+    return selectors.with_history(blood_request, [first])
 
 
 def _locked_request(*, blood_request_id: UUID | str, hospital: Hospital) -> BloodRequest:
