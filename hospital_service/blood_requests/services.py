@@ -199,7 +199,7 @@ def record_approval(*, data: BloodApprovedV1, event_id: UUID | None = None) -> B
 
     A decision for a request that is no longer PENDING (cancelled first, or a repeat) changes nothing.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # joins the consumer's transaction; a failure undoes it all
         blood_request = _request_for_event(data.request_id, data.hospital_id, topics.APPROVED)
         if blood_request is None:
             return None
@@ -229,7 +229,7 @@ def record_approval(*, data: BloodApprovedV1, event_id: UUID | None = None) -> B
 
 def record_rejection(*, data: BloodRejectedV1, event_id: UUID | None = None) -> BloodRequest | None:
     """Apply ``bloodbank.blood.rejected``: PENDING → REJECTED; ignored once the request left PENDING."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # joins the consumer's transaction; a failure undoes it all
         blood_request = _request_for_event(data.request_id, data.hospital_id, topics.REJECTED)
         if blood_request is None:
             return None
@@ -255,7 +255,7 @@ def record_allocation_released(*, data: AllocationReleasedV1, event_id: UUID | N
 
     Not a status change (the cancel already was one); it is kept on the request for the dashboard.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # joins the consumer's transaction; a failure undoes it all
         blood_request = _request_for_event(data.request_id, data.hospital_id, topics.RELEASED)
         if blood_request is None:
             return None
