@@ -313,7 +313,7 @@ def main() -> int:
         link.unlink(missing_ok=True)
         link.symlink_to(json_path.name if name.endswith("json") else png_path.name)
     print_table(results)
-    print(f"\nresults: {json_path.relative_to(ROOT)}, {png_path.relative_to(ROOT)}")
+    print(f"\nresults: {json_path}, {png_path}")
     return 0
 
 
