@@ -56,7 +56,9 @@ up: .env
 	@echo "writing .env with random secrets (see .env.example)"
 	@for name in HOSPITAL_SECRET_KEY BLOODBANK_SECRET_KEY NOTIFICATION_SECRET_KEY POSTGRES_PASSWORD; do \
 	  echo "$$name=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(40))')"; done > .env
-	@echo "DEMO_PASSWORD=demo-password" >> .env
+	@# seed_demo refuses the published development password with DEBUG off: the demo logins get a random one
+	@echo "DEMO_PASSWORD=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(12))')" >> .env
+	@echo "demo logins' password: DEMO_PASSWORD in .env"
 
 down:
 	docker compose down

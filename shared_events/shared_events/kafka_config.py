@@ -10,6 +10,7 @@ Any ``KAFKA_CONFIG_<NAME>`` variable is passed through as librdkafka setting
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -38,7 +39,11 @@ def env_settings() -> dict[str, Any]:
 
 
 def base_config() -> dict[str, Any]:
-    return {"bootstrap.servers": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")} | env_settings()
+    return {
+        "bootstrap.servers": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+        # librdkafka's own lines go through Python logging (JSON in production), not raw to stderr.
+        "logger": logging.getLogger("librdkafka"),
+    } | env_settings()
 
 
 def producer_config(**overrides: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import select
 import threading
+import time
 import zlib
 from functools import partial
 from typing import Any
@@ -22,9 +23,11 @@ from django.db import close_old_connections, connection
 from django.db.models import F
 from django.utils import timezone
 
+from shared_events.django import metrics
 from shared_events.django.config import service_events
+from shared_events.django.logging import correlation
 from shared_events.django.models import OutboxEvent
-from shared_events.django.outbox import NOTIFY_CHANNEL
+from shared_events.django.outbox import CORRELATION_HEADER, NOTIFY_CHANNEL
 from shared_events.kafka_config import producer_config
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,7 @@ class OutboxRelay:
         self._producer: Producer | None = None
         self._lock_conn: Any = None
         self._failures = 0
+        self.last_alive = time.monotonic()  # each turn of the loop, leading or standing by (the worker's heartbeat)
 
     # -- leadership --------------------------------------------------------
     @property
@@ -117,18 +121,8 @@ class OutboxRelay:
                     renew_because.append(str(err))
 
         for row in rows:
-            while True:
-                try:
-                    self.producer.produce(
-                        row.topic,
-                        key=row.key.encode(),
-                        value=bytes(row.value),
-                        headers=[(k, str(v).encode()) for k, v in row.headers.items()],
-                        on_delivery=partial(on_delivery, row.id),
-                    )
-                    break
-                except BufferError:
-                    self.producer.poll(0.05)
+            with correlation(row.headers.get(CORRELATION_HEADER)):
+                self._produce(row, on_delivery=partial(on_delivery, row.id))
         if self.producer.flush(self.flush_timeout) > 0:
             # Not confirmed in time (seen after an embedded-broker restart: it no
             # longer knows our producer id and librdkafka retries for ever). Drop
@@ -138,8 +132,14 @@ class OutboxRelay:
             renew_because.append(f"not confirmed within {self.flush_timeout}s")
         if delivered:
             OutboxEvent.objects.filter(id__in=delivered).update(sent_at=timezone.now())
-        for row_id, error in failed.items():
-            OutboxEvent.objects.filter(id=row_id).update(attempts=F("attempts") + 1, last_error=error[:2000])
+            topics = {row.id: row.topic for row in rows}
+            metrics.events_published(topics[row_id] for row_id in delivered)
+        for row in rows:
+            error = failed.get(row.id)
+            if error is not None:
+                OutboxEvent.objects.filter(id=row.id).update(attempts=F("attempts") + 1, last_error=error[:2000])
+                with correlation(row.headers.get(CORRELATION_HEADER)):
+                    log.info("outbox relay: %s %s not confirmed: %s", row.event_type, row.event_id, error)
         if failed:
             log.warning("outbox relay: %d of %d messages not confirmed", len(failed), len(rows))
         if renew_because:
@@ -147,10 +147,25 @@ class OutboxRelay:
             self._producer = None
         return len(delivered) if not failed else -len(failed)
 
+    def _produce(self, row: OutboxEvent, *, on_delivery: Any) -> None:
+        while True:
+            try:
+                self.producer.produce(
+                    row.topic,
+                    key=row.key.encode(),
+                    value=bytes(row.value),
+                    headers=[(k, str(v).encode()) for k, v in row.headers.items()],
+                    on_delivery=on_delivery,
+                )
+                return
+            except BufferError:
+                self.producer.poll(0.05)
+
     def run(self) -> None:
         """Lead (or stand by) and publish until ``stop`` is set."""
         try:
             while not self.stop.is_set():
+                self.last_alive = time.monotonic()
                 try:
                     if not self.is_leader.is_set():
                         if not self._try_lead():

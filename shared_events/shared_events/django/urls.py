@@ -2,9 +2,9 @@
 
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 
 from shared_events.django import views
+from shared_events.django.auth import obtain_auth_token
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
