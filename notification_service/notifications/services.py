@@ -131,14 +131,13 @@ def _request_facts(request_id: UUID | None) -> RequestFacts | None:
 
 
 def _store(plan: PlannedNotification, *, event: Event, feed: FeedSequence) -> Notification | None:
-    if Notification.objects.filter(source_event_id=event.id, audience=plan.audience, kind=plan.kind).exists():
-        return None  # this event was already turned into this notification
-    if (
-        plan.request_id is not None
-        and Notification.objects.filter(request_id=plan.request_id, audience=plan.audience, kind=plan.kind).exists()
-    ):
-        # The same fact about the same request under a new event id, e.g. the hospital's watchdog
-        # re-publishing a still-pending request: the audience has been told already.
+    # Told already (one query, both unique indexes): this event was already turned into this
+    # notification, or the same fact about the same request came under a new event id (e.g. the
+    # hospital's watchdog re-publishing a still-pending request).
+    told = Q(source_event_id=event.id)
+    if plan.request_id is not None:
+        told |= Q(request_id=plan.request_id)
+    if Notification.objects.filter(told, audience=plan.audience, kind=plan.kind).exists():
         return None
     if plan.coalesce:
         return _coalesce(plan, event=event, feed=feed)
