@@ -171,7 +171,8 @@ class Stack:
         process.popen = subprocess.Popen(
             process.command,
             cwd=ROOT / f"{process.service}_service",
-            env=self.service_env(process.service),
+            # libpq's PGAPPNAME: pg_stat_activity shows which process holds a connection.
+            env=self.service_env(process.service) | {"PGAPPNAME": name},
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,

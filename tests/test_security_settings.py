@@ -88,10 +88,10 @@ def test_compose_takes_every_secret_from_the_environment_without_a_default():
     with_default = {
         key: default for key, value in secret_values.items() for default in re.findall(r"\$\{\w+:?-([^}]*)\}", value)
     }
-    # DEMO_PASSWORD still falls back to the published development password in docker-compose.yml;
-    # seed_demo refuses it there (DEBUG off, see below), so it can never become a live login.
-    assert {key.split(".")[1] for key in with_default} <= {"DEMO_PASSWORD"}
-    assert set(with_default.values()) <= {DEVELOPMENT_PASSWORD}
+    # An empty default is "not set": an optional secret (KAFKA_SASL_PASSWORD without SASL) that
+    # the service ignores when empty. Any other default would be a password written in the file.
+    assert {key: default for key, default in with_default.items() if default} == {}
+    assert {key.split(".")[1] for key in with_default} <= {"KAFKA_SASL_PASSWORD"}
 
 
 def test_compose_runs_every_process_with_debug_off():

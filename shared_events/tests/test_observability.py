@@ -18,7 +18,7 @@ from confluent_kafka import Producer
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection, transaction
+from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
@@ -36,6 +36,7 @@ from shared_events.kafka_config import producer_config
 from shared_events.testing import metric_value, read_topic, requested_payload, running, wait_for
 from shared_events.topics import dlq_topic, topic_name
 from tests.testapp.models import Effect
+from tests.worker_process import WorkerProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -219,18 +220,6 @@ def test_an_unhealthy_worker_withholds_its_heartbeat(tmp_path):
     assert not path.exists()
 
 
-def _worker(env: dict[str, str]) -> subprocess.Popen:
-    db = connection.settings_dict
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "run_worker"],
-        cwd=PROJECT,
-        env=os.environ | {"DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"} | env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
 def _worker_health(env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", "worker_health"],
@@ -256,17 +245,17 @@ def test_a_real_worker_beats_writes_multiprocess_metrics_and_logs_json(kafka_top
     assert _worker_health(env).returncode == 1  # not started yet
     _publish("from-the-worker", correlation_id="chain-99")
     _publish("always-fails", correlation_id="chain-100")
-    worker = _worker(env)
+    worker = WorkerProcess(env, tmp_path / "worker.log")
     try:
         wait_for(lambda: _worker_health(env).returncode == 0, timeout=60, message="a fresh heartbeat")
         wait_for(lambda: Effect.objects.filter(subject="from-the-worker").exists(), timeout=60, message="handled")
         read_topic(dlq_topic("hospital"), 1, timeout=60)
         lag_file = metrics_dir / f"gauge_livemax_{process_identifier(worker.pid)}.db"  # named by host and pid
         wait_for(lag_file.exists, timeout=30, message="the worker's consumer-lag gauge")
+        assert worker.stop() == 0, worker.output
     finally:
-        worker.terminate()
-        output, _ = worker.communicate(timeout=30)
-    assert worker.returncode == 0, output
+        worker.kill()
+    output = worker.output
 
     stopped = _worker_health(env)
     assert stopped.returncode == 1

@@ -5,16 +5,24 @@ lock (other replicas stand by and take over when it goes) and sleeps on
 ``LISTEN`` until a writing transaction commits; on SQLite it polls. Rows are
 published in id order and marked sent only after the broker acknowledged them;
 a row whose delivery was not confirmed stays pending and is sent again.
+
+A broker that lost its log (the embedded broker keeps it in memory only; a
+topic deleted and made again) shows as an offset going backwards in a
+partition this relay wrote to. The relay then publishes again every row sent
+in the last ``OUTBOX_REPLAY_SECONDS`` (300): a consumer that had not read them
+yet gets them from the new log, and the others skip them (inbox).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import select
 import threading
 import time
 import zlib
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -44,6 +52,7 @@ class OutboxRelay:
         idle_wait: float = 1.0,
         standby_retry: float = 0.5,
         flush_timeout: float = 15.0,
+        replay_window: float | None = None,
     ) -> None:
         self.stop = stop
         self.batch_size = batch_size
@@ -51,11 +60,16 @@ class OutboxRelay:
         self.idle_wait = idle_wait
         self.standby_retry = standby_retry
         self.flush_timeout = flush_timeout
+        self.replay_window = (
+            float(os.environ.get("OUTBOX_REPLAY_SECONDS", "300")) if replay_window is None else replay_window
+        )
         self.is_leader = threading.Event()
         self._producer_overrides = producer_overrides or {}
         self._producer: Producer | None = None
         self._lock_conn: Any = None
         self._failures = 0
+        self._last_offsets: dict[tuple[str, int], int] = {}  # (topic, partition) -> last offset written
+        self._log_lost = False
         self.last_alive = time.monotonic()  # each turn of the loop, leading or standing by (the worker's heartbeat)
 
     # -- leadership --------------------------------------------------------
@@ -112,13 +126,15 @@ class OutboxRelay:
         failed: dict[int, str] = {}
         renew_because: list[str] = []  # reasons to replace the producer after this batch
 
-        def on_delivery(row_id: int, err: KafkaError | None, _msg: Message) -> None:
+        def on_delivery(row_id: int, err: KafkaError | None, msg: Message) -> None:
             if err is None:
                 delivered.append(row_id)
+                self._note_offset(msg)
             else:
                 failed[row_id] = str(err)
-                if err.fatal():
-                    renew_because.append(str(err))
+                # A fresh producer after any failure: the broker may no longer accept this one's
+                # producer id (PRODUCER_FENCED after a broker restart is not "fatal", yet never clears).
+                renew_because.append(str(err))
 
         for row in rows:
             with correlation(row.headers.get(CORRELATION_HEADER)):
@@ -145,6 +161,8 @@ class OutboxRelay:
         if renew_because:
             log.error("outbox relay: producer unusable (%s); starting a new one", renew_because[0])
             self._producer = None
+        if self._log_lost:
+            self._replay_recent()
         return len(delivered) if not failed else -len(failed)
 
     def _produce(self, row: OutboxEvent, *, on_delivery: Any) -> None:
@@ -160,6 +178,27 @@ class OutboxRelay:
                 return
             except BufferError:
                 self.producer.poll(0.05)
+
+    def _note_offset(self, msg: Message) -> None:
+        """Remember the last offset written to each partition; one not above it means the log was lost."""
+        partition = (msg.topic(), msg.partition())
+        last = self._last_offsets.get(partition)
+        if last is not None and msg.offset() <= last:
+            self._log_lost = True
+        self._last_offsets[partition] = msg.offset()
+
+    def _replay_recent(self) -> None:
+        """The broker lost its log: publish again what was sent lately (consumers skip what they had)."""
+        since = timezone.now() - timedelta(seconds=self.replay_window)
+        again = OutboxEvent.objects.filter(sent_at__gte=since).update(sent_at=None)
+        self._last_offsets.clear()
+        self._log_lost = False
+        log.warning(
+            "outbox relay: the broker lost its log (an offset went backwards); "
+            "publishing again the %d message(s) sent in the last %.0fs",
+            again,
+            self.replay_window,
+        )
 
     def run(self) -> None:
         """Lead (or stand by) and publish until ``stop`` is set."""
