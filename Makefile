@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 REQS   := requirements-dev.txt shared_events/pyproject.toml $(wildcard */requirements.txt)
 
-.PHONY: run test test-faults bench lint format venv up down asyncapi clean
+.PHONY: run test test-faults bench bench-quick bench-micro lint format venv up down asyncapi clean
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,15 @@ test: $(STAMP)
 test-faults: $(STAMP)
 	$(PY) scripts/run_tests.py tests faults
 
-## make bench: allocation (decisions/second) and notification benchmarks, on PostgreSQL
+## make bench: the whole system under open-loop load at rising rates (results in bench/results/)
 bench: $(STAMP)
+	$(PY) bench/system_bench.py $(ARGS)
+
+bench-quick: $(STAMP)
+	$(PY) bench/system_bench.py --quick $(ARGS)
+
+## make bench-micro: allocation (decisions/second) and notification micro-benchmarks, on PostgreSQL
+bench-micro: $(STAMP)
 	cd bloodbank_service && ../$(PY) bench/allocation_bench.py
 	cd notification_service && ../$(PY) bench/notify_bench.py
 

@@ -13,9 +13,11 @@ globals().update(
         handlers="allocation.handlers.HANDLERS",
         periodic=[
             ("inventory.services.expire_units", 60.0),
-            # SCHEDULED requests wait here so that EMERGENCY ones are decided first.
+            # SCHEDULED requests wait so that EMERGENCY ones are decided first (and see WHEN_CAUGHT_UP).
             ("allocation.services.decide_waiting_requests", 0.5),
         ],
+        # As soon as the consumer has handled every event it fetched, the SCHEDULED requests among them.
+        when_caught_up=["allocation.services.decide_new_waiting_requests"],
     )
 )
 

@@ -17,7 +17,7 @@ from shared_events.schemas import InventoryUpdatedV1, LowStockV1
 
 def apply_inventory_update(*, data: InventoryUpdatedV1) -> BankStock:
     """Store the bank's new count for one component and group, unless we already hold a newer one."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # joins the consumer's transaction; a failure undoes it all
         stock, created = BankStock.objects.select_for_update().get_or_create(
             component=data.component.value,
             blood_group=data.blood_group.value,
@@ -40,7 +40,7 @@ def apply_inventory_update(*, data: InventoryUpdatedV1) -> BankStock:
 def record_stock_crossing(*, data: LowStockV1, event_id: UUID) -> StockAlert:
     """Keep the alert, and move the stock row to the crossed level if the alert is newer."""
     level = StockLevel.OK if data.level == StockCrossing.RECOVERED else StockLevel(data.level.value)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # joins the consumer's transaction; a failure undoes it all
         alert, _ = StockAlert.objects.get_or_create(
             event_id=event_id,
             defaults={

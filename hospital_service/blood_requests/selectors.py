@@ -24,6 +24,20 @@ def blood_requests(*, hospital: Hospital) -> QuerySet[BloodRequest]:
     )
 
 
+def with_history(blood_request: BloodRequest, history: list[StatusChange]) -> BloodRequest:
+    """``blood_request`` with its ``history`` already loaded, as ``blood_requests()`` would load it (no query).
+
+    For a request just created, whose whole history is in hand: the API answers
+    without reading back what it wrote. (The prefetch cache is Django's own,
+    filled the way ``prefetch_related`` fills it.)
+    """
+    loaded = blood_request.history.all()
+    loaded._result_cache = sorted(history, key=lambda change: (change.at, change.id))
+    loaded._prefetch_done = True
+    blood_request._prefetched_objects_cache = {"history": loaded}
+    return blood_request
+
+
 def open_blood_requests(*, hospital: Hospital, recent_closed: int = 5) -> list[BloodRequest]:
     """Open requests, then the few most recently closed (so a decision stays visible for a while)."""
     base = blood_requests(hospital=hospital)

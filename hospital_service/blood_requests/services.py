@@ -18,7 +18,7 @@ from django.utils import timezone
 from hospitals.models import Hospital
 from local_inventory.services import receive_units
 
-from blood_requests import lifecycle, metrics
+from blood_requests import lifecycle, metrics, selectors
 from blood_requests.lifecycle import InvalidTransition, RequestStatus
 from blood_requests.models import BloodRequest, StatusChange
 from shared_events import topics
@@ -106,13 +106,13 @@ def create_blood_request(
             last_published_at=now,
             times_published=1,
         )
-        StatusChange.objects.create(
+        first = StatusChange.objects.create(
             request=blood_request, status=RequestStatus.PENDING.value, at=now, detail=f"requested by {user}"
         )
         subject = str(blood_request.id)
         publish(topics.REQUESTED, requested_payload(blood_request), subject=subject, correlation_id=subject)
     log.info("blood request %s created (%s)", blood_request.id, blood_request)
-    return blood_request
+    return selectors.with_history(blood_request, [first])
 
 
 def _locked_request(*, blood_request_id: UUID | str, hospital: Hospital) -> BloodRequest:
@@ -199,7 +199,7 @@ def record_approval(*, data: BloodApprovedV1, event_id: UUID | None = None) -> B
 
     A decision for a request that is no longer PENDING (cancelled first, or a repeat) changes nothing.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # joins the consumer's transaction; a failure undoes it all
         blood_request = _request_for_event(data.request_id, data.hospital_id, topics.APPROVED)
         if blood_request is None:
             return None
@@ -230,7 +230,7 @@ def record_approval(*, data: BloodApprovedV1, event_id: UUID | None = None) -> B
 
 def record_rejection(*, data: BloodRejectedV1, event_id: UUID | None = None) -> BloodRequest | None:
     """Apply ``bloodbank.blood.rejected``: PENDING → REJECTED; ignored once the request left PENDING."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # joins the consumer's transaction; a failure undoes it all
         blood_request = _request_for_event(data.request_id, data.hospital_id, topics.REJECTED)
         if blood_request is None:
             return None
@@ -257,7 +257,7 @@ def record_allocation_released(*, data: AllocationReleasedV1, event_id: UUID | N
 
     Not a status change (the cancel already was one); it is kept on the request for the dashboard.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # joins the consumer's transaction; a failure undoes it all
         blood_request = _request_for_event(data.request_id, data.hospital_id, topics.RELEASED)
         if blood_request is None:
             return None

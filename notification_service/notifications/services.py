@@ -59,7 +59,7 @@ def notify_for_event(*, event: Event) -> list[Notification]:
     Returns the notifications created or (for coalesced stock counts) updated.
     Safe to call again with the same event: nothing changes the second time.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # joins the consumer's transaction; a failure undoes it all
         feed = _lock_feed()
         _remember(event)
         plans = plan_notifications(
@@ -83,17 +83,21 @@ def _remember(event: Event) -> None:
     """Keep what later texts and stock fan-out need: the request's facts and the hospitals seen."""
     data = event.data
     if isinstance(data, schemas.BloodRequestedV1):
-        KnownRequest.objects.get_or_create(
-            request_id=data.request_id,
-            defaults={
-                "hospital_id": data.hospital_id,
-                "hospital_name": data.hospital_name,
-                "blood_group": data.blood_group.value,
-                "component": data.component.value,
-                "units": data.units,
-                "priority": data.priority.value,
-                "requested_at": data.requested_at,
-            },
+        # One INSERT ... ON CONFLICT DO NOTHING (a repeat keeps the first), no read and no savepoint.
+        KnownRequest.objects.bulk_create(
+            [
+                KnownRequest(
+                    request_id=data.request_id,
+                    hospital_id=data.hospital_id,
+                    hospital_name=data.hospital_name,
+                    blood_group=data.blood_group.value,
+                    component=data.component.value,
+                    units=data.units,
+                    priority=data.priority.value,
+                    requested_at=data.requested_at,
+                )
+            ],
+            ignore_conflicts=True,
         )
         register_hospital(hospital_id=data.hospital_id, name=data.hospital_name)
     elif hasattr(data, "hospital_id"):
@@ -127,14 +131,13 @@ def _request_facts(request_id: UUID | None) -> RequestFacts | None:
 
 
 def _store(plan: PlannedNotification, *, event: Event, feed: FeedSequence) -> Notification | None:
-    if Notification.objects.filter(source_event_id=event.id, audience=plan.audience, kind=plan.kind).exists():
-        return None  # this event was already turned into this notification
-    if (
-        plan.request_id is not None
-        and Notification.objects.filter(request_id=plan.request_id, audience=plan.audience, kind=plan.kind).exists()
-    ):
-        # The same fact about the same request under a new event id, e.g. the hospital's watchdog
-        # re-publishing a still-pending request: the audience has been told already.
+    # Told already (one query, both unique indexes): this event was already turned into this
+    # notification, or the same fact about the same request came under a new event id (e.g. the
+    # hospital's watchdog re-publishing a still-pending request).
+    told = Q(source_event_id=event.id)
+    if plan.request_id is not None:
+        told |= Q(request_id=plan.request_id)
+    if Notification.objects.filter(told, audience=plan.audience, kind=plan.kind).exists():
         return None
     if plan.coalesce:
         return _coalesce(plan, event=event, feed=feed)

@@ -47,6 +47,13 @@ def embedded() -> bool:
     return _truthy(os.environ.get("KAFKA_EMBEDDED"))
 
 
+def env_settings() -> dict[str, Any]:
+    """The ``KAFKA_CONFIG_*`` settings: they win over every default here."""
+    return {
+        _setting(name, "KAFKA_CONFIG_"): value for name, value in os.environ.items() if name.startswith("KAFKA_CONFIG_")
+    }
+
+
 def base_config() -> dict[str, Any]:
     config: dict[str, Any] = {
         "bootstrap.servers": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
@@ -56,10 +63,7 @@ def base_config() -> dict[str, Any]:
     for name in SECURITY_SETTINGS:
         if os.environ.get(name):
             config[_setting(name, "KAFKA_")] = os.environ[name]
-    for name, value in os.environ.items():
-        if name.startswith("KAFKA_CONFIG_"):
-            config[_setting(name, "KAFKA_CONFIG_")] = value
-    return config
+    return config | env_settings()
 
 
 def producer_config(**overrides: Any) -> dict[str, Any]:
@@ -81,7 +85,7 @@ def consumer_config(group_id: str, **overrides: Any) -> dict[str, Any]:
         "partition.assignment.strategy": "cooperative-sticky" if not embedded() else "range",
     }
     if embedded():
-        config |= EMBEDDED_CONSUMER_SETTINGS
+        config |= EMBEDDED_CONSUMER_SETTINGS | env_settings()
     return config | overrides
 
 

@@ -230,6 +230,26 @@ def test_a_batch_of_valid_events_is_handled_once_each_even_when_redelivered(make
     assert InboxEvent.objects.filter(consumer_group=consumer.group_id).count() == 5
 
 
+def test_the_caught_up_tasks_run_after_a_batch_that_left_nothing_fetched(make_consumer):
+    _publish("caught-up")
+    seen: list[int] = []
+    relay_stop = threading.Event()
+    consumer = make_consumer(when_caught_up=[lambda: seen.append(_effects("caught-up"))])
+    with running(OutboxRelay(stop=relay_stop).run, relay_stop), running(consumer.run, consumer.stop):
+        wait_for(lambda: seen, message="the task, run after the batch")
+    assert set(seen) == {1}  # after the event's transaction committed, and never without a batch
+
+
+def test_no_caught_up_task_runs_after_a_full_batch(make_consumer):
+    _publish("full-batch")
+    seen: list[int] = []
+    relay_stop = threading.Event()
+    consumer = make_consumer(batch_size=1, when_caught_up=[lambda: seen.append(1)])
+    with running(OutboxRelay(stop=relay_stop).run, relay_stop), running(consumer.run, consumer.stop):
+        wait_for(lambda: _effects("full-batch") == 1, message="the event handled")
+    assert seen == []  # a full batch may have more behind it: not caught up
+
+
 def test_replay_dlq_feeds_a_dead_letter_back_once_its_cause_is_fixed(make_consumer, monkeypatch):
     from shared_events.django.dlq import replay_dead_letters
 

@@ -12,6 +12,7 @@ from inventory.models import Unit, UnitStatus
 
 from allocation.handlers import HANDLERS
 from allocation.models import Allocation, BankRequest, RequestStatus
+from allocation.services import decide_new_waiting_requests
 from shared_events import topics
 from shared_events.django.consumer import EventConsumer
 from shared_events.django.models import OutboxEvent
@@ -151,3 +152,27 @@ def test_requests_and_cancels_travel_through_the_real_broker(kafka_topics, unit_
     assert reasons == {"CANCELLED_BEFORE_DECISION"}
     assert {m.value() for m in rejections} == {rejections[0].value()}  # the repeat is the same bytes
     assert Unit.objects.filter(status=UnitStatus.ALLOCATED).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_scheduled_request_is_decided_once_its_batch_is_handled_and_an_emergency_in_it_goes_first(
+    kafka_topics, unit_factory
+):
+    unit_factory.create_batch(2, blood_group="O+")
+    scheduled, emergency = requested_payload(units=2, priority="SCHEDULED"), requested_payload(units=2)
+    with transaction.atomic():
+        for payload in (scheduled, emergency):  # the SCHEDULED one first, both wanting the last two units
+            publish(topics.REQUESTED, payload, subject=payload["request_id"])
+    relay_stop = threading.Event()
+    with running(OutboxRelay(stop=relay_stop).run, relay_stop):
+        wait_for(lambda: not OutboxEvent.objects.filter(sent_at__isnull=True).exists(), message="both published")
+    messages = read_topic(topics.topic_name(topics.REQUESTED), 2)
+    consumer = EventConsumer(handlers=HANDLERS, stop=threading.Event(), group_id=f"bank-{uuid.uuid4().hex[:8]}")
+
+    assert consumer.process_batch(messages) == messages
+    assert BankRequest.objects.get(pk=scheduled["request_id"]).status == RequestStatus.WAITING
+    assert decide_new_waiting_requests() == 1  # what the worker runs once it has handled what it fetched
+    assert decide_new_waiting_requests() == 0  # nothing recorded WAITING since: not even a query
+
+    assert BankRequest.objects.get(pk=emergency["request_id"]).status == RequestStatus.APPROVED
+    assert BankRequest.objects.get(pk=scheduled["request_id"]).status == RequestStatus.REJECTED

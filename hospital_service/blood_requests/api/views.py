@@ -78,8 +78,7 @@ class BloodRequestViewSet(
         serializer.is_valid(raise_exception=True)
         blood_request = services.create_blood_request(
             hospital=self.hospital, user=request.user, **serializer.validated_data
-        )
-        blood_request = selectors.blood_requests(hospital=self.hospital).get(id=blood_request.id)
+        )  # with its history loaded: nothing is read back
         return status.HTTP_201_CREATED, BloodRequestSerializer(blood_request).data
 
     @extend_schema(request=CancelSerializer, responses={200: BloodRequestSerializer, 409: None})

@@ -65,6 +65,18 @@ def test_a_scheduled_request_is_all_or_nothing_by_default_and_carries_needed_by(
     assert event.data.needed_by is not None
 
 
+@pytest.mark.parametrize("needed_by_offset", ["+00:00", "+05:30"])
+def test_the_created_answer_is_what_reading_the_request_back_returns(
+    api, needed_by_offset, django_assert_max_num_queries
+):
+    needed_by = (timezone.now() + timedelta(days=1)).replace(microsecond=123456, tzinfo=None).isoformat()
+    body = _scheduled(needed_by=needed_by + needed_by_offset, patient_reference="MRN-7")
+    with django_assert_max_num_queries(6):  # hospital, BEGIN, request, history, outbox, COMMIT: no read-back
+        created = api.post(URL, body, format="json")
+    assert created.status_code == 201
+    assert created.json() == api.get(f"{URL}{created.json()['id']}/").json()
+
+
 def test_allow_partial_can_be_overridden(api):
     response = api.post(URL, EMERGENCY | {"allow_partial": False}, format="json")
     assert response.data["allow_partial"] is False

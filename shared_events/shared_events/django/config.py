@@ -20,6 +20,8 @@ class ServiceEvents:
     source: str
     handlers_path: str | None
     periodic: tuple[tuple[str, float], ...]
+    when_caught_up: tuple[str, ...] = ()
+    consumer_settings: Mapping[str, Any] | None = None
 
     @property
     def consumer_group(self) -> str:
@@ -31,6 +33,9 @@ class ServiceEvents:
     def periodic_tasks(self) -> list[tuple[Callable[[], Any], float]]:
         return [(import_string(path), interval) for path, interval in self.periodic]
 
+    def when_caught_up_tasks(self) -> list[Callable[[], Any]]:
+        return [import_string(path) for path in self.when_caught_up]
+
 
 def service_events() -> ServiceEvents:
     conf = settings.SHARED_EVENTS
@@ -39,4 +44,6 @@ def service_events() -> ServiceEvents:
         source=conf["SOURCE"],
         handlers_path=conf.get("HANDLERS"),
         periodic=tuple(tuple(item) for item in conf.get("PERIODIC", ())),
+        when_caught_up=tuple(conf.get("WHEN_CAUGHT_UP", ())),
+        consumer_settings=dict(conf.get("CONSUMER_SETTINGS", {})),
     )

@@ -58,6 +58,7 @@ class EventConsumer:
         batch_size: int = 20,
         retry_backoff: float = 0.2,
         periodic: list[tuple[Callable[[], Any], float]] | None = None,
+        when_caught_up: list[Callable[[], Any]] | None = None,
         consumer_overrides: dict[str, Any] | None = None,
         on_tick: Callable[[], None] | None = None,
     ) -> None:
@@ -70,6 +71,7 @@ class EventConsumer:
         self.batch_size = batch_size
         self.retry_backoff = retry_backoff
         self.periodic = [[task, interval, 0.0] for task, interval in (periodic or [])]
+        self.when_caught_up = list(when_caught_up or [])
         self._consumer_overrides = consumer_overrides or {}
         self.assigned = threading.Event()
         self.on_tick = on_tick  # called every loop iteration (the worker's heartbeat)
@@ -91,6 +93,8 @@ class EventConsumer:
                 batch = self._poll_batch(consumer)
                 for msg in self.process_batch(batch):
                     consumer.store_offsets(msg)
+                if batch and len(batch) < self.batch_size:
+                    self._run_tasks(self.when_caught_up)  # nothing more fetched: the backlog is handled
                 self.lag.maybe_update(consumer)
                 if self.on_tick is not None:
                     self.on_tick()
@@ -134,14 +138,20 @@ class EventConsumer:
 
     def _run_periodic(self) -> None:
         now = time.monotonic()
+        due = []
         for entry in self.periodic:
             task, interval, last = entry
             if now - last >= interval:
                 entry[2] = now
-                try:
-                    self._with_db_retry(task)
-                except Exception:
-                    log.exception("periodic task %s failed", getattr(task, "__name__", task))
+                due.append(task)
+        self._run_tasks(due)
+
+    def _run_tasks(self, tasks: list[Callable[[], Any]]) -> None:
+        for task in tasks:
+            try:
+                self._with_db_retry(task)
+            except Exception:
+                log.exception("task %s failed", getattr(task, "__name__", task))
 
     # -- messages ----------------------------------------------------------------
     def process_batch(self, msgs: list[Message]) -> list[Message]:

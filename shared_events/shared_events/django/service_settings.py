@@ -53,6 +53,8 @@ def service_settings(
     apps: list[str],
     handlers: str | None,
     periodic: list[tuple[str, float]] | None = None,
+    when_caught_up: list[str] | None = None,
+    consumer_settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     debug = env_bool("DEBUG")
     secret_key = os.environ.get("SECRET_KEY")
@@ -149,6 +151,10 @@ def service_settings(
             "SOURCE": f"{service}-service",
             "HANDLERS": handlers,
             "PERIODIC": periodic or [],
+            # Run by the consumer right after a batch that left nothing more fetched.
+            "WHEN_CAUGHT_UP": when_caught_up or [],
+            # librdkafka settings of this service's consumer, over the defaults of kafka_config.
+            "CONSUMER_SETTINGS": consumer_settings or {},
         },
         # Production hardening (manage.py check --deploy); HTTPS=1 behind TLS.
         "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https"),

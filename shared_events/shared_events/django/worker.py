@@ -50,7 +50,14 @@ def run_worker(*, stop: threading.Event | None = None, relay: bool = True, consu
     handlers = conf.handlers()
     try:
         if consume and handlers:
-            EventConsumer(handlers=handlers, stop=stop, periodic=conf.periodic_tasks(), on_tick=heartbeat.beat).run()
+            EventConsumer(
+                handlers=handlers,
+                stop=stop,
+                periodic=conf.periodic_tasks(),
+                when_caught_up=conf.when_caught_up_tasks(),
+                consumer_overrides=dict(conf.consumer_settings or {}),
+                on_tick=heartbeat.beat,
+            ).run()
         else:
             heartbeat.beat()
             while not stop.wait(1.0):

@@ -1,0 +1,200 @@
+"""What the bench measures besides the client: process CPU and memory, the backlog, database timestamps."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import psutil
+import psycopg2
+
+
+def percentile(values: Iterable[float], q: float) -> float | None:
+    """The ``q``-th percentile (nearest rank) of ``values``; None when empty."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def summary_ms(seconds: Iterable[float]) -> dict[str, float | int | None]:
+    values = [s * 1000 for s in seconds]
+    out: dict[str, float | int | None] = {"n": len(values)}
+    for q in (50, 95, 99):
+        value = percentile(values, q)
+        out[f"p{q}"] = None if value is None else round(value, 2)
+    out["max"] = round(max(values), 2) if values else None
+    return out
+
+
+@dataclass
+class Sample:
+    at: float  # monotonic
+    span: float  # seconds since the previous sample
+    cpu: dict[str, float]  # CPU seconds used since the previous sample, per group
+    rss: dict[str, int]  # resident memory now, per group (bytes)
+    machine_busy: float  # CPU seconds used by every process on the machine since the previous sample
+    pending: int | None  # requests PENDING at the hospital (the backlog)
+
+
+@dataclass
+class Sampler:
+    """Samples every ``interval`` seconds, in a thread, until stopped.
+
+    ``roots`` names process groups by their root pids (a group is the roots and
+    all their descendants: gunicorn's workers, the broker). PostgreSQL backends
+    are grouped by the database they serve (``databases``: name -> group), and
+    the server's own background processes as ``postgres (background)``; backends
+    of other databases on the server are not ours and not counted.
+    """
+
+    roots: dict[str, list[int]]
+    databases: dict[str, str]
+    monitor_dsn: str
+    hospital_dsn: str
+    interval: float = 1.0
+    alone: str = "bench client"  # this group is its root only (the stack's processes are its children)
+    samples: list[Sample] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _last: dict[int, float] = field(default_factory=dict)
+    _procs: dict[int, psutil.Process] = field(default_factory=dict)
+
+    def start(self) -> None:
+        self._monitor = psycopg2.connect(self.monitor_dsn)
+        self._monitor.autocommit = True
+        self._hospital = psycopg2.connect(self.hospital_dsn)
+        self._hospital.autocommit = True
+        self._machine_last = _machine_busy()
+        self._last_at = time.monotonic()
+        self._sample()  # baseline CPU times
+        self.samples.clear()
+        self._thread = threading.Thread(target=self._run, name="bench-sampler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._monitor.close()
+        self._hospital.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def _members(self) -> dict[int, str]:
+        members: dict[int, str] = {}
+        for group, pids in self.roots.items():
+            for pid in pids:
+                try:
+                    root = psutil.Process(pid)
+                    family = [root] if group == self.alone else [root, *root.children(recursive=True)]
+                    for proc in family:
+                        members[proc.pid] = group
+                except psutil.NoSuchProcess:
+                    continue
+        with self._monitor.cursor() as cursor:
+            cursor.execute("SELECT pid, datname, backend_type FROM pg_stat_activity WHERE pid <> pg_backend_pid()")
+            for pid, datname, backend_type in cursor.fetchall():
+                if datname in self.databases:
+                    members[pid] = self.databases[datname]
+                elif datname is None and backend_type != "client backend":
+                    members[pid] = "postgres (background)"
+        return members
+
+    def _sample(self) -> None:
+        now = time.monotonic()
+        cpu: dict[str, float] = {}
+        rss: dict[str, int] = {}
+        for pid, group in self._members().items():
+            proc = self._procs.get(pid)
+            try:
+                if proc is None:
+                    proc = self._procs[pid] = psutil.Process(pid)
+                with proc.oneshot():
+                    times = proc.cpu_times()
+                    used = times.user + times.system
+                    memory = proc.memory_info().rss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                self._procs.pop(pid, None)
+                continue
+            before = self._last.get(pid)
+            self._last[pid] = used
+            if before is not None:  # a process first seen now counts from the next sample
+                cpu[group] = cpu.get(group, 0.0) + max(0.0, used - before)
+            rss[group] = rss.get(group, 0) + memory
+        busy = _machine_busy()
+        machine, self._machine_last = busy - self._machine_last, busy
+        with self._hospital.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM blood_requests_bloodrequest WHERE status = 'PENDING'")
+            (pending,) = cursor.fetchone()
+        span, self._last_at = now - self._last_at, now
+        self.samples.append(Sample(at=now, span=span, cpu=cpu, rss=rss, machine_busy=machine, pending=pending))
+
+    def window(self, start: float, end: float) -> dict:
+        """CPU (cores busy, on average) and peak memory per group between two monotonic times."""
+        inside = [s for s in self.samples if start < s.at <= end]
+        if not inside:
+            return {}
+        seconds = max(sum(s.span for s in inside), 1e-6)
+        groups = sorted({group for s in inside for group in s.cpu} | {group for s in inside for group in s.rss})
+        cores = {group: round(sum(s.cpu.get(group, 0.0) for s in inside) / seconds, 3) for group in groups}
+        ours = sum(cores.values())
+        machine = sum(s.machine_busy for s in inside) / seconds
+        return {
+            "cpu_cores": dict(sorted(cores.items(), key=lambda item: -item[1])),
+            "cpu_cores_ours": round(ours, 3),
+            "cpu_cores_machine": round(machine, 3),
+            "cpu_cores_other_processes": round(max(0.0, machine - ours), 3),
+            "rss_mb_peak": {group: round(max(s.rss.get(group, 0) for s in inside) / 2**20, 1) for group in groups},
+        }
+
+
+def _machine_busy() -> float:
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
+def decided_rows(hospital_dsn: str, bank_dsn: str, ids: list[str]) -> dict[str, dict]:
+    """Per request id: the hospital's status and timestamps, and the bank's receive/decide times (epoch seconds)."""
+    rows: dict[str, dict] = {}
+    with psycopg2.connect(hospital_dsn) as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT id::text, status, priority, extract(epoch FROM created_at), extract(epoch FROM updated_at)"
+            " FROM blood_requests_bloodrequest WHERE id = ANY(%s::uuid[])",
+            [ids],
+        )
+        for request_id, status, priority, created, updated in cursor.fetchall():
+            rows[request_id] = {
+                "status": status,
+                "priority": priority,
+                "created": float(created),
+                "updated": float(updated),
+            }
+    conn.close()
+    with psycopg2.connect(bank_dsn) as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT request_id::text, extract(epoch FROM received_at), extract(epoch FROM decided_at)"
+            " FROM allocation_bankrequest WHERE request_id = ANY(%s::uuid[])",
+            [ids],
+        )
+        for request_id, received, decided in cursor.fetchall():
+            if request_id in rows:
+                rows[request_id]["bank_received"] = float(received) if received is not None else None
+                rows[request_id]["bank_decided"] = float(decided) if decided is not None else None
+    conn.close()
+    return rows
+
+
+def pending_count(hospital_dsn: str, ids: list[str]) -> int:
+    with psycopg2.connect(hospital_dsn) as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM blood_requests_bloodrequest WHERE status = 'PENDING' AND id = ANY(%s::uuid[])",
+            [ids],
+        )
+        (count,) = cursor.fetchone()
+    conn.close()
+    return count

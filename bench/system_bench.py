@@ -1,0 +1,321 @@
+"""The full-system benchmark (``make bench``): the real processes, open-loop load, a rising rate.
+
+Starts the whole system with ``scripts/stack.py``'s ``Stack`` (embedded broker,
+3 web processes, 3 workers) on fresh PostgreSQL databases ``bench_<service>``,
+stocks the bank (bulk insert, at least 5,000 units), creates several hospitals
+with a staff user and token each, then drives them: requests are POSTed over
+the REST API at a fixed rate, open-loop, in steps of rising rate, until a step
+is not sustained. See ``bench/results/README.md`` for what is measured and how.
+
+    .venv/bin/python bench/system_bench.py             # the full ramp, about 4-5 minutes
+    .venv/bin/python bench/system_bench.py --quick     # 3 short steps, about 1.5 minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg2
+from tqdm import tqdm
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(BENCH))
+
+from load import Sent, run_step  # noqa: E402
+from measure import Sampler, decided_rows, pending_count, summary_ms  # noqa: E402
+from mix import MEAN_UNITS, request_bodies  # noqa: E402
+from report import plot, print_table  # noqa: E402
+from stack import SERVICES, Stack  # noqa: E402
+
+from shared_events.embedded_broker import free_port  # noqa: E402
+
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+SUSTAINED_P99_MS = 1000.0  # beyond this the backlog is growing: the step is not sustained
+DRAIN_SECONDS = 5.0  # every request of a sustained step is decided this soon after the last one was sent
+CLIENT_LAG_P99_MS = 50.0  # the client kept its schedule (else the step measured the client)
+
+
+def dsn(database: str) -> str:
+    return f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{database}"
+
+
+def fresh_database(name: str) -> str:
+    conn = psycopg2.connect(dbname="postgres", **PG)
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    return dsn(name)
+
+
+def run_in_service(stack: Stack, service: str, script: str, *args: str) -> str:
+    env = stack.service_env(service) | {"DJANGO_SETTINGS_MODULE": "config.settings", "LOG_LEVEL": "WARNING"}
+    result = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        cwd=ROOT / f"{service}_service",
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{script} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout.strip().splitlines()[-1]
+
+
+def wait_decided(hospital_dsn: str, ids: list[str], timeout: float) -> float:
+    """Wait until none of ``ids`` is PENDING at the hospital; return when (monotonic), or raise."""
+    deadline = time.monotonic() + timeout
+    while pending_count(hospital_dsn, ids):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"requests still pending after {timeout:.0f}s")
+        time.sleep(0.2)
+    return time.monotonic()
+
+
+def step(
+    stack: Stack, tokens: list[str], rate: float, seconds: float, sampler: Sampler, dsns: dict[str, str]
+) -> tuple[dict, list[Sent], dict[str, dict]]:
+    bodies = request_bodies(int(rate * seconds), seed=int(rate * 1000 + seconds))
+    url = stack.url("hospital", "/api/v1/blood-requests/")
+    bar = tqdm(total=len(bodies), desc=f"{rate:>5g}/s", unit="req", leave=True, mininterval=0.5, dynamic_ncols=True)
+    errors = 0
+
+    def on_done(record: Sent) -> None:
+        nonlocal errors
+        errors += record.status != 201
+        bar.update(1)
+        if bar.n % 50 == 0:
+            pending = sampler.samples[-1].pending if sampler.samples else 0
+            bar.set_postfix(lag_ms=f"{record.lag * 1000:.1f}", errors=errors, backlog=pending, refresh=False)
+
+    started = time.monotonic()
+    records = asyncio.run(run_step(url=url, tokens=tokens, bodies=bodies, rate=rate, on_done=on_done))
+    last_sent = max(r.due + r.lag for r in records)
+    ids = [r.request_id for r in records if r.request_id]
+    try:
+        drained = wait_decided(dsns["hospital"], ids, timeout=max(30.0, seconds * 2))
+        bar.set_postfix(drained_s=f"{drained - last_sent:.1f}", errors=errors)
+    except TimeoutError:
+        drained = None
+    bar.close()
+    rows = decided_rows(dsns["hospital"], dsns["bloodbank"], ids)
+    result = summarise(rate, seconds, records, rows, started, last_sent, drained)
+    processes = result["processes"] = sampler.window(started, last_sent)
+    if processes:  # CPU time each group spends per request: comparable across machines and loads
+        processes["cpu_ms_per_request"] = {
+            group: round(cores * 1000 / result["sent_rate"], 2) for group, cores in processes["cpu_cores"].items()
+        }
+        processes["cpu_ms_per_request_ours"] = round(processes["cpu_cores_ours"] * 1000 / result["sent_rate"], 2)
+    return result, records, rows
+
+
+def summarise(
+    rate: float, seconds: float, records: list[Sent], rows: dict, started: float, last_sent: float, drained
+) -> dict:
+    ok = [r for r in records if r.status == 201]
+    decided = [(r, rows[r.request_id]) for r in ok if rows.get(r.request_id, {}).get("status", "PENDING") != "PENDING"]
+    e2e = {"ALL": [row["updated"] - r.sent_wall for r, row in decided]}
+    for priority in ("EMERGENCY", "SCHEDULED"):
+        e2e[priority] = [row["updated"] - r.sent_wall for r, row in decided if r.priority == priority]
+    legs = {  # where the time goes, per request (database timestamps, one clock)
+        "post_to_created": [row["created"] - r.sent_wall for r, row in decided],
+        "created_to_bank_received": [
+            row["bank_received"] - row["created"] for _, row in decided if row.get("bank_received")
+        ],
+        "bank_received_to_decided": [
+            row["bank_decided"] - row["bank_received"]
+            for _, row in decided
+            if row.get("bank_decided") and row.get("bank_received")
+        ],
+        "bank_decided_to_hospital": [
+            row["updated"] - row["bank_decided"] for _, row in decided if row.get("bank_decided")
+        ],
+    }
+    send_span = max(last_sent - started, 1e-6)
+    decided_times = sorted(row["updated"] for _, row in decided)
+    statuses: dict[str, int] = {}
+    for _, row in decided:
+        statuses[row["status"]] = statuses.get(row["status"], 0) + 1
+    e2e_all = summary_ms(e2e["ALL"])
+    sustained = (
+        len(ok) == len(records)
+        and drained is not None
+        and drained - last_sent <= DRAIN_SECONDS
+        and (e2e_all["p99"] or 0) <= SUSTAINED_P99_MS
+    )
+    lag = summary_ms(r.lag for r in records)
+    return {
+        "offered_rate": rate,
+        "seconds": seconds,
+        "requests": len(records),
+        "sent_rate": round(len(records) / send_span, 1),
+        "errors": len(records) - len(ok),
+        "error_samples": sorted({r.error[:120] or str(r.status) for r in records if r.status != 201})[:5],
+        "client_lag_ms": lag,
+        "client_kept_schedule": (lag["p99"] or 0) <= CLIENT_LAG_P99_MS,
+        "post_latency_ms": summary_ms(r.latency for r in ok),
+        "e2e_latency_ms": {name: summary_ms(values) for name, values in e2e.items()},
+        "e2e_legs_ms": {name: summary_ms(values) for name, values in legs.items()},
+        "decided": len(decided),
+        "decisions": statuses,
+        "decision_rate": round(len(decided_times) / max(decided_times[-1] - decided_times[0], 1e-6), 1)
+        if len(decided_times) > 1
+        else None,
+        "drain_seconds_after_last_send": None if drained is None else round(drained - last_sent, 2),
+        "sustained": sustained,
+    }
+
+
+def timeline(all_records: list[Sent], all_rows: dict[str, dict], sampler: Sampler, wall0: float, mono0: float):
+    """Per second since the start of the ramp: requests sent, decisions stored at the hospital, the backlog."""
+    sent: dict[int, int] = {}
+    decided: dict[int, int] = {}
+    for record in all_records:
+        sent[int(record.sent_wall - wall0)] = sent.get(int(record.sent_wall - wall0), 0) + 1
+    for row in all_rows.values():
+        if row["status"] != "PENDING":
+            second = int(row["updated"] - wall0)
+            decided[second] = decided.get(second, 0) + 1
+    last = max([*sent, *decided, 0])
+    backlog = [{"t": round(s.at - mono0, 1), "pending": s.pending} for s in sampler.samples if s.at >= mono0]
+    return {
+        "seconds": list(range(last + 1)),
+        "sent_per_s": [sent.get(t, 0) for t in range(last + 1)],
+        "decided_per_s": [decided.get(t, 0) for t in range(last + 1)],
+        "backlog": backlog,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rates", default="50,100,150,200,250,300,350,400", help="requests/s of each step")
+    parser.add_argument("--step-seconds", type=float, default=15.0)
+    parser.add_argument("--quick", action="store_true", help="3 steps of 8 s (50, 100, 200/s)")
+    parser.add_argument("--hospitals", type=int, default=4)
+    parser.add_argument("--units", type=int, default=0, help="units to stock (default: enough for the ramp, >= 5000)")
+    parser.add_argument("--keep-going", action="store_true", help="run every step even after one is not sustained")
+    parser.add_argument("--label", default="", help="name of the results (default: the date and time)")
+    parser.add_argument("--out", type=Path, default=BENCH / "results")
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="extra environment for every process"
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.rates, args.step_seconds = "50,100,200", 8.0
+    rates = [float(r) for r in args.rates.split(",")]
+    label = args.label or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    planned = sum(rates) * args.step_seconds + 200
+    units = args.units or max(5000, int(planned * MEAN_UNITS * 1.3))
+
+    suffix = os.environ.get("TEST_DB_SUFFIX", "")
+    names = {service: f"bench_{service}{suffix}" for service in SERVICES}
+    log_dir = ROOT / "var" / "bench-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
+    print(f"starting the system (logs in {log_dir.relative_to(ROOT)}/), databases {', '.join(names.values())}")
+    stack = Stack(
+        ports={service: free_port() for service in SERVICES},
+        database_urls={service: fresh_database(name) for service, name in names.items()},
+        broker_port=free_port(),
+        log_dir=log_dir,
+        env=dict(item.split("=", 1) for item in args.env),
+    )
+    dsns = {service: dsn(name) for service, name in names.items()}
+    sampler = None
+    try:
+        stack.prepare()
+        seeded = run_in_service(stack, "bloodbank", "seed_bank.py", str(units))
+        hospitals = json.loads(run_in_service(stack, "hospital", "seed_hospitals.py", str(args.hospitals)))
+        tokens = [h["token"] for h in hospitals]
+        print(f"stocked {seeded} units; {len(hospitals)} hospitals with a staff token each")
+        stack.start()
+        stack.wait_ready()
+        roots = {name: [p.popen.pid] for name, p in stack.processes.items() if p.popen}
+        roots["broker"] = [stack.broker.process.pid] if stack.broker else []
+        roots["bench client"] = [os.getpid()]
+        sampler = Sampler(
+            roots=roots,
+            databases={name: f"postgres: {service}" for service, name in names.items()},
+            monitor_dsn=dsn("postgres"),
+            hospital_dsn=dsns["hospital"],
+        )
+        sampler.start()
+        print("warming up (consumers join their groups, connections open)...")
+        step(stack, tokens, 20, 5, sampler, dsns)
+        wall0, mono0 = time.time(), time.monotonic()
+        steps, all_records, all_rows = [], [], {}
+        for rate in rates:
+            result, records, rows = step(stack, tokens, rate, args.step_seconds, sampler, dsns)
+            steps.append(result)
+            all_records += records
+            all_rows |= rows
+            e2e = result["e2e_latency_ms"]["ALL"]
+            print(
+                f"  {rate:>5g}/s: e2e p50 {e2e['p50']} ms p99 {e2e['p99']} ms, POST p50 "
+                f"{result['post_latency_ms']['p50']} ms, {result['decided']}/{result['requests']} decided, "
+                f"{'sustained' if result['sustained'] else 'NOT sustained'}"
+            )
+            if not result["sustained"] and not args.keep_going:
+                break
+        sampler.stop()
+        series = timeline(all_records, all_rows, sampler, wall0, mono0)
+    finally:
+        if sampler is not None and not sampler._stop.is_set():
+            sampler.stop()
+        stack.stop()
+
+    sustained = [s["offered_rate"] for s in steps if s["sustained"]]
+    at_100 = next((s for s in steps if s["offered_rate"] == 100), None)
+    results = {
+        "label": label,
+        "finished_at": datetime.now(UTC).isoformat(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        },
+        "config": {
+            "rates": rates,
+            "step_seconds": args.step_seconds,
+            "hospitals": args.hospitals,
+            "env": args.env,
+            "units_stocked": int(seeded),
+            "open_loop": "request i of a step is due at start + i/rate, sent then whatever the latency",
+        },
+        "max_sustained_rate": max(sustained) if sustained else None,
+        "at_100_per_s": None
+        if at_100 is None
+        else {"e2e_ms": at_100["e2e_latency_ms"]["ALL"], "post_ms": at_100["post_latency_ms"]},
+        "steps": steps,
+        "timeline": series,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    json_path = args.out / f"bench-{label}.json"
+    png_path = args.out / f"bench-{label}.png"
+    json_path.write_text(json.dumps(results, indent=2))
+    plot(results, png_path)
+    for name in ("latest.json", "latest.png"):
+        link = args.out / name
+        link.unlink(missing_ok=True)
+        link.symlink_to(json_path.name if name.endswith("json") else png_path.name)
+    print_table(results)
+    print(f"\nresults: {json_path}, {png_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
