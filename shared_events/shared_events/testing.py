@@ -7,6 +7,7 @@ whole run) that broker is used; otherwise the session starts its own.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -70,6 +71,19 @@ def requested_payload(**overrides: Any) -> dict[str, Any]:
         payload["allow_partial"] = False
         payload["needed_by"] = (now + timedelta(days=2)).isoformat()
     return payload | overrides
+
+
+def refused_bodies(valid: dict[str, Any]) -> list[Any]:
+    """Request bodies every API refuses, as ``pytest.param(body, status)``: ``valid`` padded past 64 KiB (413),
+    and JSON nested 40 and 20,000 levels deep in under 64 KiB (400; the limit is 32; the standard library
+    parser would give up with a RecursionError at about 1,000).
+    """
+    oversized = json.dumps(valid | {"padding": "x" * 70_000}).encode()
+    return [
+        pytest.param(oversized, 413, id="over-64KiB"),
+        pytest.param(b"[" * 40 + b"]" * 40, 400, id="nested-40"),
+        pytest.param(b"[" * 20_000 + b"]" * 20_000, 400, id="nested-20000"),
+    ]
 
 
 def wait_for(condition: Callable[[], T], *, timeout: float = 20.0, interval: float = 0.02, message: str = "") -> T:

@@ -72,6 +72,7 @@ def service_settings(
         ],
         "MIDDLEWARE": [
             "django.middleware.security.SecurityMiddleware",
+            "shared_events.django.body_limits.body_size_limit",
             "whitenoise.middleware.WhiteNoiseMiddleware",
             "django.contrib.sessions.middleware.SessionMiddleware",
             "django.middleware.common.CommonMiddleware",
@@ -110,12 +111,16 @@ def service_settings(
         "STATIC_URL": "static/",
         "STATIC_ROOT": base_dir / "staticfiles",
         "LOGIN_URL": "/accounts/login/",
+        # Request bodies above this are refused with a JSON 413 (shared_events.django.body_limits).
+        "DATA_UPLOAD_MAX_MEMORY_SIZE": 64 * 1024,
         "REST_FRAMEWORK": {
             "DEFAULT_AUTHENTICATION_CLASSES": [
                 "rest_framework.authentication.TokenAuthentication",
                 "rest_framework.authentication.SessionAuthentication",
             ],
             "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+            # JSON bodies only, bounded in size and depth (shared_events.django.body_limits).
+            "DEFAULT_PARSER_CLASSES": ["shared_events.django.body_limits.BoundedJSONParser"],
             "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
             "PAGE_SIZE": 50,
             "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

@@ -1,0 +1,40 @@
+"""Token login: ``POST /api/v1/auth/token/`` (DRF's ``ObtainAuthToken``) with bounded parsers, documented."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.parsers import FormParser
+
+from shared_events.django.body_limits import BoundedJSONParser
+
+
+class TokenLoginView(ObtainAuthToken):
+    """DRF's token login, JSON or form body (no multipart: nothing is uploaded here)."""
+
+    parser_classes = (BoundedJSONParser, FormParser)
+
+    @extend_schema(
+        summary="Log in: get this service's API token",
+        description="Exchange a username and password for this service's token (the same one on every call). "
+        "Send it as `Authorization: Token <key>`; in Swagger UI click **Authorize** and paste `Token <key>`. "
+        "Wrong credentials are 400 (`non_field_errors`). Needs no credentials itself.",
+        tags=["auth"],
+        auth=[],
+        request=AuthTokenSerializer,
+        responses={200: inline_serializer("AuthToken", {"token": serializers.CharField()})},
+        examples=[
+            OpenApiExample(
+                "Hospital staff (demo data)",
+                value={"username": "stmary_staff", "password": "demo-password"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "The token", value={"token": "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"}, response_only=True
+            ),
+        ],
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
