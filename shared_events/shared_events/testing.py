@@ -86,6 +86,53 @@ def refused_bodies(valid: dict[str, Any]) -> list[Any]:
     ]
 
 
+@contextmanager
+def wsgi_in_test_transaction() -> Iterator[None]:
+    """Let a real WSGI app (e.g. for schemathesis' ``from_wsgi``) run in the test's database transaction.
+
+    A WSGI request closes the database connection when it starts and ends; Django's test client
+    disconnects that for its own requests, and this does the same around the block.
+    """
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+OPEN_OPERATIONS = {("post", "/api/v1/auth/token/")}
+"""Operations in a service's schema that need no credentials (health, schema and docs are not in it)."""
+
+
+def undocumented_operations(schema: dict[str, Any]) -> list[str]:
+    """What a service's OpenAPI schema leaves undocumented, one line per gap; ``[]`` when complete.
+
+    Every operation needs a summary, a security requirement (except ``OPEN_OPERATIONS``), an
+    example for each request body media type, and one for its success response.
+    """
+    gaps = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            name = f"{method.upper()} {path}"
+            if not operation.get("summary"):
+                gaps.append(f"{name}: no summary")
+            if (method, path) not in OPEN_OPERATIONS and not operation.get("security"):
+                gaps.append(f"{name}: no security requirement")
+            for media_type, media in operation.get("requestBody", {}).get("content", {}).items():
+                if not (media.get("example") or media.get("examples")):
+                    gaps.append(f"{name}: no example for its {media_type} request body")
+            success = [response for status, response in operation["responses"].items() if status.startswith("2")]
+            for media_type, media in (success[0] if success else {}).get("content", {}).items():
+                if not (media.get("example") or media.get("examples")):
+                    gaps.append(f"{name}: no example for its {media_type} response")
+    return gaps
+
+
 def wait_for(condition: Callable[[], T], *, timeout: float = 20.0, interval: float = 0.02, message: str = "") -> T:
     """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -20,10 +20,10 @@ class TokenLoginView(ObtainAuthToken):
         summary="Log in: get this service's API token",
         description="Exchange a username and password for this service's token (the same one on every call). "
         "Send it as `Authorization: Token <key>`; in Swagger UI click **Authorize** and paste `Token <key>`. "
-        "Wrong credentials are 400 (`non_field_errors`). Needs no credentials itself.",
+        "Wrong credentials are 400 (`non_field_errors`). Needs no credentials itself; a form body works too.",
         tags=["auth"],
         auth=[],
-        request=AuthTokenSerializer,
+        request={"application/json": AuthTokenSerializer},
         responses={200: inline_serializer("AuthToken", {"token": serializers.CharField()})},
         examples=[
             OpenApiExample(
