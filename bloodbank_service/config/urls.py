@@ -13,3 +13,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
 ]
+
+handler404 = "shared_events.django.errors.not_found"  # JSON 404 for unknown /api/ paths

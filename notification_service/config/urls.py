@@ -12,3 +12,5 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(template_name="rest_framework/login.html"), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]
+
+handler404 = "shared_events.django.errors.not_found"  # JSON 404 for unknown /api/ paths
