@@ -105,6 +105,89 @@ def wsgi_in_test_transaction() -> Iterator[None]:
         request_finished.connect(close_old_connections)
 
 
+HUGE_EVENT_BYTES = 900_000
+"""A huge message the broker carries (librdkafka's ``message.max.bytes`` default is 1,000,000)."""
+TOO_BIG_EVENT_BYTES = 2_000_000
+"""A message the producer refuses before sending (``MSG_SIZE_TOO_LARGE``)."""
+
+
+def malformed_events(event_type: str) -> list[tuple[str, bytes]]:
+    """(label, message value) pairs every consumer of ``event_type``'s topic must dead-letter."""
+    from shared_events.topics import TOPICS
+
+    def envelope(type_: str = event_type, major: int = 1, data: dict[str, Any] | None = None) -> bytes:
+        return json.dumps(
+            {
+                "specversion": "1.0",
+                "id": str(uuid.uuid4()),
+                "source": "malformed-test",
+                "type": type_,
+                "subject": "malformed",
+                "time": datetime.now(UTC).isoformat(),
+                "datacontenttype": "application/json",
+                "dataschema": f"urn:bloodbank:event:{type_}:v{major}",
+                "correlationid": "malformed",
+                "data": data or {},
+            }
+        ).encode()
+
+    other = next(name for name in TOPICS if name != event_type)
+    return [
+        ("not-json", b"{this is not JSON"),
+        ("wrong-type", envelope(other)),
+        ("missing-fields", envelope()),
+        ("unknown-major", envelope(major=TOPICS[event_type].latest_major + 1)),
+        ("huge", envelope(data={"padding": "x" * HUGE_EVENT_BYTES})),
+    ]
+
+
+def assert_malformed_events_dead_lettered(*, service: str, handlers: dict[str, Any], valid: Any) -> None:
+    """Send ``malformed_events`` on every topic ``handlers`` consume, then the ``valid`` event (an ``Event``); run a
+    real consumer and relay: each malformed one must land in ``dlq.<service>`` with its ``dlq_*`` headers,
+    and ``valid`` (sent last) must be handled. A message over 1 MB is refused by the producer itself.
+    """
+    from confluent_kafka import KafkaError, KafkaException, Producer
+
+    from shared_events.django.consumer import EventConsumer
+    from shared_events.django.models import InboxEvent
+    from shared_events.django.relay import OutboxRelay
+    from shared_events.kafka_config import producer_config
+    from shared_events.topics import dlq_topic, topic_name
+
+    producer = Producer(producer_config())
+    sent = set()
+    for event_type in sorted(handlers):
+        for label, value in malformed_events(event_type):
+            producer.produce(topic_name(event_type), key=label, value=value)
+            sent.add((topic_name(event_type), label))
+    with pytest.raises(KafkaException) as refused:
+        producer.produce(topic_name(valid.type), key="too-big", value=b"x" * TOO_BIG_EVENT_BYTES)
+    assert refused.value.args[0].code() == KafkaError.MSG_SIZE_TOO_LARGE
+    producer.produce(topic_name(valid.type), key=valid.subject, value=valid.envelope.to_bytes())
+    assert producer.flush(30) == 0
+
+    consumer = EventConsumer(
+        handlers=handlers, stop=threading.Event(), group_id=f"malformed-{uuid.uuid4().hex[:8]}", retry_backoff=0.01
+    )
+    relay_stop = threading.Event()
+    with running(OutboxRelay(stop=relay_stop).run, relay_stop), running(consumer.run, consumer.stop):
+        wait_for(
+            lambda: InboxEvent.objects.filter(event_id=valid.id, outcome="HANDLED").exists(),
+            timeout=60,
+            message="the valid event sent after the malformed ones",
+        )
+        letters = read_topic(dlq_topic(service), len(sent), timeout=60)
+    assert {(dict(m.headers())["dlq_original_topic"].decode(), m.key().decode()) for m in letters} == sent
+    for letter in letters:
+        headers = dict(letter.headers())
+        assert {"dlq_error", "dlq_original_partition", "dlq_original_offset", "dlq_failed_at"} <= set(headers)
+        assert headers["dlq_consumer_group"] == consumer.group_id.encode()
+        if letter.key() == b"wrong-type":
+            assert b"does not belong on topic" in headers["dlq_error"]
+        if letter.key() == b"huge":
+            assert len(letter.value()) > HUGE_EVENT_BYTES
+
+
 OPEN_OPERATIONS = {("post", "/api/v1/auth/token/")}
 """Operations in a service's schema that need no credentials (health, schema and docs are not in it)."""
 

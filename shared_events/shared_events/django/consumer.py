@@ -158,7 +158,7 @@ class EventConsumer:
         return done
 
     def _prepare(self, msg: Message) -> tuple[Event, Handler]:
-        event = parse_event(msg.value())
+        event = parse_event(msg.value(), topic=msg.topic())
         handler = self.handlers.get(event.type)
         if handler is None:
             raise EventError(f"no handler for event type {event.type!r} in {self.group_id}")
