@@ -158,11 +158,19 @@ class EventConsumer:
         return done
 
     def _prepare(self, msg: Message) -> tuple[Event, Handler]:
-        event = parse_event(msg.value(), topic=msg.topic())
+        event = parse_event(msg.value(), topic=self._read_from(msg))
         handler = self.handlers.get(event.type)
         if handler is None:
             raise EventError(f"no handler for event type {event.type!r} in {self.group_id}")
         return event, handler
+
+    def _read_from(self, msg: Message) -> str:
+        """The topic the event was published on: a dead letter being replayed names it in a header."""
+        if msg.topic() == dlq_topic(self.service):
+            original = dict(msg.headers() or []).get("dlq_original_topic")
+            if original:
+                return original.decode(errors="replace")
+        return msg.topic()
 
     def process(self, msg: Message, *, replay: bool = False) -> bool:
         """Handle or dead-letter ``msg``; return False only when stopping mid-way."""
