@@ -105,8 +105,9 @@ def wsgi_in_test_transaction() -> Iterator[None]:
         request_finished.connect(close_old_connections)
 
 
-HUGE_EVENT_BYTES = 900_000
-"""A huge message the broker carries (librdkafka's ``message.max.bytes`` default is 1,000,000)."""
+HUGE_EVENT_BYTES = 950_000
+"""A huge message the producer and broker still carry (librdkafka's ``message.max.bytes`` default is
+1,000,000); its dead letter keeps the first ``DLQ_MAX_VALUE_BYTES`` of it."""
 TOO_BIG_EVENT_BYTES = 2_000_000
 """A message the producer refuses before sending (``MSG_SIZE_TOO_LARGE``)."""
 
@@ -148,7 +149,7 @@ def assert_malformed_events_dead_lettered(*, service: str, handlers: dict[str, A
     """
     from confluent_kafka import KafkaError, KafkaException, Producer
 
-    from shared_events.django.consumer import EventConsumer
+    from shared_events.django.consumer import DLQ_MAX_VALUE_BYTES, EventConsumer
     from shared_events.django.models import InboxEvent
     from shared_events.django.relay import OutboxRelay
     from shared_events.kafka_config import producer_config
@@ -185,7 +186,8 @@ def assert_malformed_events_dead_lettered(*, service: str, handlers: dict[str, A
         if letter.key() == b"wrong-type":
             assert b"does not belong on topic" in headers["dlq_error"]
         if letter.key() == b"huge":
-            assert len(letter.value()) > HUGE_EVENT_BYTES
+            assert int(headers["dlq_value_truncated_from"]) > HUGE_EVENT_BYTES
+            assert len(letter.value()) == DLQ_MAX_VALUE_BYTES
 
 
 OPEN_OPERATIONS = {("post", "/api/v1/auth/token/")}

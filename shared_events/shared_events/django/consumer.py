@@ -45,6 +45,11 @@ log = logging.getLogger(__name__)
 
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
+DLQ_MAX_VALUE_BYTES = 900_000
+"""A dead letter keeps at most this much of the original value (``dlq_value_truncated_from`` says it was cut):
+with its headers it must stay under the producer's ``message.max.bytes`` (1,000,000 by default), or the relay
+could never publish it and every outbox row after it would wait."""
+
 
 class EventConsumer:
     def __init__(
@@ -262,6 +267,10 @@ class EventConsumer:
             "dlq_failed_at": datetime.now(UTC).isoformat(),
         }
         key = msg.key().decode(errors="replace") if msg.key() else ""
+        value = msg.value() or b""
+        if len(value) > DLQ_MAX_VALUE_BYTES:
+            headers["dlq_value_truncated_from"] = str(len(value))
+            value = value[:DLQ_MAX_VALUE_BYTES]
         with transaction.atomic():
             if event is not None:
                 if InboxEvent.objects.filter(consumer_group=self.group_id, event_id=event.id).exists():
@@ -270,7 +279,7 @@ class EventConsumer:
             enqueue_message(
                 topic=dlq_topic(self.service),
                 key=key,
-                value=msg.value() or b"",
+                value=value,
                 headers=headers,
                 event_type=f"dlq.{self.service}",
             )
