@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 REQS   := requirements-dev.txt shared_events/pyproject.toml $(wildcard */requirements.txt)
 
-.PHONY: run test bench lint format venv up down asyncapi clean
+.PHONY: run test test-faults bench lint format venv up down asyncapi clean
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ run: $(STAMP)
 ## make test: every suite against PostgreSQL and an embedded broker of its own
 test: $(STAMP)
 	$(PY) -m shared_events.embedded_broker --port 0 -- $(PY) scripts/run_tests.py $(ARGS)
+
+## make test-faults: only the fault-injection tests (tests/faults/, also part of make test)
+test-faults: $(STAMP)
+	$(PY) scripts/run_tests.py tests faults
 
 ## make bench: allocation (decisions/second) and notification benchmarks, on PostgreSQL
 bench: $(STAMP)
@@ -46,10 +50,7 @@ up: .env
 	docker compose up --build
 
 .env:
-	@echo "writing .env with random secrets (see .env.example)"
-	@for name in HOSPITAL_SECRET_KEY BLOODBANK_SECRET_KEY NOTIFICATION_SECRET_KEY POSTGRES_PASSWORD; do \
-	  echo "$$name=$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(40))')"; done > .env
-	@echo "DEMO_PASSWORD=demo-password" >> .env
+	$(PYTHON) scripts/make_env.py .env.example .env
 
 down:
 	docker compose down

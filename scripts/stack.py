@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -84,6 +85,7 @@ class Stack:
     broker_port: int = field(default_factory=lambda: int(os.environ.get("KAFKA_PORT", "9092")))
     env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None  # None: stream prefixed output to this terminal
+    run_dir: Path = ROOT / "var" / "run"  # metrics files and heartbeats, wiped by prepare()
     broker: EmbeddedBroker | None = None
     processes: dict[str, Process] = field(default_factory=dict)
 
@@ -97,6 +99,12 @@ class Stack:
                 "SECRET_KEY": os.environ.get("SECRET_KEY") or _dev_secret_key(),
                 "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap or "",
                 "ALLOWED_HOSTS": os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1"),
+                # Test suites and benchmarks log in far more often than people (production: 30/minute).
+                "LOGIN_THROTTLE_RATE": os.environ.get("LOGIN_THROTTLE_RATE", "10000/minute"),
+                "LOG_FORMAT": os.environ.get("LOG_FORMAT", "plain"),  # readable here; JSON is the production default
+                # web and worker of a service add up their figures here (prometheus_client multiprocess mode)
+                "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir(service)),
+                "WORKER_HEARTBEAT_FILE": str(self.run_dir / f"{service}-worker.heartbeat"),
             }
             | self.env
         )
@@ -108,6 +116,9 @@ class Stack:
         else:
             env.pop("DATABASE_URL", None)
         return env
+
+    def metrics_dir(self, service: str) -> Path:
+        return self.run_dir / "metrics" / service
 
     def manage(self, service: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -121,7 +132,10 @@ class Stack:
 
     # -- lifecycle -------------------------------------------------------------
     def prepare(self) -> None:
-        """Broker, topics, migrations, static files, demo data."""
+        """Fresh metrics directories, broker, topics, migrations, static files, demo data."""
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        for service in SERVICES:
+            self.metrics_dir(service).mkdir(parents=True)
         if not self.kafka_bootstrap:
             log = str(self.log_dir / "broker.log") if self.log_dir else None
             self.broker = start_broker(self.broker_port, log_path=log)
@@ -132,7 +146,7 @@ class Stack:
             list(pool.map(self._prepare_service, SERVICES))  # re-raises the first failure
 
     def _prepare_service(self, service: str) -> None:
-        for step in (("migrate", "--noinput"), ("collectstatic", "--noinput"), ("seed_demo",)):
+        for step in (("migrate", "--noinput"), ("collectstatic", "--noinput"), ("seed_demo", "--development")):
             self._run_step(service, *step)
 
     def _run_step(self, service: str, *args: str) -> None:
@@ -157,7 +171,8 @@ class Stack:
         process.popen = subprocess.Popen(
             process.command,
             cwd=ROOT / f"{process.service}_service",
-            env=self.service_env(process.service),
+            # libpq's PGAPPNAME: pg_stat_activity shows which process holds a connection.
+            env=self.service_env(process.service) | {"PGAPPNAME": name},
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -267,7 +282,7 @@ def main() -> int:
                 b=stack.url("bloodbank"),
                 n=stack.url("notification"),
                 k=stack.kafka_bootstrap,
-                pw=os.environ.get("DEMO_PASSWORD", "demo-password"),
+                pw=os.environ.get("DEMO_PASSWORD") or "demo-password",
             ),
             flush=True,
         )

@@ -39,6 +39,7 @@ def start_stack(label: str, *, env: dict[str, str] | None = None) -> Stack:
         broker_port=free_port(),
         env=env or {},
         log_dir=log_dir,
+        run_dir=ROOT / "var" / "test-run" / label,
     )
     try:
         stack.prepare()

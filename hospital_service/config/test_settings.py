@@ -3,6 +3,10 @@
 import os
 
 os.environ.setdefault("SECRET_KEY", "hospital-tests-only")
+# seed_demo refuses the published development password with DEBUG off (as in tests).
+os.environ.setdefault("DEMO_PASSWORD", "demo-password-for-tests")
+# Suites log in far more often than a person; the throttle itself is tested with its own rate.
+os.environ.setdefault("LOGIN_THROTTLE_RATE", "10000/minute")
 # TEST_DB_SUFFIX keeps parallel checkouts on one PostgreSQL apart.
 os.environ.setdefault(
     "DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/hospital{os.environ.get('TEST_DB_SUFFIX', '')}"

@@ -46,7 +46,7 @@ def _setup_django() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    call_command("seed_demo", verbosity=0)
+    call_command("seed_demo", development=True, verbosity=0)
 
 
 def bench_handlers(count: int) -> None:

@@ -5,11 +5,15 @@ low-latency, fast-join values the embedded broker needs (``architecture.md``,
 "The embedded broker"); without it librdkafka's production defaults apply.
 Any ``KAFKA_CONFIG_<NAME>`` variable is passed through as librdkafka setting
 ``<name>`` with ``_`` read as ``.`` (e.g. ``KAFKA_CONFIG_SECURITY_PROTOCOL``,
-``KAFKA_CONFIG_SASL_USERNAME``).
+``KAFKA_CONFIG_SASL_USERNAME``). The conventional names in ``SECURITY_SETTINGS``
+(``KAFKA_SECURITY_PROTOCOL``, ``KAFKA_SASL_USERNAME`` ...) are read too; empty
+ones are ignored (compose passes unset variables as ``""``), and a
+``KAFKA_CONFIG_<NAME>`` for the same setting wins.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -18,6 +22,21 @@ EMBEDDED_CONSUMER_SETTINGS = {
     "heartbeat.interval.ms": 1000,
     "fetch.wait.max.ms": 10,
 }
+
+
+# Conventional environment names for a secured cluster, read as librdkafka settings the same way
+# (``KAFKA_SASL_USERNAME`` -> ``sasl.username``).
+SECURITY_SETTINGS = (
+    "KAFKA_SECURITY_PROTOCOL",  # PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
+    "KAFKA_SASL_MECHANISM",  # PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+    "KAFKA_SASL_USERNAME",
+    "KAFKA_SASL_PASSWORD",
+    "KAFKA_SSL_CA_LOCATION",  # CA certificate file (PEM) of the brokers
+)
+
+
+def _setting(name: str, prefix: str) -> str:
+    return name.removeprefix(prefix).lower().replace("_", ".")
 
 
 def _truthy(value: str | None) -> bool:
@@ -31,10 +50,15 @@ def embedded() -> bool:
 def base_config() -> dict[str, Any]:
     config: dict[str, Any] = {
         "bootstrap.servers": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+        # librdkafka's own lines go through Python logging (JSON in production), not raw to stderr.
+        "logger": logging.getLogger("librdkafka"),
     }
+    for name in SECURITY_SETTINGS:
+        if os.environ.get(name):
+            config[_setting(name, "KAFKA_")] = os.environ[name]
     for name, value in os.environ.items():
         if name.startswith("KAFKA_CONFIG_"):
-            config[name.removeprefix("KAFKA_CONFIG_").lower().replace("_", ".")] = value
+            config[_setting(name, "KAFKA_CONFIG_")] = value
     return config
 
 

@@ -218,6 +218,22 @@ def undocumented_operations(schema: dict[str, Any]) -> list[str]:
     return gaps
 
 
+def metric_value(text: str, name: str, **labels: str) -> float | None:
+    """The sum of the samples called ``name`` whose labels include ``labels``, in Prometheus text; None if none.
+
+    ``name`` is the sample's name: ``events_consumed_total``, ``http_request_duration_seconds_count``.
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
+    values = [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    ]
+    return sum(values) if values else None
+
+
 def wait_for(condition: Callable[[], T], *, timeout: float = 20.0, interval: float = 0.02, message: str = "") -> T:
     """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -1,16 +1,12 @@
 """Delivery guarantees against the real broker and PostgreSQL: nothing lost, nothing doubled."""
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import uuid
-from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
-from django.db import connection, transaction
+from django.db import transaction
 
 from shared_events.django.models import InboxEvent, OutboxEvent
 from shared_events.django.outbox import enqueue_message, publish
@@ -20,6 +16,7 @@ from shared_events.kafka_config import producer_config
 from shared_events.testing import read_topic, requested_payload, running, wait_for
 from shared_events.topics import dlq_topic, topic_name
 from tests.testapp.models import Effect
+from tests.worker_process import WorkerProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -120,42 +117,24 @@ def test_a_database_outage_blocks_the_consumer_without_losing_the_event(make_con
     assert not OutboxEvent.objects.filter(topic=dlq_topic("hospital")).exists()
 
 
-def _worker(env_extra: dict[str, str]) -> subprocess.Popen:
-    db = connection.settings_dict
-    env = (
-        os.environ
-        | {
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "PYTHONUNBUFFERED": "1",
-        }
-        | env_extra
-    )
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "run_worker"],
-        cwd=Path(__file__).resolve().parent.parent,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def test_a_worker_killed_after_the_effect_rereads_the_event_and_the_inbox_skips_it():
+def test_a_worker_killed_after_the_effect_rereads_the_event_and_the_inbox_skips_it(kafka_bootstrap, tmp_path):
     group = f"crash-{uuid.uuid4().hex[:8]}"
     event = _publish("crash-after-effect")
-    crashing = _worker({"CRASH_AFTER_EFFECT": "1", "KAFKA_CONFIG_GROUP_ID": group})
-    assert crashing.wait(timeout=60) == 137, crashing.stdout.read()
+    crashing = WorkerProcess({"CRASH_AFTER_EFFECT": "1", "KAFKA_CONFIG_GROUP_ID": group}, tmp_path / "crashing.log")
+    try:
+        assert crashing.process.wait(timeout=120) == 137, crashing.output
+    finally:
+        crashing.kill()
     assert _effects("crash-after-effect") == 1
 
     _publish("after-restart")
-    restarted = _worker({"KAFKA_CONFIG_GROUP_ID": group})
+    restarted = WorkerProcess({"KAFKA_CONFIG_GROUP_ID": group}, tmp_path / "restarted.log")
     try:
-        wait_for(lambda: _effects("after-restart") == 1, timeout=60, message="the restarted worker handling")
+        wait_for(lambda: _effects("after-restart") == 1, timeout=120, message="the restarted worker handling")
+        assert restarted.stop() == 0, restarted.output
     finally:
-        restarted.terminate()
-        output, _ = restarted.communicate(timeout=30)
-    assert restarted.returncode == 0, output
-    assert f"skipping hospital.blood.requested {event.id}: already in the inbox" in output
+        restarted.kill()
+    assert f"skipping hospital.blood.requested {event.id}: already in the inbox" in restarted.output
     assert _effects("crash-after-effect") == 1
 
 
@@ -267,3 +246,29 @@ def test_replay_dlq_feeds_a_dead_letter_back_once_its_cause_is_fixed(make_consum
     assert Effect.objects.get(subject="fails-until-fixed").event_id == event.id
     assert replay_dead_letters(idle_timeout=2.0) == (0, 0)  # already replayed: nothing twice
     assert _effects("fails-until-fixed") == 1
+
+
+def test_after_the_broker_lost_its_log_the_relay_publishes_recent_rows_again(monkeypatch):
+    from shared_events.admin import create_topics
+    from shared_events.embedded_broker import start_broker
+
+    port = free_port()
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{port}")
+    broker = start_broker(port)
+    try:
+        create_topics()
+        relay = OutboxRelay(stop=threading.Event(), flush_timeout=5)
+        before = _publish("same-key")
+        assert relay.publish_batch() == 1
+        broker.stop()
+        broker = start_broker(port)  # a fresh broker: every topic and message is gone
+        create_topics()
+        after = _publish("same-key")  # same key, same partition: its offset starts again at 0
+        # The first producer may not get an answer from the new broker: the relay then starts another.
+        wait_for(lambda: relay.publish_batch() == 1, timeout=30, message="a publish on the fresh broker")
+        assert OutboxEvent.objects.get(event_id=before.id).sent_at is None, "the older row is due again"
+        assert relay.publish_batch() == 2  # both recent rows, in order
+        messages = read_topic(topic_name(REQUESTED), 3)
+        assert [dict(m.headers())["ce_id"].decode() for m in messages] == [str(after.id), str(before.id), str(after.id)]
+    finally:
+        broker.stop()

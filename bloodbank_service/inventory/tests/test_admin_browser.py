@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from inventory.din import check_character
 from inventory.models import Unit, UnitStatus
+from shared_events.demo import demo_password
 from shared_events.testing import chromium
 
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
@@ -39,7 +40,7 @@ def test_a_bank_admin_finds_a_unit_by_din_quarantines_it_and_sees_the_stock_page
 
     page.goto(f"{live_server.url}/admin/")
     page.fill("#id_username", "bank_admin")
-    page.fill("#id_password", "demo-password")
+    page.fill("#id_password", demo_password())
     page.click("input[type=submit]")
     expect(page.locator("#site-name")).to_contain_text("Blood bank administration")
 

@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from inventory.din import check_character
 from inventory.models import StockThreshold, Unit, UnitStatus
+from shared_events.demo import demo_password
 
 pytestmark = pytest.mark.django_db
 
@@ -130,7 +131,7 @@ def test_a_bank_staff_member_logs_in_with_a_token(db):
 
     call_command("seed_demo")
     token = APIClient().post(
-        "/api/v1/auth/token/", {"username": "bank_admin", "password": "demo-password"}, format="json"
+        "/api/v1/auth/token/", {"username": "bank_admin", "password": demo_password()}, format="json"
     )
     assert token.status_code == 200
     client = APIClient()

@@ -12,6 +12,7 @@ from inventory import services
 from inventory.din import InvalidDIN
 from inventory.models import StockSnapshot, StockThreshold, Unit, UnitStatus
 from shared_events import topics
+from shared_events.demo import demo_password
 from shared_events.django.models import OutboxEvent
 from shared_events.envelope import parse_event
 
@@ -185,4 +186,4 @@ def test_seed_demo_is_idempotent_and_stocks_every_component_and_group():
 
     admin = get_user_model().objects.get(username="bank_admin")
     assert admin.is_staff and admin.is_superuser and admin.groups.filter(name="bank_staff").exists()
-    assert admin.check_password("demo-password")
+    assert admin.check_password(demo_password())

@@ -1,19 +1,32 @@
-"""Token login: ``POST /api/v1/auth/token/`` (DRF's ``ObtainAuthToken``) with bounded parsers, documented."""
+"""The token login every service serves: ``POST /api/v1/auth/token/`` (DRF's ``ObtainAuthToken``),
+rate-limited per client address against password guessing, with bounded parsers, documented."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.parsers import FormParser
+from rest_framework.settings import api_settings
+from rest_framework.throttling import AnonRateThrottle
 
 from shared_events.django.body_limits import BoundedJSONParser
 
 
-class TokenLoginView(ObtainAuthToken):
-    """DRF's token login, JSON or form body (no multipart: nothing is uploaded here)."""
+class LoginRateThrottle(AnonRateThrottle):
+    """``POST /api/v1/auth/token/`` per client address: ``LOGIN_THROTTLE_RATE`` (30/minute), then 429."""
 
+    scope = "login"
+
+    def get_rate(self) -> str | None:
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)  # read per request: settings can change
+
+
+class ObtainAuthTokenThrottled(ObtainAuthToken):
+    """DRF's token login, JSON or form body (no multipart: nothing is uploaded here), throttled."""
+
+    throttle_classes = [LoginRateThrottle]
     parser_classes = (BoundedJSONParser, FormParser)
 
     @extend_schema(
@@ -24,7 +37,10 @@ class TokenLoginView(ObtainAuthToken):
         tags=["auth"],
         auth=[],
         request={"application/json": AuthTokenSerializer},
-        responses={200: inline_serializer("AuthToken", {"token": serializers.CharField()})},
+        responses={
+            200: inline_serializer("AuthToken", {"token": serializers.CharField()}),
+            429: OpenApiResponse(description="Too many login attempts from this address; try again later."),
+        },
         examples=[
             OpenApiExample(
                 "Hospital staff (demo data)",
@@ -38,3 +54,6 @@ class TokenLoginView(ObtainAuthToken):
     )
     def post(self, request, *args, **kwargs):
         return super().post(request, *args, **kwargs)
+
+
+obtain_auth_token = ObtainAuthTokenThrottled.as_view()

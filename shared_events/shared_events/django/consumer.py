@@ -33,8 +33,9 @@ from django.db import (
 )
 from django.utils import timezone
 
-from shared_events.django import outbox
+from shared_events.django import metrics, outbox
 from shared_events.django.config import Handler, service_events
+from shared_events.django.logging import correlation
 from shared_events.django.models import InboxEvent
 from shared_events.django.outbox import enqueue_message
 from shared_events.envelope import Event, EventError, parse_event
@@ -63,6 +64,7 @@ class EventConsumer:
         retry_backoff: float = 0.2,
         periodic: list[tuple[Callable[[], Any], float]] | None = None,
         consumer_overrides: dict[str, Any] | None = None,
+        on_tick: Callable[[], None] | None = None,
     ) -> None:
         conf = service_events()
         self.handlers = dict(handlers)
@@ -75,12 +77,18 @@ class EventConsumer:
         self.periodic = [[task, interval, 0.0] for task, interval in (periodic or [])]
         self._consumer_overrides = consumer_overrides or {}
         self.assigned = threading.Event()
+        self.on_tick = on_tick  # called every loop iteration (the worker's heartbeat)
+        self.lag = metrics.LagReporter()
 
     # -- the loop ------------------------------------------------------------
     def run(self) -> None:
         consumer = Consumer(consumer_config(self.group_id, **self._consumer_overrides))
         topics = sorted({topic_name(event_type) for event_type in self.handlers})
-        consumer.subscribe(topics, on_assign=lambda _c, _p: self.assigned.set())
+        consumer.subscribe(
+            topics,
+            on_assign=lambda _c, _p: self.assigned.set(),
+            on_revoke=lambda _c, partitions: self.lag.forget(partitions),
+        )
         log.info("consumer %s subscribed to %s", self.group_id, topics)
         try:
             while not self.stop.is_set():
@@ -88,6 +96,9 @@ class EventConsumer:
                 batch = self._poll_batch(consumer)
                 for msg in self.process_batch(batch):
                     consumer.store_offsets(msg)
+                self.lag.maybe_update(consumer)
+                if self.on_tick is not None:
+                    self.on_tick()
         finally:
             if embedded():
                 self._await_first_assignment(consumer)
@@ -183,7 +194,10 @@ class EventConsumer:
             event, handler = self._prepare(msg)
         except EventError as exc:
             return self._with_db_retry(partial(self._dead_letter, msg, exc, event=None)) is not _STOPPED
+        with correlation(event.correlation_id):
+            return self._process_valid(msg, event, handler, replay=replay)
 
+    def _process_valid(self, msg: Message, event: Event, handler: Handler, *, replay: bool) -> bool:
         attempt = 0
         while True:
             try:
@@ -197,6 +211,7 @@ class EventConsumer:
                 attempt += 1
             except Exception as exc:  # noqa: BLE001 - any handler failure counts towards the DLQ
                 attempt += 1
+                metrics.handler_failed(msg.topic())
                 log.warning("handler failed on %s (attempt %d/%d): %r", event.id, attempt, self.max_attempts, exc)
                 if attempt >= self.max_attempts:
                     return self._with_db_retry(partial(self._dead_letter, msg, exc, event=event)) is not _STOPPED
@@ -219,14 +234,19 @@ class EventConsumer:
         The claim is one statement for the lot, and the outbox rows the
         handlers write are inserted together at the end (one statement).
         """
+        outcomes = []
         with transaction.atomic(), outbox.buffered():
             claimed = self._claim([(msg, event) for msg, event, _ in prepared])
-            for _msg, event, handler in prepared:
-                if event.id not in claimed:
-                    log.info("skipping %s %s: already in the inbox", event.type, event.id)
-                    continue
-                claimed.discard(event.id)  # the same event twice in one batch is handled once
-                handler(event)
+            for msg, event, handler in prepared:
+                with correlation(event.correlation_id):
+                    if event.id not in claimed:
+                        log.info("skipping %s %s: already in the inbox", event.type, event.id)
+                        outcomes.append((msg.topic(), "duplicate"))
+                        continue
+                    claimed.discard(event.id)  # the same event twice in one batch is handled once
+                    handler(event)
+                    outcomes.append((msg.topic(), "handled"))
+        metrics.events_consumed(outcomes)  # committed: counted once, even when a batch was retried singly
 
     def _claim(self, items: list[tuple[Message, Event]]) -> set[UUID]:
         """Record the events in the inbox; return the ids this group did not have yet.
@@ -274,6 +294,7 @@ class EventConsumer:
         with transaction.atomic():
             if event is not None:
                 if InboxEvent.objects.filter(consumer_group=self.group_id, event_id=event.id).exists():
+                    metrics.events_consumed([(msg.topic(), "duplicate")])
                     return  # already dead-lettered once
                 self._record(msg, event, InboxEvent.Outcome.DEAD_LETTERED)
             enqueue_message(
@@ -283,6 +304,7 @@ class EventConsumer:
                 headers=headers,
                 event_type=f"dlq.{self.service}",
             )
+        metrics.dead_lettered(msg.topic(), invalid=event is None)
         log.error("dead-lettered %s[%s]@%s: %s", msg.topic(), msg.partition(), msg.offset(), headers["dlq_error"])
 
     def _with_db_retry(self, action: Callable[[], Any]) -> Any:

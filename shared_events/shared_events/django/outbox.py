@@ -18,6 +18,7 @@ from shared_events.topics import topic_name
 
 _buffer = threading.local()
 NOTIFY_CHANNEL = "shared_events_outbox"
+CORRELATION_HEADER = "ce_correlationid"  # the relay logs under it without parsing the value
 
 
 def publish(
@@ -41,7 +42,7 @@ def publish(
         topic=topic_name(event_type),
         key=subject,
         value=event.to_bytes(),
-        headers={"ce_id": str(event.id), "ce_type": event_type},
+        headers={"ce_id": str(event.id), "ce_type": event_type, CORRELATION_HEADER: event.correlationid},
         event_id=event.id,
         event_type=event_type,
     )

@@ -5,15 +5,24 @@ lock (other replicas stand by and take over when it goes) and sleeps on
 ``LISTEN`` until a writing transaction commits; on SQLite it polls. Rows are
 published in id order and marked sent only after the broker acknowledged them;
 a row whose delivery was not confirmed stays pending and is sent again.
+
+A broker that lost its log (the embedded broker keeps it in memory only; a
+topic deleted and made again) shows as an offset going backwards in a
+partition this relay wrote to. The relay then publishes again every row sent
+in the last ``OUTBOX_REPLAY_SECONDS`` (300): a consumer that had not read them
+yet gets them from the new log, and the others skip them (inbox).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import select
 import threading
+import time
 import zlib
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -22,9 +31,11 @@ from django.db import close_old_connections, connection
 from django.db.models import F
 from django.utils import timezone
 
+from shared_events.django import metrics
 from shared_events.django.config import service_events
+from shared_events.django.logging import correlation
 from shared_events.django.models import OutboxEvent
-from shared_events.django.outbox import NOTIFY_CHANNEL
+from shared_events.django.outbox import CORRELATION_HEADER, NOTIFY_CHANNEL
 from shared_events.kafka_config import producer_config
 
 log = logging.getLogger(__name__)
@@ -41,6 +52,7 @@ class OutboxRelay:
         idle_wait: float = 1.0,
         standby_retry: float = 0.5,
         flush_timeout: float = 15.0,
+        replay_window: float | None = None,
     ) -> None:
         self.stop = stop
         self.batch_size = batch_size
@@ -48,11 +60,17 @@ class OutboxRelay:
         self.idle_wait = idle_wait
         self.standby_retry = standby_retry
         self.flush_timeout = flush_timeout
+        self.replay_window = (
+            float(os.environ.get("OUTBOX_REPLAY_SECONDS", "300")) if replay_window is None else replay_window
+        )
         self.is_leader = threading.Event()
         self._producer_overrides = producer_overrides or {}
         self._producer: Producer | None = None
         self._lock_conn: Any = None
         self._failures = 0
+        self._last_offsets: dict[tuple[str, int], int] = {}  # (topic, partition) -> last offset written
+        self._log_lost = False
+        self.last_alive = time.monotonic()  # each turn of the loop, leading or standing by (the worker's heartbeat)
 
     # -- leadership --------------------------------------------------------
     @property
@@ -108,27 +126,19 @@ class OutboxRelay:
         failed: dict[int, str] = {}
         renew_because: list[str] = []  # reasons to replace the producer after this batch
 
-        def on_delivery(row_id: int, err: KafkaError | None, _msg: Message) -> None:
+        def on_delivery(row_id: int, err: KafkaError | None, msg: Message) -> None:
             if err is None:
                 delivered.append(row_id)
+                self._note_offset(msg)
             else:
                 failed[row_id] = str(err)
-                if err.fatal():
-                    renew_because.append(str(err))
+                # A fresh producer after any failure: the broker may no longer accept this one's
+                # producer id (PRODUCER_FENCED after a broker restart is not "fatal", yet never clears).
+                renew_because.append(str(err))
 
         for row in rows:
-            while True:
-                try:
-                    self.producer.produce(
-                        row.topic,
-                        key=row.key.encode(),
-                        value=bytes(row.value),
-                        headers=[(k, str(v).encode()) for k, v in row.headers.items()],
-                        on_delivery=partial(on_delivery, row.id),
-                    )
-                    break
-                except BufferError:
-                    self.producer.poll(0.05)
+            with correlation(row.headers.get(CORRELATION_HEADER)):
+                self._produce(row, on_delivery=partial(on_delivery, row.id))
         if self.producer.flush(self.flush_timeout) > 0:
             # Not confirmed in time (seen after an embedded-broker restart: it no
             # longer knows our producer id and librdkafka retries for ever). Drop
@@ -138,19 +148,63 @@ class OutboxRelay:
             renew_because.append(f"not confirmed within {self.flush_timeout}s")
         if delivered:
             OutboxEvent.objects.filter(id__in=delivered).update(sent_at=timezone.now())
-        for row_id, error in failed.items():
-            OutboxEvent.objects.filter(id=row_id).update(attempts=F("attempts") + 1, last_error=error[:2000])
+            topics = {row.id: row.topic for row in rows}
+            metrics.events_published(topics[row_id] for row_id in delivered)
+        for row in rows:
+            error = failed.get(row.id)
+            if error is not None:
+                OutboxEvent.objects.filter(id=row.id).update(attempts=F("attempts") + 1, last_error=error[:2000])
+                with correlation(row.headers.get(CORRELATION_HEADER)):
+                    log.info("outbox relay: %s %s not confirmed: %s", row.event_type, row.event_id, error)
         if failed:
             log.warning("outbox relay: %d of %d messages not confirmed", len(failed), len(rows))
         if renew_because:
             log.error("outbox relay: producer unusable (%s); starting a new one", renew_because[0])
             self._producer = None
+        if self._log_lost:
+            self._replay_recent()
         return len(delivered) if not failed else -len(failed)
+
+    def _produce(self, row: OutboxEvent, *, on_delivery: Any) -> None:
+        while True:
+            try:
+                self.producer.produce(
+                    row.topic,
+                    key=row.key.encode(),
+                    value=bytes(row.value),
+                    headers=[(k, str(v).encode()) for k, v in row.headers.items()],
+                    on_delivery=on_delivery,
+                )
+                return
+            except BufferError:
+                self.producer.poll(0.05)
+
+    def _note_offset(self, msg: Message) -> None:
+        """Remember the last offset written to each partition; one not above it means the log was lost."""
+        partition = (msg.topic(), msg.partition())
+        last = self._last_offsets.get(partition)
+        if last is not None and msg.offset() <= last:
+            self._log_lost = True
+        self._last_offsets[partition] = msg.offset()
+
+    def _replay_recent(self) -> None:
+        """The broker lost its log: publish again what was sent lately (consumers skip what they had)."""
+        since = timezone.now() - timedelta(seconds=self.replay_window)
+        again = OutboxEvent.objects.filter(sent_at__gte=since).update(sent_at=None)
+        self._last_offsets.clear()
+        self._log_lost = False
+        log.warning(
+            "outbox relay: the broker lost its log (an offset went backwards); "
+            "publishing again the %d message(s) sent in the last %.0fs",
+            again,
+            self.replay_window,
+        )
 
     def run(self) -> None:
         """Lead (or stand by) and publish until ``stop`` is set."""
         try:
             while not self.stop.is_set():
+                self.last_alive = time.monotonic()
                 try:
                     if not self.is_leader.is_set():
                         if not self._try_lead():

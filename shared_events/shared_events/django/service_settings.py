@@ -7,11 +7,14 @@ own apps. Production needs ``SECRET_KEY``; ``DEBUG`` is off unless set.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from shared_events.django.logging import PLAIN_FORMAT
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -32,6 +35,14 @@ def database_from_env(base_dir: Path, service: str) -> dict[str, Any]:
         # Writers take the lock up front (no deadlock on upgrade) and wait for it.
         db["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30, "init_command": "PRAGMA journal_mode=WAL;"}
     return db
+
+
+def log_format(debug: bool) -> str:
+    """``LOG_FORMAT``: ``json`` (the default unless DEBUG) or ``plain``."""
+    value = os.environ.get("LOG_FORMAT", "plain" if debug else "json").strip().lower()
+    if value not in {"json", "plain"}:
+        raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {value!r}")
+    return value
 
 
 def service_settings(
@@ -72,6 +83,8 @@ def service_settings(
             *apps,
         ],
         "MIDDLEWARE": [
+            "shared_events.django.middleware.request_metrics",  # outermost: times every response
+            "shared_events.django.middleware.correlation_id",
             "django.middleware.security.SecurityMiddleware",
             "shared_events.django.body_limits.body_size_limit",
             "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -126,7 +139,10 @@ def service_settings(
             "PAGE_SIZE": 50,
             "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
             "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-            "DEFAULT_THROTTLE_RATES": {"login": "30/minute"},
+            # Token logins per client address (shared_events.django.auth); more get 429.
+            "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("LOGIN_THROTTLE_RATE", "30/minute")},
+            # Reverse proxies in front (X-Forwarded-For): the client address is the one before them.
+            "NUM_PROXIES": int(os.environ["NUM_PROXIES"]) if os.environ.get("NUM_PROXIES") else None,
         },
         "SPECTACULAR_SETTINGS": {
             "TITLE": title,
@@ -161,17 +177,24 @@ def service_settings(
         "SECURE_HSTS_PRELOAD": behind_tls,
         "SECURE_CONTENT_TYPE_NOSNIFF": True,
         "X_FRAME_OPTIONS": "DENY",
+        # The worker's heartbeat (``manage.py worker_health`` reads it).
+        "WORKER_HEARTBEAT_FILE": os.environ.get("WORKER_HEARTBEAT_FILE")
+        or str(Path(tempfile.gettempdir()) / f"{service}-worker.heartbeat"),
+        "WORKER_HEARTBEAT_MAX_AGE": float(os.environ.get("WORKER_HEARTBEAT_MAX_AGE", "30")),
+        # JSON lines in production, readable lines in development; both carry the correlationid.
         "LOGGING": {
             "version": 1,
             "disable_existing_loggers": False,
+            "filters": {"correlationid": {"()": "shared_events.django.logging.CorrelationIdFilter"}},
             "formatters": {
                 "json": {"()": "shared_events.django.logging.JsonFormatter"},
-                "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+                "plain": {"format": PLAIN_FORMAT},
             },
             "handlers": {
                 "console": {
                     "class": "logging.StreamHandler",
-                    "formatter": "json" if os.environ.get("LOG_FORMAT", "plain") == "json" else "plain",
+                    "filters": ["correlationid"],
+                    "formatter": log_format(debug),
                 }
             },
             "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},

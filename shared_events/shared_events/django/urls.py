@@ -4,13 +4,13 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from shared_events.django import views
-from shared_events.django.auth import TokenLoginView
+from shared_events.django.auth import obtain_auth_token
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics, name="metrics"),
-    path("api/v1/auth/token/", TokenLoginView.as_view(), name="auth-token"),
+    path("api/v1/auth/token/", obtain_auth_token, name="auth-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]

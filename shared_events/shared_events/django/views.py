@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from django.db import DatabaseError, connection
-from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from shared_events.django.models import InboxEvent, OutboxEvent
+from shared_events.django.metrics import render
 
 
 @require_GET
@@ -29,25 +29,5 @@ def readyz(_request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def metrics(_request: HttpRequest) -> HttpResponse:
-    """Prometheus text format, read from the database so every web process agrees."""
-    outbox = OutboxEvent.objects.aggregate(
-        pending=Count("id", filter=Q(sent_at__isnull=True)),
-        sent=Count("id", filter=Q(sent_at__isnull=False)),
-        failed_attempts=Count("id", filter=Q(attempts__gt=0)),
-    )
-    lines = [
-        "# HELP outbox_pending_events Outbox rows not yet confirmed by the broker.",
-        "# TYPE outbox_pending_events gauge",
-        f"outbox_pending_events {outbox['pending']}",
-        "# HELP outbox_sent_events_total Outbox rows confirmed by the broker.",
-        "# TYPE outbox_sent_events_total counter",
-        f"outbox_sent_events_total {outbox['sent']}",
-        "# HELP outbox_rows_with_failed_attempts Outbox rows that needed a retry.",
-        "# TYPE outbox_rows_with_failed_attempts gauge",
-        f"outbox_rows_with_failed_attempts {outbox['failed_attempts']}",
-        "# HELP inbox_events_total Events handled or dead-lettered, by type and outcome.",
-        "# TYPE inbox_events_total counter",
-    ]
-    for row in InboxEvent.objects.values("event_type", "outcome").annotate(n=Count("id")).order_by():
-        lines.append(f'inbox_events_total{{event_type="{row["event_type"]}",outcome="{row["outcome"]}"}} {row["n"]}')
-    return HttpResponse("\n".join(lines) + "\n", content_type="text/plain; version=0.0.4")
+    """Prometheus text: the figures of every process of this service (see ``shared_events.django.metrics``)."""
+    return HttpResponse(render(), content_type=CONTENT_TYPE_LATEST)

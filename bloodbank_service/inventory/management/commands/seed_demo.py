@@ -12,20 +12,24 @@ from inventory.demo import demo_units
 from inventory.models import Unit, UnitStatus, UnitStatusChange
 from inventory.permissions import BANK_STAFF_GROUP
 from inventory.services import ALL_KEYS, ensure_stock_keys, refresh_stock
-from shared_events.demo import BANK_ADMIN, demo_password
+from shared_events.demo import BANK_ADMIN, add_development_argument, seed_password
 
 
 class Command(BaseCommand):
     help = "Create bank_admin, default thresholds and about 300 demo units (running it again changes nothing)."
 
+    def add_arguments(self, parser) -> None:
+        add_development_argument(parser)
+
     def handle(self, *args, **options) -> None:
+        password = seed_password(development=options["development"])
         with transaction.atomic():
             group, _ = Group.objects.get_or_create(name=BANK_STAFF_GROUP)
             user, created = get_user_model().objects.get_or_create(
                 username=BANK_ADMIN, defaults={"is_staff": True, "is_superuser": True}
             )
             if created:
-                user.set_password(demo_password())
+                user.set_password(password)
                 user.save()
             user.groups.add(group)
             ensure_stock_keys()

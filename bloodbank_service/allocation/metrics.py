@@ -1,0 +1,34 @@
+"""The bank's decision figures (served by ``/metrics`` with the shared ones)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from prometheus_client import Counter, Histogram
+
+from allocation.models import BankRequest
+from shared_events.django.metrics import DECISION_BUCKETS, seconds_since
+
+DECISIONS = Counter(
+    "bloodbank_decisions",
+    "Decisions made, by outcome (APPROVED, PARTIALLY_APPROVED, REJECTED) and reject reason code.",
+    ["outcome", "reason"],
+)
+DECISION_SECONDS = Histogram(
+    "bloodbank_request_decision_seconds",
+    "From the request's requested_at (the time in the hospital's requested event) to the bank's decision.",
+    ["priority"],
+    buckets=DECISION_BUCKETS,
+)
+
+
+def decision_made(bank_request: BankRequest) -> None:
+    """Count ``bank_request``'s decision once its transaction commits (a rolled-back one never happened)."""
+    outcome, reason, priority = bank_request.status, bank_request.reason_code or "", bank_request.priority
+    started = bank_request.requested_at
+
+    def record() -> None:
+        DECISIONS.labels(outcome, reason if outcome == "REJECTED" else "").inc()
+        if started is not None:
+            DECISION_SECONDS.labels(priority).observe(seconds_since(started))
+
+    transaction.on_commit(record)

@@ -1,0 +1,150 @@
+"""Security of the hospital service: nothing without credentials, and a hospital sees only its own data.
+
+Tokens are real (``POST /api/v1/auth/token/``), not ``force_authenticate``.
+"""
+
+from __future__ import annotations
+
+import pytest
+from blood_requests import services
+from django.core.cache import cache
+from django.test import Client
+from local_inventory.models import LocalUnit
+from rest_framework.test import APIClient
+from testing_support.factories import UserFactory, approved_event, make_request
+
+from shared_events.access_probe import (
+    OPEN_OPERATIONS,
+    OPEN_URL_NAMES,
+    openapi_schema,
+    schema_operations,
+    url_access_problems,
+)
+
+pytestmark = pytest.mark.django_db
+EMERGENCY = {"blood_group": "O-", "component": "RED_CELLS", "units": 2, "priority": "EMERGENCY"}
+
+# Open without credentials: the shared ones (health, metrics, token login, schema, docs) and the login pages.
+PUBLIC_URLS = {*OPEN_URL_NAMES, "login", "logout", "admin:login"}
+
+
+def test_every_operation_in_the_openapi_schema_answers_401_without_credentials():
+    operations = [op for op in schema_operations(openapi_schema()) if str(op) not in OPEN_OPERATIONS]
+    assert {"POST /api/v1/blood-requests/{id}/cancel/", "GET /api/v1/inventory/units/{id}/"} <= {
+        str(op) for op in operations
+    }
+    answers = {str(op): APIClient().generic(op.method, op.path).status_code for op in operations}
+    assert {op: code for op, code in answers.items() if code != 401} == {}
+
+
+def test_every_other_url_redirects_an_anonymous_caller_to_a_login_page_or_answers_401():
+    assert url_access_problems(Client(), PUBLIC_URLS) == []
+
+
+def _token_client(username: str) -> APIClient:
+    response = APIClient().post("/api/v1/auth/token/", {"username": username, "password": "pw-for-tests"})
+    assert response.status_code == 200, response.content
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
+    return client
+
+
+@pytest.fixture
+def received_request(hospital, staff):
+    """St Mary's request, approved and received: two units in St Mary's local inventory."""
+    blood_request = make_request(hospital=hospital, user=staff, units=2)
+    event = approved_event(blood_request)
+    services.record_approval(data=event.data, event_id=event.id)
+    services.receive_blood_request(blood_request_id=blood_request.id, hospital=hospital, user=staff)
+    return blood_request
+
+
+def test_every_operation_answers_403_to_a_login_that_is_no_hospital_s_staff():
+    UserFactory(username="visitor")
+    client = _token_client("visitor")
+    operations = [op for op in schema_operations(openapi_schema()) if str(op) not in OPEN_OPERATIONS]
+    answers = {str(op): client.generic(op.method, op.path).status_code for op in operations}
+    assert {op: code for op, code in answers.items() if code != 403} == {}
+
+
+def test_an_unknown_token_or_an_inactive_user_s_token_is_401(staff):
+    client = _token_client(staff.username)
+    assert client.get("/api/v1/blood-requests/").status_code == 200
+    staff.is_active = False
+    staff.save(update_fields=["is_active"])
+    assert client.get("/api/v1/blood-requests/").status_code == 401
+    stranger = APIClient()
+    stranger.credentials(HTTP_AUTHORIZATION="Token 0123456789abcdef0123456789abcdef01234567")
+    assert stranger.get("/api/v1/blood-requests/").status_code == 401
+
+
+def test_another_hospital_s_requests_are_404_and_never_listed(staff, other_staff):
+    stmary, citygeneral = _token_client(staff.username), _token_client(other_staff.username)
+    ours = stmary.post("/api/v1/blood-requests/", EMERGENCY, format="json").json()
+    url = f"/api/v1/blood-requests/{ours['id']}/"
+
+    assert citygeneral.get(url).status_code == 404
+    assert citygeneral.post(f"{url}cancel/", {"reason": "not ours"}, format="json").status_code == 404
+    assert citygeneral.post(f"{url}receive/", format="json").status_code == 404
+    assert citygeneral.get("/api/v1/blood-requests/").json()["count"] == 0
+    assert citygeneral.get("/api/v1/blood-requests/", {"status": "PENDING"}).json()["count"] == 0
+
+    mine = stmary.get(url).json()
+    assert mine["status"] == "PENDING" and [h["status"] for h in mine["status_history"]] == ["PENDING"]
+
+
+def test_an_idempotency_key_another_hospital_used_creates_its_own_request(staff, other_staff):
+    stmary, citygeneral = _token_client(staff.username), _token_client(other_staff.username)
+    key = {"HTTP_IDEMPOTENCY_KEY": "shared-key-1"}
+    ours = stmary.post("/api/v1/blood-requests/", EMERGENCY, format="json", **key)
+    theirs = citygeneral.post("/api/v1/blood-requests/", EMERGENCY, format="json", **key)
+    assert (ours.status_code, theirs.status_code) == (201, 201)
+    assert theirs.json()["id"] != ours.json()["id"]
+    assert theirs.json()["hospital_id"] == str(other_staff.hospital_membership.hospital_id)
+
+
+def test_another_hospital_s_local_units_are_404_and_never_counted(received_request, staff, other_staff):
+    citygeneral = _token_client(other_staff.username)
+    unit = LocalUnit.objects.filter(source_request=received_request).first()
+    url = f"/api/v1/inventory/units/{unit.id}/"
+
+    assert citygeneral.get(url).status_code == 404
+    assert citygeneral.post(f"{url}transfuse/", {}, format="json").status_code == 404
+    assert citygeneral.post(f"{url}discard/", {"reason": "not ours"}, format="json").status_code == 404
+    assert citygeneral.get("/api/v1/inventory/units/").json()["count"] == 0
+    assert citygeneral.get("/api/v1/inventory/summary/").json() == []
+
+    unit.refresh_from_db()
+    assert unit.status == "AVAILABLE"
+    assert _token_client(staff.username).get("/api/v1/inventory/units/").json()["count"] == 2
+
+
+def test_the_dashboard_shows_and_acts_on_its_own_hospital_only(client, received_request, other_staff):
+    client.force_login(other_staff)  # the session login itself is tested in dashboard/tests
+    unit = LocalUnit.objects.filter(source_request=received_request).first()
+
+    state = client.get("/dashboard/state/").json()
+    assert str(received_request.id) not in state["statuses"]
+    assert unit.din not in "".join(state["regions"].values())
+    assert client.post(f"/dashboard/requests/{received_request.id}/receive/").status_code == 404
+    assert client.post(f"/dashboard/units/{unit.id}/transfuse/").status_code == 404
+    assert client.post(f"/dashboard/units/{unit.id}/discard/", {"reason": "not ours"}).status_code == 404
+
+    unit.refresh_from_db()
+    assert unit.status == "AVAILABLE"
+
+
+def test_token_logins_are_rate_limited_per_client_address(settings, staff):
+    """Password guessing on the token login gets 429 after LOGIN_THROTTLE_RATE (shared by every service)."""
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "3/minute"}}
+    cache.clear()
+    guesses = [{"username": staff.username, "password": f"guess-{n}"} for n in range(3)]
+    answers = [APIClient().post("/api/v1/auth/token/", guess).status_code for guess in guesses]
+    right = APIClient().post("/api/v1/auth/token/", {"username": staff.username, "password": "pw-for-tests"})
+    elsewhere = APIClient(REMOTE_ADDR="192.0.2.7").post(
+        "/api/v1/auth/token/", {"username": staff.username, "password": "pw-for-tests"}
+    )
+    cache.clear()
+    assert answers == [400, 400, 400]
+    assert right.status_code == 429
+    assert elsewhere.status_code == 200

@@ -1,0 +1,51 @@
+"""Gunicorn settings of every service's web process, from the environment.
+
+Each service image runs ``gunicorn --config python:shared_events.gunicorn_config config.wsgi``
+(notification: ``--worker-class uvicorn_worker.UvicornWorker config.asgi:application``, for
+its Server-Sent Events feed). Defaults suit a container with a few cores behind a proxy.
+
+Environment (default):
+- ``PORT`` (8000): listen on ``0.0.0.0:PORT``.
+- ``GUNICORN_WORKERS`` (2 x usable cores + 1): processes.
+- ``GUNICORN_THREADS`` (4): threads per process (gthread; the uvicorn worker ignores it).
+- ``GUNICORN_TIMEOUT`` (30): seconds before a silent worker is killed and replaced.
+- ``GUNICORN_GRACEFUL_TIMEOUT`` (20): seconds a stopping worker may finish its requests
+  (keep it under the container's stop grace period).
+- ``GUNICORN_KEEPALIVE`` (5): seconds an idle keep-alive connection stays open.
+- ``GUNICORN_MAX_REQUESTS`` (1000): a worker is replaced after this many requests (+ up to
+  10 % jitter), which bounds any slow leak.
+
+With ``PROMETHEUS_MULTIPROC_DIR`` set (prometheus_client multiprocess mode), a worker
+that exits is marked dead so its live gauges leave ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
+
+
+bind = f"0.0.0.0:{_int('PORT', 8000)}"
+workers = _int("GUNICORN_WORKERS", 2 * len(os.sched_getaffinity(0)) + 1)
+worker_class = "gthread"  # the notification image passes --worker-class uvicorn_worker.UvicornWorker
+threads = _int("GUNICORN_THREADS", 4)
+timeout = _int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
+keepalive = _int("GUNICORN_KEEPALIVE", 5)
+max_requests = _int("GUNICORN_MAX_REQUESTS", 1000)
+max_requests_jitter = max_requests // 10
+worker_tmp_dir = "/dev/shm"  # noqa: S108 - heartbeat files (mkstemp) off the container's overlay filesystem
+accesslog = "-"
+errorlog = "-"
+control_socket_disable = True  # no gunicornc in the containers (and $HOME is read-only there)
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from shared_events.django.metrics import mark_process_dead  # in the master, only when needed
+
+        mark_process_dead(worker.pid)

@@ -1,0 +1,210 @@
+"""Nothing lost, nothing doubled: what every fault test checks once the system has settled.
+
+``settle(stack, created)`` waits (with a deadline) until every check passes, then
+returns a summary; on timeout it fails with what is still wrong. The checks read
+the three databases and the hospital API, for every request the load created:
+
+* at the hospital, every request is decided (none left PENDING) by exactly one
+  status change, and no request exists that the load did not create;
+* at the bank, every request has one decision with the same outcome, and the
+  hospital applied that very decision event;
+* the units the bank allocated to a request are the ones the hospital holds;
+  no unit is in two live allocations, every live allocation's unit is ALLOCATED
+  and every ALLOCATED unit has one, and the bank's maintained available counts
+  match its units;
+* the notifications: for each request, one "created" notification for the
+  hospital and one for the bank, and one for the decision, made from the
+  bank's decision event;
+* the hospital API lists exactly the requests each hospital made, none PENDING.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from contextlib import closing
+from typing import Any
+
+import psycopg2
+import pytest
+from api_client import ApiClient
+from stack import Stack
+
+from shared_events.demo import BANK_AUDIENCE, HOSPITALS
+
+DECIDED = ("APPROVED", "PARTIALLY_APPROVED", "REJECTED")
+DECISION_KINDS = {
+    "APPROVED": "REQUEST_APPROVED",
+    "PARTIALLY_APPROVED": "REQUEST_PARTIALLY_APPROVED",
+    "REJECTED": "REQUEST_REJECTED",
+}
+
+
+def query(stack: Stack, service: str, sql: str, params: Any = ()) -> list[tuple]:
+    url = stack.database_urls[service]
+    with closing(psycopg2.connect(url, application_name="fault-checks")) as conn, conn.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def statuses(stack: Stack, ids: list[str]) -> Counter[str]:
+    """How many of ``ids`` are in each status at the hospital."""
+    rows = query(stack, "hospital", "SELECT status FROM blood_requests_bloodrequest WHERE id::text = ANY(%s)", [ids])
+    return Counter(status for (status,) in rows)
+
+
+def problems(stack: Stack, created: Mapping[str, str]) -> list[str]:
+    """Everything wrong for the requests ``created`` (id -> hospital id); empty when all is well."""
+    found: list[str] = []
+
+    def report(what: str, ids: list) -> None:
+        if ids:
+            found.append(f"{what}: {len(ids)}, e.g. {sorted(map(str, ids))[:3]}")
+
+    # -- the hospital ------------------------------------------------------------------------
+    hospital = {
+        str(rid): (str(hid), status, units, allocations)
+        for rid, hid, status, units, allocations in query(
+            stack,
+            "hospital",
+            "SELECT id, hospital_id, status, units_allocated, allocations FROM blood_requests_bloodrequest",
+        )
+    }
+    report("created but missing at the hospital", [r for r in created if r not in hospital])
+    report("at the hospital but not created by the load", [r for r in hospital if r not in created])
+    report("filed under another hospital", [r for r, h in created.items() if r in hospital and hospital[r][0] != h])
+    report("not decided at the hospital", [r for r in created if r in hospital and hospital[r][1] not in DECIDED])
+    decisions_applied: dict[str, list[str]] = defaultdict(list)
+    for rid, event_id in query(
+        stack,
+        "hospital",
+        "SELECT request_id, event_id FROM blood_requests_statuschange WHERE status = ANY(%s)",
+        [list(DECIDED)],
+    ):
+        decisions_applied[str(rid)].append(str(event_id))
+    report("decided more than once at the hospital", [r for r, events in decisions_applied.items() if len(events) > 1])
+
+    # -- the bank ------------------------------------------------------------------------------
+    bank = {
+        str(rid): (status, units, str(event_id))
+        for rid, status, units, event_id in query(
+            stack,
+            "bloodbank",
+            "SELECT request_id, status, units_allocated, decision_event_id FROM allocation_bankrequest",
+        )
+    }
+    report("created but never seen by the bank", [r for r in created if r not in bank])
+    report("not decided at the bank", [r for r in created if r in bank and bank[r][0] not in DECIDED])
+    both = [r for r in created if r in bank and r in hospital and hospital[r][1] in DECIDED]
+    report("outcome differs between bank and hospital", [r for r in both if bank[r][0] != hospital[r][1]])
+    report(
+        "hospital applied another event than the bank's decision",
+        [r for r in both if decisions_applied.get(r) != [bank[r][2]]],
+    )
+    live: dict[str, set[str]] = defaultdict(set)
+    for rid, unit_id in query(
+        stack, "bloodbank", "SELECT request_id, unit_id FROM allocation_allocation WHERE released_at IS NULL"
+    ):
+        live[str(rid)].add(str(unit_id))
+    report("bank's live allocations differ from its units_allocated", [r for r in both if len(live[r]) != bank[r][1]])
+    report(
+        "units at the hospital differ from the bank's allocation",
+        [r for r in both if {str(a["unit_id"]) for a in hospital[r][3]} != live[r] or hospital[r][2] != bank[r][1]],
+    )
+    units_in_use = Counter(unit for units in live.values() for unit in units)
+    report("units in two live allocations", [u for u, n in units_in_use.items() if n > 1])
+    report(
+        "live allocation of a unit that is not ALLOCATED",
+        query(
+            stack,
+            "bloodbank",
+            "SELECT u.id FROM allocation_allocation a JOIN inventory_unit u ON u.id = a.unit_id "
+            "WHERE a.released_at IS NULL AND u.status <> 'ALLOCATED'",
+        ),
+    )
+    report(
+        "ALLOCATED unit without a live allocation",
+        query(
+            stack,
+            "bloodbank",
+            "SELECT u.id FROM inventory_unit u WHERE u.status = 'ALLOCATED' AND NOT EXISTS "
+            "(SELECT 1 FROM allocation_allocation a WHERE a.unit_id = u.id AND a.released_at IS NULL)",
+        ),
+    )
+    report(
+        "stock keys whose maintained AVAILABLE count is wrong",
+        query(
+            stack,
+            "bloodbank",
+            "SELECT s.component || ' ' || s.blood_group FROM inventory_stocksnapshot s WHERE s.status_available <> "
+            "(SELECT count(*) FROM inventory_unit u WHERE u.component = s.component "
+            "AND u.blood_group = s.blood_group AND u.status = 'AVAILABLE')",
+        ),
+    )
+
+    # -- the notifications ---------------------------------------------------------------------
+    notes: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for rid, audience, kind, source in query(
+        stack,
+        "notification",
+        "SELECT request_id, audience, kind, source_event_id FROM notifications_notification "
+        "WHERE request_id IS NOT NULL AND kind <> 'ESCALATION'",
+    ):
+        notes[str(rid)].append((audience, kind, str(source)))
+    kinds = {rid: Counter((audience, kind) for audience, kind, _ in n) for rid, n in notes.items()}
+    report("notifications repeated", [r for r, c in kinds.items() if any(n > 1 for n in c.values())])
+    audience = {rid: f"hospital:{hid}" for rid, hid in created.items()}
+    report(
+        "no 'created' notification for the hospital and the bank",
+        [
+            r
+            for r in created
+            if kinds.get(r, Counter())[(audience[r], "REQUEST_CREATED")] != 1
+            or kinds.get(r, Counter())[(BANK_AUDIENCE, "REQUEST_CREATED")] != 1
+        ],
+    )
+    decision_notes = {rid: [(a, k, s) for a, k, s in n if k in DECISION_KINDS.values()] for rid, n in notes.items()}
+    report(
+        "no single decision notification from the bank's decision event",
+        [
+            r
+            for r in created
+            if r in bank
+            and bank[r][0] in DECIDED
+            and decision_notes.get(r) != [(audience[r], DECISION_KINDS[bank[r][0]], bank[r][2])]
+        ],
+    )
+    return found
+
+
+def api_problems(stack: Stack, created: Mapping[str, str]) -> list[str]:
+    """Each hospital's API lists the requests it made, none of them PENDING."""
+    found = []
+    made = Counter(created.values())
+    for hospital in HOSPITALS:
+        client = ApiClient.login(stack.url("hospital"), hospital.username)
+        listed = client.get("/api/v1/blood-requests/").body["count"]
+        pending = client.get("/api/v1/blood-requests/?status=PENDING").body["count"]
+        if listed != made[str(hospital.id)] or pending:
+            found.append(f"{hospital.username}: API lists {listed} (made {made[str(hospital.id)]}), {pending} PENDING")
+    return found
+
+
+def settle(stack: Stack, created: Mapping[str, str], *, timeout: float = 120) -> Counter[str]:
+    """Wait until nothing is lost or doubled for ``created``; return the count of each outcome."""
+    created = dict(created)
+    started = reported = time.monotonic()
+    while found := problems(stack, created):
+        now = time.monotonic()
+        if now > started + timeout:
+            pytest.fail(f"after {timeout}s, {len(created)} requests:\n  " + "\n  ".join(found))
+        if now - reported >= 10:
+            reported = now
+            print(f"  still settling after {now - started:.0f}s: {found[0]}")
+        time.sleep(0.5)
+    found = api_problems(stack, created)
+    assert not found, found
+    outcomes = statuses(stack, list(created))
+    print(f"settled in {time.monotonic() - started:.1f}s: {dict(outcomes)}")  # shown with -s or on failure
+    return outcomes
