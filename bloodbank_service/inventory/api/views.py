@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import django_filters
 from allocation.models import Allocation
 from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,13 +24,20 @@ class UnitFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=UnitStatus.choices)
     component = django_filters.ChoiceFilter(choices=COMPONENT_CHOICES)
     blood_group = django_filters.ChoiceFilter(choices=GROUP_CHOICES)
-    expires_before = django_filters.IsoDateTimeFilter(field_name="expires_at", lookup_expr="lt")
+    expires_before = django_filters.IsoDateTimeFilter(method="filter_expires_before")
     batch = django_filters.CharFilter()
     din = django_filters.CharFilter()
 
     class Meta:
         model = Unit
         fields = ["status", "component", "blood_group", "expires_before", "batch", "din"]
+
+    def filter_expires_before(self, queryset, _name, value: datetime):
+        # In UTC: PostgreSQL refuses UTC offsets beyond 15:59 that Python accepts (a 500 otherwise).
+        try:
+            return queryset.filter(expires_at__lt=value.astimezone(UTC))
+        except OverflowError:
+            raise ValidationError({"expires_before": ["Out of range."]}) from None
 
 
 NOT_ALLOWED = OpenApiResponse(description="This status change is not allowed (e.g. the unit is allocated).")

@@ -7,7 +7,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.parsers import FormParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle
 
@@ -24,10 +24,10 @@ class LoginRateThrottle(AnonRateThrottle):
 
 
 class ObtainAuthTokenThrottled(ObtainAuthToken):
-    """DRF's token login, JSON or form body (no multipart: nothing is uploaded here), throttled."""
+    """DRF's token login (JSON, or a form), throttled."""
 
     throttle_classes = [LoginRateThrottle]
-    parser_classes = (BoundedJSONParser, FormParser)
+    parser_classes = (BoundedJSONParser, FormParser, MultiPartParser)  # bodies are 64 KiB at most anyway
 
     @extend_schema(
         summary="Log in: get this service's API token",
