@@ -11,6 +11,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle
 
+from shared_events.demo import DEVELOPMENT_PASSWORD
 from shared_events.django.body_limits import BoundedJSONParser
 
 
@@ -44,7 +45,7 @@ class ObtainAuthTokenThrottled(ObtainAuthToken):
         examples=[
             OpenApiExample(
                 "Hospital staff (demo data)",
-                value={"username": "stmary_staff", "password": "demo-password"},
+                value={"username": "stmary_staff", "password": DEVELOPMENT_PASSWORD},
                 request_only=True,
             ),
             OpenApiExample(
