@@ -25,6 +25,8 @@ ALLOWED_LITERALS = {
     ("shared_events/shared_events/django/service_settings.py", "secret_key"),
     # The published development login; seed_demo refuses it with DEBUG off (tested below).
     ("shared_events/shared_events/demo.py", "DEVELOPMENT_PASSWORD"),
+    # The token login's OpenAPI response example (DRF's documentation sample key), not a credential.
+    ("shared_events/shared_events/django/auth.py", "token"),
 }
 
 

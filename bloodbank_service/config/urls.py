@@ -15,3 +15,5 @@ urlpatterns = [
     # no mail is set up, they would be open to anyone, and accounts are managed in /admin/.
     path("accounts/", include("rest_framework.urls")),
 ]
+
+handler404 = "shared_events.django.errors.not_found"  # JSON 404 for unknown /api/ paths

@@ -20,3 +20,5 @@ urlpatterns = [
     path("dashboard/", include("dashboard.urls")),
     path("", RedirectView.as_view(url="/dashboard/", permanent=False)),
 ]
+
+handler404 = "shared_events.django.errors.not_found"  # JSON 404 for unknown /api/ paths

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from django.http import Http404
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -44,3 +46,11 @@ class HospitalScopedMixin:
     @property
     def hospital(self) -> Hospital:
         return current_hospital(self.request)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def object_id(pk: str | None) -> uuid.UUID:
+        """The URL's id as a UUID; 404 when it is not one (never a 500 from the database lookup)."""
+        try:
+            return uuid.UUID(str(pk))
+        except ValueError:
+            raise Http404 from None

@@ -37,7 +37,7 @@ NOTIFICATION_STREAM_CORS_ORIGINS = [
 SPECTACULAR_SETTINGS = {
     **SPECTACULAR_SETTINGS,  # noqa: F821 - set by service_settings above
     "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums",
         "notifications.api.schema.add_stream_path",
+        *SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"],  # noqa: F821
     ],
 }

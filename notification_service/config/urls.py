@@ -11,3 +11,5 @@ urlpatterns = [
     # whose template needs DRF's URL namespace.
     path("accounts/", include("rest_framework.urls")),
 ]
+
+handler404 = "shared_events.django.errors.not_found"  # JSON 404 for unknown /api/ paths

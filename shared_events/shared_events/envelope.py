@@ -17,7 +17,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from shared_events.topics import TOPICS
+from shared_events.topics import TOPICS, topic_name
 
 _DATASCHEMA = re.compile(r"^urn:bloodbank:event:(?P<type>[a-z_.]+):v(?P<major>\d+)$")
 
@@ -109,8 +109,12 @@ def build_event(
     )
 
 
-def parse_event(raw: bytes | str | None) -> Event:
-    """Validate a Kafka message value; raise ``EventError`` if it must be dead-lettered."""
+def parse_event(raw: bytes | str | None, *, topic: str | None = None) -> Event:
+    """Validate a Kafka message value; raise ``EventError`` if it must be dead-lettered.
+
+    With ``topic`` (the topic the message was read from), an event whose type belongs on
+    another topic is refused too.
+    """
     if not raw:
         raise EventError("empty message value")
     try:
@@ -120,6 +124,8 @@ def parse_event(raw: bytes | str | None) -> Event:
     spec = TOPICS.get(envelope.type)
     if spec is None:
         raise EventError(f"unknown event type {envelope.type!r}")
+    if topic is not None and topic != topic_name(envelope.type):
+        raise EventError(f"event type {envelope.type!r} does not belong on topic {topic!r}")
     match = _DATASCHEMA.match(envelope.dataschema)
     if match is None or match["type"] != envelope.type:
         raise EventError(f"dataschema {envelope.dataschema!r} does not name type {envelope.type!r}")

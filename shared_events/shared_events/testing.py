@@ -7,6 +7,7 @@ whole run) that broker is used; otherwise the session starts its own.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -70,6 +71,151 @@ def requested_payload(**overrides: Any) -> dict[str, Any]:
         payload["allow_partial"] = False
         payload["needed_by"] = (now + timedelta(days=2)).isoformat()
     return payload | overrides
+
+
+def refused_bodies(valid: dict[str, Any]) -> list[Any]:
+    """Request bodies every API refuses, as ``pytest.param(body, status)``: ``valid`` padded past 64 KiB (413),
+    and JSON nested 40 and 20,000 levels deep in under 64 KiB (400; the limit is 32; the standard library
+    parser would give up with a RecursionError at about 1,000).
+    """
+    oversized = json.dumps(valid | {"padding": "x" * 70_000}).encode()
+    return [
+        pytest.param(oversized, 413, id="over-64KiB"),
+        pytest.param(b"[" * 40 + b"]" * 40, 400, id="nested-40"),
+        pytest.param(b"[" * 20_000 + b"]" * 20_000, 400, id="nested-20000"),
+    ]
+
+
+@contextmanager
+def wsgi_in_test_transaction() -> Iterator[None]:
+    """Let a real WSGI app (e.g. for schemathesis' ``from_wsgi``) run in the test's database transaction.
+
+    A WSGI request closes the database connection when it starts and ends; Django's test client
+    disconnects that for its own requests, and this does the same around the block.
+    """
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+HUGE_EVENT_BYTES = 950_000
+"""A huge message the producer and broker still carry (librdkafka's ``message.max.bytes`` default is
+1,000,000); its dead letter keeps the first ``DLQ_MAX_VALUE_BYTES`` of it."""
+TOO_BIG_EVENT_BYTES = 2_000_000
+"""A message the producer refuses before sending (``MSG_SIZE_TOO_LARGE``)."""
+
+
+def malformed_events(event_type: str) -> list[tuple[str, bytes]]:
+    """(label, message value) pairs every consumer of ``event_type``'s topic must dead-letter."""
+    from shared_events.topics import TOPICS
+
+    def envelope(type_: str = event_type, major: int = 1, data: dict[str, Any] | None = None) -> bytes:
+        return json.dumps(
+            {
+                "specversion": "1.0",
+                "id": str(uuid.uuid4()),
+                "source": "malformed-test",
+                "type": type_,
+                "subject": "malformed",
+                "time": datetime.now(UTC).isoformat(),
+                "datacontenttype": "application/json",
+                "dataschema": f"urn:bloodbank:event:{type_}:v{major}",
+                "correlationid": "malformed",
+                "data": data or {},
+            }
+        ).encode()
+
+    other = next(name for name in TOPICS if name != event_type)
+    return [
+        ("not-json", b"{this is not JSON"),
+        ("wrong-type", envelope(other)),
+        ("missing-fields", envelope()),
+        ("unknown-major", envelope(major=TOPICS[event_type].latest_major + 1)),
+        ("huge", envelope(data={"padding": "x" * HUGE_EVENT_BYTES})),
+    ]
+
+
+def assert_malformed_events_dead_lettered(*, service: str, handlers: dict[str, Any], valid: Any) -> None:
+    """Send ``malformed_events`` on every topic ``handlers`` consume, then the ``valid`` event (an ``Event``); run a
+    real consumer and relay: each malformed one must land in ``dlq.<service>`` with its ``dlq_*`` headers,
+    and ``valid`` (sent last) must be handled. A message over 1 MB is refused by the producer itself.
+    """
+    from confluent_kafka import KafkaError, KafkaException, Producer
+
+    from shared_events.django.consumer import DLQ_MAX_VALUE_BYTES, EventConsumer
+    from shared_events.django.models import InboxEvent
+    from shared_events.django.relay import OutboxRelay
+    from shared_events.kafka_config import producer_config
+    from shared_events.topics import dlq_topic, topic_name
+
+    producer = Producer(producer_config())
+    sent = set()
+    for event_type in sorted(handlers):
+        for label, value in malformed_events(event_type):
+            producer.produce(topic_name(event_type), key=label, value=value)
+            sent.add((topic_name(event_type), label))
+    with pytest.raises(KafkaException) as refused:
+        producer.produce(topic_name(valid.type), key="too-big", value=b"x" * TOO_BIG_EVENT_BYTES)
+    assert refused.value.args[0].code() == KafkaError.MSG_SIZE_TOO_LARGE
+    producer.produce(topic_name(valid.type), key=valid.subject, value=valid.envelope.to_bytes())
+    assert producer.flush(30) == 0
+
+    consumer = EventConsumer(
+        handlers=handlers, stop=threading.Event(), group_id=f"malformed-{uuid.uuid4().hex[:8]}", retry_backoff=0.01
+    )
+    relay_stop = threading.Event()
+    with running(OutboxRelay(stop=relay_stop).run, relay_stop), running(consumer.run, consumer.stop):
+        wait_for(
+            lambda: InboxEvent.objects.filter(event_id=valid.id, outcome="HANDLED").exists(),
+            timeout=60,
+            message="the valid event sent after the malformed ones",
+        )
+        letters = read_topic(dlq_topic(service), len(sent), timeout=60)
+    assert {(dict(m.headers())["dlq_original_topic"].decode(), m.key().decode()) for m in letters} == sent
+    for letter in letters:
+        headers = dict(letter.headers())
+        assert {"dlq_error", "dlq_original_partition", "dlq_original_offset", "dlq_failed_at"} <= set(headers)
+        assert headers["dlq_consumer_group"] == consumer.group_id.encode()
+        if letter.key() == b"wrong-type":
+            assert b"does not belong on topic" in headers["dlq_error"]
+        if letter.key() == b"huge":
+            assert int(headers["dlq_value_truncated_from"]) > HUGE_EVENT_BYTES
+            assert len(letter.value()) == DLQ_MAX_VALUE_BYTES
+
+
+OPEN_OPERATIONS = {("post", "/api/v1/auth/token/")}
+"""Operations in a service's schema that need no credentials (health, schema and docs are not in it)."""
+
+
+def undocumented_operations(schema: dict[str, Any]) -> list[str]:
+    """What a service's OpenAPI schema leaves undocumented, one line per gap; ``[]`` when complete.
+
+    Every operation needs a summary, a security requirement (except ``OPEN_OPERATIONS``), an
+    example for each request body media type, and one for its success response.
+    """
+    gaps = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            name = f"{method.upper()} {path}"
+            if not operation.get("summary"):
+                gaps.append(f"{name}: no summary")
+            if (method, path) not in OPEN_OPERATIONS and not operation.get("security"):
+                gaps.append(f"{name}: no security requirement")
+            for media_type, media in operation.get("requestBody", {}).get("content", {}).items():
+                if not (media.get("example") or media.get("examples")):
+                    gaps.append(f"{name}: no example for its {media_type} request body")
+            success = [response for status, response in operation["responses"].items() if status.startswith("2")]
+            for media_type, media in (success[0] if success else {}).get("content", {}).items():
+                if not (media.get("example") or media.get("examples")):
+                    gaps.append(f"{name}: no example for its {media_type} response")
+    return gaps
 
 
 def metric_value(text: str, name: str, **labels: str) -> float | None:

@@ -56,6 +56,15 @@ def test_unknown_type_and_unknown_major_are_refused():
         parse_event(json.dumps(body | {"dataschema": "urn:bloodbank:event:hospital.blood.requested:v2"}))
 
 
+def test_a_valid_event_read_from_another_type_s_topic_is_refused(monkeypatch):
+    monkeypatch.setenv("KAFKA_TOPIC_PREFIX", "t1.")
+    raw = build_event("hospital.blood.requested", requested_payload(), source="h", subject="r").to_bytes()
+
+    assert parse_event(raw, topic="t1.hospital.blood.requested").type == "hospital.blood.requested"
+    with pytest.raises(EventError, match=r"does not belong on topic 't1\.hospital\.blood\.cancelled'"):
+        parse_event(raw, topic="t1.hospital.blood.cancelled")
+
+
 def test_a_payload_that_breaks_its_schema_is_refused():
     body = json.loads(_event().to_bytes())
     body["data"]["blood_group"] = "C+"

@@ -1,17 +1,20 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import django_filters
 from allocation.models import Allocation
 from django.db.models import Prefetch
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from inventory import selectors, services
+from inventory.api import examples
 from inventory.api import serializers as s
 from inventory.models import COMPONENT_CHOICES, GROUP_CHOICES, Unit, UnitStatus
 from inventory.permissions import IsBankStaff
@@ -21,7 +24,7 @@ class UnitFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=UnitStatus.choices)
     component = django_filters.ChoiceFilter(choices=COMPONENT_CHOICES)
     blood_group = django_filters.ChoiceFilter(choices=GROUP_CHOICES)
-    expires_before = django_filters.IsoDateTimeFilter(field_name="expires_at", lookup_expr="lt")
+    expires_before = django_filters.IsoDateTimeFilter(method="filter_expires_before")
     batch = django_filters.CharFilter()
     din = django_filters.CharFilter()
 
@@ -29,7 +32,25 @@ class UnitFilter(django_filters.FilterSet):
         model = Unit
         fields = ["status", "component", "blood_group", "expires_before", "batch", "din"]
 
+    def filter_expires_before(self, queryset, _name, value: datetime):
+        # In UTC: PostgreSQL refuses UTC offsets beyond 15:59 that Python accepts (a 500 otherwise).
+        try:
+            return queryset.filter(expires_at__lt=value.astimezone(UTC))
+        except OverflowError:
+            raise ValidationError({"expires_before": ["Out of range."]}) from None
 
+
+NOT_ALLOWED = OpenApiResponse(description="This status change is not allowed (e.g. the unit is allocated).")
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List units",
+        description="Filters `status`, `component`, `blood_group`, `expires_before`, `batch`, `din`.",
+        examples=[examples.UNIT_LISTED],
+    ),
+    retrieve=extend_schema(summary="One unit, with its status history", examples=[examples.UNIT_DETAIL]),
+)
 class UnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Bank units: list/filter, receive, quarantine, release, discard."""
 
@@ -47,7 +68,14 @@ class UnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def get_serializer_class(self):
         return s.UnitDetailSerializer if self.action == "retrieve" else s.UnitSerializer
 
-    @extend_schema(request=s.ReceiveUnitSerializer, responses={201: s.UnitSerializer})
+    @extend_schema(
+        summary="Receive a unit into stock",
+        description="`din` is an ISBT 128 donation identification number (13 characters, or 14 with its "
+        "ISO 7064 check character, which is validated); `expires_at` defaults to the component's shelf life.",
+        request=s.ReceiveUnitSerializer,
+        responses={201: s.UnitSerializer},
+        examples=[examples.RECEIVE, examples.RECEIVED],
+    )
     def create(self, request: Request) -> Response:
         incoming = s.ReceiveUnitSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -68,17 +96,35 @@ class UnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             raise NotFound() from exc
         return Response(s.UnitDetailSerializer(self.get_queryset().prefetch_related("history").get(pk=unit.pk)).data)
 
-    @extend_schema(request=s.ReasonSerializer, responses={200: s.UnitDetailSerializer})
+    @extend_schema(
+        summary="Quarantine a unit (no longer allocatable)",
+        description="With a `reason`; never on an allocated unit.",
+        request=s.ReasonSerializer,
+        responses={200: s.UnitDetailSerializer, 409: NOT_ALLOWED},
+        examples=[examples.QUARANTINE, examples.UNIT_DETAIL],
+    )
     @action(detail=True, methods=["post"])
     def quarantine(self, request: Request, pk: str) -> Response:
         return self._change(request, pk, UnitStatus.QUARANTINED)
 
-    @extend_schema(request=s.ReasonSerializer, responses={200: s.UnitDetailSerializer})
+    @extend_schema(
+        summary="Release a quarantined unit back to stock",
+        description="With a `reason`; never on an allocated unit.",
+        request=s.ReasonSerializer,
+        responses={200: s.UnitDetailSerializer, 409: NOT_ALLOWED},
+        examples=[examples.RELEASE, examples.UNIT_DETAIL],
+    )
     @action(detail=True, methods=["post"])
     def release(self, request: Request, pk: str) -> Response:
         return self._change(request, pk, UnitStatus.AVAILABLE)
 
-    @extend_schema(request=s.ReasonSerializer, responses={200: s.UnitDetailSerializer})
+    @extend_schema(
+        summary="Discard a unit",
+        description="With a `reason`; never on an allocated unit.",
+        request=s.ReasonSerializer,
+        responses={200: s.UnitDetailSerializer, 409: NOT_ALLOWED},
+        examples=[examples.DISCARD, examples.UNIT_DETAIL],
+    )
     @action(detail=True, methods=["post"])
     def discard(self, request: Request, pk: str) -> Response:
         return self._change(request, pk, UnitStatus.DISCARDED)
@@ -89,7 +135,12 @@ class StockView(APIView):
 
     permission_classes = [IsBankStaff]
 
-    @extend_schema(responses={200: s.StockRowSerializer(many=True)})
+    @extend_schema(
+        summary="Stock overview",
+        description="Per component and blood group: available, allocated and expiring units, thresholds and level.",
+        responses={200: s.StockRowSerializer(many=True)},
+        examples=[examples.STOCK],
+    )
     def get(self, request: Request) -> Response:
         return Response(s.StockRowSerializer(selectors.stock_overview(), many=True).data)
 
@@ -99,11 +150,22 @@ class ThresholdsView(APIView):
 
     permission_classes = [IsBankStaff]
 
-    @extend_schema(responses={200: s.ThresholdSerializer(many=True)})
+    @extend_schema(
+        summary="Low and critical stock thresholds",
+        responses={200: s.ThresholdSerializer(many=True)},
+        examples=[examples.THRESHOLDS_NOW],
+    )
     def get(self, request: Request) -> Response:
         return Response(s.ThresholdSerializer(selectors.thresholds(), many=True).data)
 
-    @extend_schema(request=s.ThresholdSerializer(many=True), responses={200: s.ThresholdSerializer(many=True)})
+    @extend_schema(
+        summary="Change some thresholds",
+        description="A list of thresholds, each component and blood group at most once; `critical_threshold` "
+        "must not be above `low_threshold`. Returns every threshold.",
+        request=s.ThresholdSerializer(many=True),
+        responses={200: s.ThresholdSerializer(many=True)},
+        examples=[examples.THRESHOLDS_CHANGE, examples.THRESHOLDS_NOW],
+    )
     def put(self, request: Request) -> Response:
         incoming = s.ThresholdListSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from hospitals.permissions import HospitalScopedMixin
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from blood_requests import idempotency, selectors, services
+from blood_requests.api import examples
 from blood_requests.api.serializers import BloodRequestCreateSerializer, BloodRequestSerializer, CancelSerializer
 from blood_requests.lifecycle import InvalidTransition
 from blood_requests.models import BloodRequest
@@ -42,6 +43,19 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 )
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List this hospital's blood requests",
+        description="Newest first, filtered by `status`, `priority`, `blood_group`, `component`; "
+        "only the caller's hospital's requests.",
+        examples=[examples.APPROVED],
+    ),
+    retrieve=extend_schema(
+        summary="One blood request, with its status history, decision and allocated units",
+        description="Another hospital's request is 404.",
+        examples=[examples.APPROVED],
+    ),
+)
 class BloodRequestViewSet(
     HospitalScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
@@ -55,7 +69,17 @@ class BloodRequestViewSet(
         return selectors.blood_requests(hospital=self.hospital)
 
     @extend_schema(
-        request=BloodRequestCreateSerializer, responses={201: BloodRequestSerializer}, parameters=[IDEMPOTENCY_KEY]
+        summary="Request blood from the bank",
+        description="Creates a `PENDING` request and publishes `hospital.blood.requested`; the bank's decision "
+        "arrives within moments (`APPROVED`, `PARTIALLY_APPROVED` or `REJECTED`). `patient_reference` is an "
+        "opaque record number, never a name.",
+        request=BloodRequestCreateSerializer,
+        responses={
+            201: BloodRequestSerializer,
+            422: OpenApiResponse(description="This Idempotency-Key was already used with a different request body."),
+        },
+        parameters=[IDEMPOTENCY_KEY],
+        examples=[examples.CREATE_EMERGENCY, examples.CREATE_SCHEDULED, examples.CREATED],
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         key = request.headers.get("Idempotency-Key")
@@ -81,14 +105,24 @@ class BloodRequestViewSet(
         )  # with its history loaded: nothing is read back
         return status.HTTP_201_CREATED, BloodRequestSerializer(blood_request).data
 
-    @extend_schema(request=CancelSerializer, responses={200: BloodRequestSerializer, 409: None})
+    @extend_schema(
+        summary="Cancel a request",
+        description="Allowed while `PENDING`, `APPROVED` or `PARTIALLY_APPROVED`; the bank releases any allocated "
+        "units.",
+        request=CancelSerializer,
+        responses={
+            200: BloodRequestSerializer,
+            409: OpenApiResponse(description="The request can no longer be cancelled."),
+        },
+        examples=[examples.CANCEL, examples.CANCELLED],
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         serializer = CancelSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
             services.cancel_blood_request(
-                blood_request_id=pk,
+                blood_request_id=self.object_id(pk),
                 hospital=self.hospital,
                 user=request.user,
                 reason=serializer.validated_data["reason"],
@@ -99,11 +133,19 @@ class BloodRequestViewSet(
             raise Conflict(str(exc)) from None
         return Response(BloodRequestSerializer(self.get_object()).data)
 
-    @extend_schema(request=None, responses={200: BloodRequestSerializer, 409: None})
+    @extend_schema(
+        summary="Record that the allocated units arrived",
+        description="The units enter this hospital's local inventory and the request becomes `FULFILLED`.",
+        request=None,
+        responses={200: BloodRequestSerializer, 409: OpenApiResponse(description="The request is not approved.")},
+        examples=[examples.FULFILLED],
+    )
     @action(detail=True, methods=["post"])
     def receive(self, request: Request, pk: str | None = None) -> Response:
         try:
-            services.receive_blood_request(blood_request_id=pk, hospital=self.hospital, user=request.user)
+            services.receive_blood_request(
+                blood_request_id=self.object_id(pk), hospital=self.hospital, user=request.user
+            )
         except BloodRequest.DoesNotExist:
             raise Http404 from None
         except InvalidTransition as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from hospitals.permissions import HospitalScopedMixin
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -21,6 +21,25 @@ from local_inventory.api.serializers import (
 )
 from local_inventory.models import LocalUnit
 
+UNIT = {
+    "id": "5d2e8f1a-3b4c-4d5e-9f60-7a8b9c0d1e2f",
+    "bank_unit_id": "a1d3c6e2-5b7f-4c08-9e21-3f4a5b6c7d80",
+    "din": "G123426000421",
+    "component": "RED_CELLS",
+    "blood_group": "O-",
+    "expires_at": "2026-12-20T00:00:00Z",
+    "batch": "BATCH-2611-07",
+    "source_request_id": "3f6c2a9e-8d41-4f7b-9a55-0c1e2b7d4a10",
+    "status": "AVAILABLE",
+    "status_reason": "",
+    "status_changed_by": None,
+    "status_changed_at": None,
+    "received_at": "2026-11-29T07:10:00Z",
+}
+_CHANGED = {"status_changed_by": "stmary_staff", "status_changed_at": "2026-11-29T08:30:00Z"}
+UNIT_EXAMPLE = OpenApiExample("A unit in stock", value=UNIT, response_only=True)
+NOT_AVAILABLE = OpenApiResponse(description="The unit is not available (already transfused, discarded or expired).")
+
 
 class UnitConflict(APIException):
     status_code = status.HTTP_409_CONFLICT
@@ -28,6 +47,16 @@ class UnitConflict(APIException):
     default_code = "conflict"
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List this hospital's local units",
+        description="Units received from the bank, soonest expiry first; filters `status`, `blood_group`, `component`.",
+        examples=[UNIT_EXAMPLE],
+    ),
+    retrieve=extend_schema(
+        summary="One local unit", description="Another hospital's unit is 404.", examples=[UNIT_EXAMPLE]
+    ),
+)
 class LocalUnitViewSet(HospitalScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = LocalUnitSerializer
     filterset_fields = ["status", "blood_group", "component"]
@@ -41,26 +70,75 @@ class LocalUnitViewSet(HospitalScopedMixin, mixins.ListModelMixin, mixins.Retrie
         serializer = serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            unit = action_fn(unit_id=pk, hospital=self.hospital, user=request.user, **serializer.validated_data)
+            unit = action_fn(
+                unit_id=self.object_id(pk), hospital=self.hospital, user=request.user, **serializer.validated_data
+            )
         except LocalUnit.DoesNotExist:
             raise Http404 from None
         except services.UnitNotAvailable as exc:
             raise UnitConflict(str(exc)) from None
         return Response(LocalUnitSerializer(unit).data)
 
-    @extend_schema(request=TransfuseSerializer, responses={200: LocalUnitSerializer, 409: None})
+    @extend_schema(
+        summary="Record that a unit was transfused",
+        description="Only an `AVAILABLE` unit; `reason` is optional.",
+        request=TransfuseSerializer,
+        responses={200: LocalUnitSerializer, 409: NOT_AVAILABLE},
+        examples=[
+            OpenApiExample("Transfused", value={"reason": "Ward 4B"}, request_only=True),
+            OpenApiExample(
+                "The unit now",
+                value=UNIT | _CHANGED | {"status": "TRANSFUSED", "status_reason": "Ward 4B"},
+                response_only=True,
+            ),
+        ],
+    )
     @action(detail=True, methods=["post"])
     def transfuse(self, request: Request, pk: str | None = None) -> Response:
         return self._act(services.transfuse_unit, TransfuseSerializer, request, pk)
 
-    @extend_schema(request=DiscardSerializer, responses={200: LocalUnitSerializer, 409: None})
+    @extend_schema(
+        summary="Record that a unit was wasted",
+        description="Only an `AVAILABLE` unit; `reason` is required.",
+        request=DiscardSerializer,
+        responses={200: LocalUnitSerializer, 409: NOT_AVAILABLE},
+        examples=[
+            OpenApiExample("Discarded", value={"reason": "Cold chain broken"}, request_only=True),
+            OpenApiExample(
+                "The unit now",
+                value=UNIT | _CHANGED | {"status": "DISCARDED", "status_reason": "Cold chain broken"},
+                response_only=True,
+            ),
+        ],
+    )
     @action(detail=True, methods=["post"])
     def discard(self, request: Request, pk: str | None = None) -> Response:
         return self._act(services.discard_unit, DiscardSerializer, request, pk)
 
 
 class LocalSummaryView(HospitalScopedMixin, APIView):
-    @extend_schema(responses={200: LocalSummaryRowSerializer(many=True)})
+    @extend_schema(
+        summary="Local stock by component and blood group",
+        description="Counts of this hospital's units by status, and those expiring within 72 hours.",
+        responses={200: LocalSummaryRowSerializer(many=True)},
+        examples=[
+            OpenApiExample(
+                "O- red cells",
+                value=[
+                    {
+                        "component": "RED_CELLS",
+                        "blood_group": "O-",
+                        "available_units": 3,
+                        "expiring_within_72h": 1,
+                        "transfused_units": 5,
+                        "discarded_units": 1,
+                        "expired_units": 0,
+                    }
+                ],
+                response_only=True,
+            )
+        ],
+    )
     def get(self, request: Request) -> Response:
         rows = selectors.local_summary(hospital=self.hospital)
         return Response(LocalSummaryRowSerializer(rows, many=True).data)

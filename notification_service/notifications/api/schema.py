@@ -32,9 +32,23 @@ def add_stream_path(result: dict[str, Any], generator: Any, request: Any, public
             "responses": {
                 "200": {
                     "description": "An endless event stream",
-                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    "content": {
+                        "text/event-stream": {
+                            "schema": {"type": "string"},
+                            "example": 'retry: 3000\n\nid: 42\nevent: notification\ndata: {"id": '
+                            '"8e2f4a6c-1b3d-4e5f-a7b9-c0d1e2f3a4b5", "kind": "REQUEST_APPROVED", "seq": 42}\n\n',
+                        }
+                    },
                 },
-                "400": {"description": "Last-Event-ID is not an integer"},
+                "400": {
+                    "description": "Last-Event-ID is not an integer",
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/FieldErrors"},
+                            "example": {"last_event_id": ["Must be a non-negative integer (a notification's seq)."]},
+                        }
+                    },
+                },
                 "401": {"description": "No or invalid credentials"},
                 "403": {"description": "The user has no notification audience"},
             },

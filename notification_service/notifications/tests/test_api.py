@@ -127,7 +127,9 @@ def test_an_unknown_or_malformed_id_is_404(stmary_client):
 def test_token_login_and_the_documented_endpoints(db):
     factories.hospital_user(ST_MARY)
     client = APIClient()
-    token = client.post("/api/v1/auth/token/", {"username": ST_MARY.username, "password": "pw-for-tests"}).json()
+    token = client.post(
+        "/api/v1/auth/token/", {"username": ST_MARY.username, "password": "pw-for-tests"}, format="json"
+    ).json()
     assert "token" in token
     client.credentials(HTTP_AUTHORIZATION=f"Token {token['token']}")
     assert client.get(URL).status_code == 200

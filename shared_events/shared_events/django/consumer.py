@@ -46,6 +46,11 @@ log = logging.getLogger(__name__)
 
 TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
+DLQ_MAX_VALUE_BYTES = 900_000
+"""A dead letter keeps at most this much of the original value (``dlq_value_truncated_from`` says it was cut):
+with its headers it must stay under the producer's ``message.max.bytes`` (1,000,000 by default), or the relay
+could never publish it and every outbox row after it would wait."""
+
 
 class EventConsumer:
     def __init__(
@@ -179,11 +184,19 @@ class EventConsumer:
         return done
 
     def _prepare(self, msg: Message) -> tuple[Event, Handler]:
-        event = parse_event(msg.value())
+        event = parse_event(msg.value(), topic=self._read_from(msg))
         handler = self.handlers.get(event.type)
         if handler is None:
             raise EventError(f"no handler for event type {event.type!r} in {self.group_id}")
         return event, handler
+
+    def _read_from(self, msg: Message) -> str:
+        """The topic the event was published on: a dead letter being replayed names it in a header."""
+        if msg.topic() == dlq_topic(self.service):
+            original = dict(msg.headers() or []).get("dlq_original_topic")
+            if original:
+                return original.decode(errors="replace")
+        return msg.topic()
 
     def process(self, msg: Message, *, replay: bool = False) -> bool:
         """Handle or dead-letter ``msg``; return False only when stopping mid-way."""
@@ -284,6 +297,10 @@ class EventConsumer:
             "dlq_failed_at": datetime.now(UTC).isoformat(),
         }
         key = msg.key().decode(errors="replace") if msg.key() else ""
+        value = msg.value() or b""
+        if len(value) > DLQ_MAX_VALUE_BYTES:
+            headers["dlq_value_truncated_from"] = str(len(value))
+            value = value[:DLQ_MAX_VALUE_BYTES]
         with transaction.atomic():
             if event is not None:
                 if InboxEvent.objects.filter(consumer_group=self.group_id, event_id=event.id).exists():
@@ -293,7 +310,7 @@ class EventConsumer:
             enqueue_message(
                 topic=dlq_topic(self.service),
                 key=key,
-                value=msg.value() or b"",
+                value=value,
                 headers=headers,
                 event_type=f"dlq.{self.service}",
             )

@@ -80,6 +80,7 @@ def service_settings(
             "rest_framework.authtoken",
             "django_filters",
             "drf_spectacular",
+            "drf_spectacular_sidecar",
             "shared_events.django",
             *apps,
         ],
@@ -87,6 +88,7 @@ def service_settings(
             "shared_events.django.middleware.request_metrics",  # outermost: times every response
             "shared_events.django.middleware.correlation_id",
             "django.middleware.security.SecurityMiddleware",
+            "shared_events.django.body_limits.body_size_limit",
             "whitenoise.middleware.WhiteNoiseMiddleware",
             "django.contrib.sessions.middleware.SessionMiddleware",
             "django.middleware.common.CommonMiddleware",
@@ -125,12 +127,16 @@ def service_settings(
         "STATIC_URL": "static/",
         "STATIC_ROOT": base_dir / "staticfiles",
         "LOGIN_URL": "/accounts/login/",
+        # Request bodies above this are refused with a JSON 413 (shared_events.django.body_limits).
+        "DATA_UPLOAD_MAX_MEMORY_SIZE": 64 * 1024,
         "REST_FRAMEWORK": {
             "DEFAULT_AUTHENTICATION_CLASSES": [
                 "rest_framework.authentication.TokenAuthentication",
                 "rest_framework.authentication.SessionAuthentication",
             ],
             "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+            # JSON bodies only, bounded in size and depth (shared_events.django.body_limits).
+            "DEFAULT_PARSER_CLASSES": ["shared_events.django.body_limits.BoundedJSONParser"],
             "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
             "PAGE_SIZE": 50,
             "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -145,6 +151,17 @@ def service_settings(
             "VERSION": "1.0.0",
             "SERVE_INCLUDE_SCHEMA": False,
             "COMPONENT_SPLIT_REQUEST": True,
+            "DESCRIPTION": "Authenticate with `Authorization: Token <key>`; get the key from "
+            "`POST /api/v1/auth/token/` (see **Authorize**). Bodies are JSON, at most 64 KiB.",
+            # Errors, auth description and examples every endpoint shares (shared_events.django.openapi).
+            "POSTPROCESSING_HOOKS": [
+                "drf_spectacular.hooks.postprocess_schema_enums",
+                "shared_events.django.openapi.document_common",
+            ],
+            # Swagger UI's assets from the drf-spectacular-sidecar package, not from a CDN.
+            "SWAGGER_UI_DIST": "SIDECAR",
+            "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+            "REDOC_DIST": "SIDECAR",
         },
         "SHARED_EVENTS": {
             "SERVICE": service,

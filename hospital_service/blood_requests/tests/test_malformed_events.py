@@ -1,0 +1,13 @@
+"""Malformed events on every topic the hospital consumes go to dlq.hospital; the consumer keeps going."""
+
+import pytest
+from testing_support.factories import inventory_event
+
+from blood_requests.handlers import HANDLERS
+from shared_events.testing import assert_malformed_events_dead_lettered
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_malformed_events_on_every_consumed_topic_are_dead_lettered_and_a_valid_one_after_is_handled(kafka_topics):
+    assert_malformed_events_dead_lettered(service="hospital", handlers=HANDLERS, valid=inventory_event())
