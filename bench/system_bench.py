@@ -201,9 +201,9 @@ def timeline(all_records: list[Sent], all_rows: dict[str, dict], sampler: Sample
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rates", default="50,100,150,200,250,300,350,400", help="requests/s of each step")
+    parser.add_argument("--rates", default="10,20,30,40,50,60,80,100,150,200,300,400", help="requests/s of each step")
     parser.add_argument("--step-seconds", type=float, default=15.0)
-    parser.add_argument("--quick", action="store_true", help="3 steps of 8 s (50, 100, 200/s)")
+    parser.add_argument("--quick", action="store_true", help="3 steps of 8 s (20, 40, 100/s)")
     parser.add_argument("--hospitals", type=int, default=4)
     parser.add_argument("--units", type=int, default=0, help="units to stock (default: enough for the ramp, >= 5000)")
     parser.add_argument("--keep-going", action="store_true", help="run every step even after one is not sustained")
@@ -214,7 +214,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     if args.quick:
-        args.rates, args.step_seconds = "50,100,200", 8.0
+        args.rates, args.step_seconds = "20,40,100", 8.0
     rates = [float(r) for r in args.rates.split(",")]
     label = args.label or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     planned = sum(rates) * args.step_seconds + 200
