@@ -154,3 +154,29 @@ def url_access_problems(client: Any, public: set[str]) -> list[str]:
         if not set(answers.values()) <= {"refused", "405"} or "refused" not in answers.values():
             problems.append(f"{url}: {answers}")
     return problems
+
+
+def protected_operations(*, including: set[str]) -> list[Operation]:
+    """Every operation of the service's schema that needs credentials; fails unless ``including`` are among them
+    (so a schema that lost its operations cannot pass a security test by having none)."""
+    operations = [op for op in schema_operations(openapi_schema()) if str(op) not in OPEN_OPERATIONS]
+    missing = including - {str(op) for op in operations}
+    assert not missing, f"operations missing from the schema: {sorted(missing)}"
+    return operations
+
+
+def answers_other_than(client: Any, operations: list[Operation], expected: int) -> dict[str, int]:
+    """``{operation: status}`` for every operation ``client`` does not get ``expected`` from; ``{}`` when all do."""
+    answers = {str(op): client.generic(op.method, op.path).status_code for op in operations}
+    return {op: status for op, status in answers.items() if status != expected}
+
+
+def token_client(username: str, password: str) -> Any:
+    """A DRF test client carrying a real token from the service's ``POST /api/v1/auth/token/``."""
+    from rest_framework.test import APIClient
+
+    response = APIClient().post("/api/v1/auth/token/", {"username": username, "password": password}, format="json")
+    assert response.status_code == 200, response.content
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
+    return client

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import pytest
 from confluent_kafka import Consumer, Message
 
+from shared_events.access_probe import OPEN_OPERATIONS
 from shared_events.admin import create_topics
 from shared_events.embedded_broker import start_broker
 from shared_events.kafka_config import consumer_config
@@ -190,14 +191,33 @@ def assert_malformed_events_dead_lettered(*, service: str, handlers: dict[str, A
             assert len(letter.value()) == DLQ_MAX_VALUE_BYTES
 
 
-OPEN_OPERATIONS = {("post", "/api/v1/auth/token/")}
-"""Operations in a service's schema that need no credentials (health, schema and docs are not in it)."""
+def served_schema() -> dict[str, Any]:
+    """The OpenAPI schema the service serves at ``/api/schema/`` (public: the contract, not the data)."""
+    from rest_framework.test import APIClient
+
+    response = APIClient().get("/api/schema/?format=json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def token_scheme_problems(schema: dict[str, Any]) -> list[str]:
+    """What keeps Swagger UI's Authorize from working with the token login; ``[]`` when nothing."""
+    token_auth = schema["components"]["securitySchemes"].get("tokenAuth", {})
+    problems = []
+    if (token_auth.get("type"), token_auth.get("in"), token_auth.get("name")) != ("apiKey", "header", "Authorization"):
+        problems.append(f"tokenAuth is not the Authorization header: {token_auth}")
+    for hint in ("POST /api/v1/auth/token/", "Token <key>"):
+        if hint not in token_auth.get("description", ""):
+            problems.append(f"tokenAuth's description does not say {hint!r}")
+    if "security" in schema["paths"]["/api/v1/auth/token/"]["post"]:
+        problems.append("logging in asks for a token")
+    return problems
 
 
 def undocumented_operations(schema: dict[str, Any]) -> list[str]:
     """What a service's OpenAPI schema leaves undocumented, one line per gap; ``[]`` when complete.
 
-    Every operation needs a summary, a security requirement (except ``OPEN_OPERATIONS``), an
+    Every operation needs a summary, a security requirement (except ``access_probe.OPEN_OPERATIONS``), an
     example for each request body media type, and one for its success response.
     """
     gaps = []
@@ -206,7 +226,7 @@ def undocumented_operations(schema: dict[str, Any]) -> list[str]:
             name = f"{method.upper()} {path}"
             if not operation.get("summary"):
                 gaps.append(f"{name}: no summary")
-            if (method, path) not in OPEN_OPERATIONS and not operation.get("security"):
+            if name not in OPEN_OPERATIONS and not operation.get("security"):
                 gaps.append(f"{name}: no security requirement")
             for media_type, media in operation.get("requestBody", {}).get("content", {}).items():
                 if not (media.get("example") or media.get("examples")):

@@ -13,10 +13,10 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from shared_events.access_probe import (
-    OPEN_OPERATIONS,
     OPEN_URL_NAMES,
-    openapi_schema,
-    schema_operations,
+    answers_other_than,
+    protected_operations,
+    token_client,
     url_access_problems,
 )
 
@@ -28,31 +28,27 @@ PASSWORD = "a-long-test-password"
 
 
 def _operations():
-    operations = [op for op in schema_operations(openapi_schema()) if str(op) not in OPEN_OPERATIONS]
-    assert {"POST /api/v1/units/{id}/quarantine/", "PUT /api/v1/thresholds/", "GET /api/v1/requests/{request_id}/"} <= {
-        str(op) for op in operations
-    }
-    return operations
+    return protected_operations(
+        including={
+            "POST /api/v1/units/{id}/quarantine/",
+            "PUT /api/v1/thresholds/",
+            "GET /api/v1/requests/{request_id}/",
+        }
+    )
 
 
 def _token_client(username: str, password: str = PASSWORD) -> APIClient:
-    response = APIClient().post("/api/v1/auth/token/", {"username": username, "password": password}, format="json")
-    assert response.status_code == 200, response.content
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
-    return client
+    return token_client(username, password)
 
 
 def test_every_operation_in_the_openapi_schema_answers_401_without_credentials():
-    answers = {str(op): APIClient().generic(op.method, op.path).status_code for op in _operations()}
-    assert {op: code for op, code in answers.items() if code != 401} == {}
+    assert answers_other_than(APIClient(), _operations(), 401) == {}
 
 
 def test_every_operation_answers_403_to_a_login_that_is_not_blood_bank_staff():
     get_user_model().objects.create_user(username="ward_clerk", password=PASSWORD)
     client = _token_client("ward_clerk")
-    answers = {str(op): client.generic(op.method, op.path).status_code for op in _operations()}
-    assert {op: code for op, code in answers.items() if code != 403} == {}
+    assert answers_other_than(client, _operations(), 403) == {}
 
 
 def test_a_token_this_service_did_not_issue_is_401():

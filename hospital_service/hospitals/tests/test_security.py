@@ -14,10 +14,10 @@ from rest_framework.test import APIClient
 from testing_support.factories import UserFactory, approved_event, make_request
 
 from shared_events.access_probe import (
-    OPEN_OPERATIONS,
     OPEN_URL_NAMES,
-    openapi_schema,
-    schema_operations,
+    answers_other_than,
+    protected_operations,
+    token_client,
     url_access_problems,
 )
 
@@ -28,13 +28,14 @@ EMERGENCY = {"blood_group": "O-", "component": "RED_CELLS", "units": 2, "priorit
 PUBLIC_URLS = {*OPEN_URL_NAMES, "login", "logout", "admin:login"}
 
 
+def _operations():
+    return protected_operations(
+        including={"POST /api/v1/blood-requests/{id}/cancel/", "GET /api/v1/inventory/units/{id}/"}
+    )
+
+
 def test_every_operation_in_the_openapi_schema_answers_401_without_credentials():
-    operations = [op for op in schema_operations(openapi_schema()) if str(op) not in OPEN_OPERATIONS]
-    assert {"POST /api/v1/blood-requests/{id}/cancel/", "GET /api/v1/inventory/units/{id}/"} <= {
-        str(op) for op in operations
-    }
-    answers = {str(op): APIClient().generic(op.method, op.path).status_code for op in operations}
-    assert {op: code for op, code in answers.items() if code != 401} == {}
+    assert answers_other_than(APIClient(), _operations(), 401) == {}
 
 
 def test_every_other_url_redirects_an_anonymous_caller_to_a_login_page_or_answers_401():
@@ -42,11 +43,7 @@ def test_every_other_url_redirects_an_anonymous_caller_to_a_login_page_or_answer
 
 
 def _token_client(username: str) -> APIClient:
-    response = APIClient().post("/api/v1/auth/token/", {"username": username, "password": "pw-for-tests"})
-    assert response.status_code == 200, response.content
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
-    return client
+    return token_client(username, "pw-for-tests")
 
 
 @pytest.fixture
@@ -62,9 +59,7 @@ def received_request(hospital, staff):
 def test_every_operation_answers_403_to_a_login_that_is_no_hospital_s_staff():
     UserFactory(username="visitor")
     client = _token_client("visitor")
-    operations = [op for op in schema_operations(openapi_schema()) if str(op) not in OPEN_OPERATIONS]
-    answers = {str(op): client.generic(op.method, op.path).status_code for op in operations}
-    assert {op: code for op, code in answers.items() if code != 403} == {}
+    assert answers_other_than(client, _operations(), 403) == {}
 
 
 def test_an_unknown_token_or_an_inactive_user_s_token_is_401(staff):

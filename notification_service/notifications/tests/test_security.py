@@ -15,10 +15,10 @@ from notifications.models import Notification
 from notifications.tests import factories
 from notifications.tests.factories import CITY_GENERAL, ST_MARY
 from shared_events.access_probe import (
-    OPEN_OPERATIONS,
     OPEN_URL_NAMES,
-    openapi_schema,
-    schema_operations,
+    answers_other_than,
+    protected_operations,
+    token_client,
     url_access_problems,
 )
 
@@ -29,31 +29,23 @@ PUBLIC_URLS = {*OPEN_URL_NAMES, "rest_framework:login", "rest_framework:logout",
 
 
 def _operations():
-    operations = [op for op in schema_operations(openapi_schema()) if str(op) not in OPEN_OPERATIONS]
-    assert {"POST /api/v1/notifications/{id}/read/", "GET /api/v1/notifications/stream/"} <= {
-        str(op) for op in operations
-    }
-    return operations
+    return protected_operations(
+        including={"POST /api/v1/notifications/{id}/read/", "GET /api/v1/notifications/stream/"}
+    )
 
 
 def _token_client(username: str) -> APIClient:
-    response = APIClient().post("/api/v1/auth/token/", {"username": username, "password": "pw-for-tests"})
-    assert response.status_code == 200, response.content
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
-    return client
+    return token_client(username, "pw-for-tests")
 
 
 def test_every_operation_in_the_openapi_schema_answers_401_without_credentials():
-    answers = {str(op): APIClient().generic(op.method, op.path).status_code for op in _operations()}
-    assert {op: code for op, code in answers.items() if code != 401} == {}
+    assert answers_other_than(APIClient(), _operations(), 401) == {}
 
 
 def test_every_operation_answers_403_to_a_login_without_an_audience():
     factories.UserFactory(username="visitor")
     client = _token_client("visitor")
-    answers = {str(op): client.generic(op.method, op.path).status_code for op in _operations()}
-    assert {op: code for op, code in answers.items() if code != 403} == {}
+    assert answers_other_than(client, _operations(), 403) == {}
 
 
 def test_a_token_this_service_did_not_issue_is_401():
