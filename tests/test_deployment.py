@@ -23,6 +23,7 @@ from pathlib import Path
 import compose
 import pytest
 import yaml
+from service_commands import manage
 
 from shared_events.embedded_broker import free_port
 from shared_events.testing import wait_for
@@ -95,16 +96,6 @@ def _production_env(service: str, **extra: str) -> dict[str, str]:
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{service}",
         "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",  # nothing listens; these processes never connect
     } | extra
-
-
-def _manage(service: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT / f"{service}_service",
-        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"} | env,
-        capture_output=True,
-        text=True,
-    )
 
 
 # ------------------------------------------------------------------ the compose file
@@ -463,6 +454,6 @@ def test_production_settings_take_every_secret_from_the_environment(production, 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_a_service_refuses_to_start_without_a_secret_key_unless_debugging(service):
-    result = _manage(service, "check", env={})
+    result = manage(service, "check", env={})
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr

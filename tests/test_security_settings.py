@@ -7,12 +7,11 @@ from __future__ import annotations
 import ast
 import re
 import secrets
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from service_commands import manage
 
 from shared_events.demo import DEVELOPMENT_PASSWORD
 
@@ -102,17 +101,6 @@ def test_compose_runs_every_process_with_debug_off():
             assert str(env.get("DEBUG")) == "0", service
 
 
-def _manage(service: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT / f"{service}_service",
-        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"} | env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 PRODUCTION = {
     "SECRET_KEY": secrets.token_urlsafe(50),
     # A database that does not exist: seed_demo must refuse before it touches one.
@@ -124,14 +112,14 @@ PRODUCTION = {
 @pytest.mark.parametrize("demo_password", [None, DEVELOPMENT_PASSWORD])
 def test_seed_demo_refuses_with_debug_off_unless_given_a_password_of_its_own(service, demo_password):
     env = PRODUCTION | ({"DEMO_PASSWORD": demo_password} if demo_password else {})
-    result = _manage(service, "seed_demo", env=env)
+    result = manage(service, "seed_demo", env=env)
     assert result.returncode != 0
     assert "set DEMO_PASSWORD to a password of your own" in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_production_settings_have_debug_off_and_only_the_given_secret_key(service):
-    result = _manage(service, "diffsettings", "--all", env=PRODUCTION)
+    result = manage(service, "diffsettings", "--all", env=PRODUCTION)
     assert result.returncode == 0, result.stderr
     assert re.search(r"^(### )?DEBUG = False$", result.stdout, flags=re.MULTILINE)
     assert f"SECRET_KEY = '{PRODUCTION['SECRET_KEY']}'" in result.stdout

@@ -95,30 +95,14 @@ def stock(units: int) -> None:
 
 def events(count: int) -> list[bytes]:
     from shared_events.envelope import build_event
+    from shared_events.testing import requested_payload
     from shared_events.topics import REQUESTED
 
     out = []
     for _ in range(count):
-        request_id = str(uuid.uuid4())
-        out.append(
-            build_event(
-                REQUESTED,
-                {
-                    "request_id": request_id,
-                    "hospital_id": "0b6f3a5e-4a2d-5a8e-9a57-1d1c5b9d4c11",
-                    "hospital_name": "St Mary's Hospital",
-                    "blood_group": "O+",
-                    "component": "RED_CELLS",
-                    "units": 2,
-                    "priority": "EMERGENCY",
-                    "allow_partial": True,
-                    "requested_by": "bench",
-                    "requested_at": datetime.now(UTC).isoformat(),
-                },
-                source="hospital-service",
-                subject=request_id,
-            ).to_bytes()
-        )
+        payload = requested_payload(hospital_id="0b6f3a5e-4a2d-5a8e-9a57-1d1c5b9d4c11", requested_by="bench")
+        request_id = payload["request_id"]
+        out.append(build_event(REQUESTED, payload, source="hospital-service", subject=request_id).to_bytes())
     return out
 
 
