@@ -1,11 +1,12 @@
-# Developer entry points. Needs only Python 3.11 (and PostgreSQL for `make test`).
+# Developer entry points. Needs Python 3.11, Java 17+ and Maven (Apache Kafka's jars), and PostgreSQL for `make test`.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 REQS   := requirements-dev.txt shared_events/pyproject.toml $(wildcard */requirements.txt)
 
-.PHONY: run test test-faults bench bench-quick bench-micro lint format venv up down asyncapi clean
+
+.PHONY: kafka run test test-faults bench bench-quick bench-micro lint format venv up down asyncapi clean
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,11 +20,11 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(PY) scripts/stack.py
 
-## make test: every suite against PostgreSQL and an embedded broker of its own
+## make test: every suite against PostgreSQL and an Apache Kafka node of its own (fresh data, free ports)
 test: $(STAMP)
-	$(PY) -m shared_events.embedded_broker --port 0 -- $(PY) scripts/run_tests.py $(ARGS)
+	$(PY) kafka/broker.py --port 0 -- $(PY) scripts/run_tests.py $(ARGS)
 
-## make test-faults: only the fault-injection tests (tests/faults/, also part of make test)
+## make test-faults: only the fault-injection tests, on a three-broker KRaft cluster of their own
 test-faults: $(STAMP)
 	$(PY) scripts/run_tests.py tests faults
 
@@ -62,5 +63,9 @@ up: .env
 down:
 	docker compose down
 
+## make kafka: only the broker, as make run starts it (127.0.0.1:9092, data in var/kafka)
+kafka: $(STAMP)
+	$(PY) kafka/broker.py --port 9092 --data var/kafka
+
 clean:
-	rm -rf var
+	rm -rf var kafka/jars

@@ -1,6 +1,6 @@
 """The full-system benchmark (``make bench``): the real processes, open-loop load, a rising rate.
 
-Starts the whole system with ``scripts/stack.py``'s ``Stack`` (embedded broker,
+Starts the whole system with ``scripts/stack.py``'s ``Stack`` (Apache Kafka,
 3 web processes, 3 workers) on fresh PostgreSQL databases ``bench_<service>``,
 stocks the bank (bulk insert, at least 5,000 units), creates several hospitals
 with a staff user and token each, then drives them: requests are POSTed over
@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -38,7 +39,7 @@ from mix import MEAN_UNITS, request_bodies  # noqa: E402
 from report import plot, print_table  # noqa: E402
 from stack import SERVICES, Stack  # noqa: E402
 
-from shared_events.embedded_broker import free_port  # noqa: E402
+from shared_events.kafka_server import free_port  # noqa: E402
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 SUSTAINED_P99_MS = 1000.0  # beyond this the backlog is growing: the step is not sustained
@@ -226,10 +227,12 @@ def main() -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     load_before = os.getloadavg()
     print(f"starting the system (logs in {log_dir.relative_to(ROOT)}/), databases {', '.join(names.values())}")
+    shutil.rmtree(ROOT / "var" / "bench-kafka", ignore_errors=True)  # a fresh broker every run
     stack = Stack(
         ports={service: free_port() for service in SERVICES},
         database_urls={service: fresh_database(name) for service, name in names.items()},
-        broker_port=free_port(),
+        broker_port=0,  # free ports
+        kafka_data=ROOT / "var" / "bench-kafka",
         log_dir=log_dir,
         env=dict(item.split("=", 1) for item in args.env),
     )
@@ -244,7 +247,8 @@ def main() -> int:
         stack.start()
         stack.wait_ready()
         roots = {name: [p.popen.pid] for name, p in stack.processes.items() if p.popen}
-        roots["broker"] = [stack.broker.process.pid] if stack.broker else []
+        nodes = stack.broker.nodes.values() if stack.broker else []
+        roots["broker"] = [node.process.pid for node in nodes if node.process]
         roots["bench client"] = [os.getpid()]
         sampler = Sampler(
             roots=roots,

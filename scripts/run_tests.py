@@ -1,7 +1,7 @@
-"""Run every test suite, one pytest per Django project, against one embedded broker.
+"""Run every test suite, one pytest per Django project, against one Apache Kafka node.
 
-``make test`` runs this inside ``python -m shared_events.embedded_broker --port 0 --``
-so ``KAFKA_BOOTSTRAP_SERVERS`` points at a broker of its own. Exits non-zero if any
+``make test`` runs this inside ``python kafka/broker.py --port 0 --`` so
+``KAFKA_BOOTSTRAP_SERVERS`` points at a broker of its own. Exits non-zero if any
 suite fails. Extra arguments go to every pytest run (e.g. ``-x``).
 """
 

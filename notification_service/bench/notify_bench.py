@@ -88,7 +88,7 @@ def bench_streams(streams: int, samples: int) -> None:
     from rest_framework.authtoken.models import Token
 
     from shared_events.demo import HOSPITALS
-    from shared_events.embedded_broker import free_port
+    from shared_events.kafka_server import free_port
 
     user = get_user_model().objects.get(username=HOSPITALS[0].username)
     user_token = Token.objects.get_or_create(user=user)[0].key

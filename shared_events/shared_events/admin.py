@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from confluent_kafka import KafkaError, KafkaException
@@ -11,12 +12,16 @@ from shared_events.kafka_config import admin_config
 from shared_events.topics import all_topics
 
 
-def create_topics(*, replication_factor: int = 1, timeout: float = 30.0) -> dict[str, str]:
+def create_topics(*, replication_factor: int | None = None, timeout: float = 30.0) -> dict[str, str]:
     """Create the missing topics; return ``{topic: "created" | "exists"}``.
 
-    Waits up to ``timeout`` seconds for the broker to answer, so it can run
-    right after the broker was started.
+    ``replication_factor`` defaults to ``KAFKA_REPLICATION_FACTOR``, else to the
+    brokers' ``default.replication.factor`` (-1); ``min.insync.replicas`` is the
+    brokers' too. Waits up to ``timeout`` seconds for the broker to answer, so
+    it can run right after the broker was started.
     """
+    if replication_factor is None:
+        replication_factor = int(os.environ.get("KAFKA_REPLICATION_FACTOR") or -1)
     client = AdminClient(admin_config())
     deadline = time.monotonic() + timeout
     while True:

@@ -1,9 +1,11 @@
 """Kafka client settings, from the environment only.
 
-``KAFKA_BOOTSTRAP_SERVERS`` names the brokers. ``KAFKA_EMBEDDED=1`` applies the
-low-latency, fast-join values the embedded broker needs (``architecture.md``,
-"The embedded broker"); without it librdkafka's production defaults apply.
-Any ``KAFKA_CONFIG_<NAME>`` variable is passed through as librdkafka setting
+``KAFKA_BOOTSTRAP_SERVERS`` names the brokers. Producers are idempotent with
+``acks=all``; consumers use the ``cooperative-sticky`` assignor and, when
+``KAFKA_GROUP_INSTANCE_ID`` is set (each worker replica its own; ``@hostname``
+takes the host's name), static
+membership, so that a restarted worker gets its partitions back without a
+rebalance. Any ``KAFKA_CONFIG_<NAME>`` variable is passed through as librdkafka setting
 ``<name>`` with ``_`` read as ``.`` (e.g. ``KAFKA_CONFIG_SECURITY_PROTOCOL``,
 ``KAFKA_CONFIG_SASL_USERNAME``). The conventional names in ``SECURITY_SETTINGS``
 (``KAFKA_SECURITY_PROTOCOL``, ``KAFKA_SASL_USERNAME`` ...) are read too; empty
@@ -15,14 +17,8 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from typing import Any
-
-EMBEDDED_CONSUMER_SETTINGS = {
-    "session.timeout.ms": 6000,
-    "heartbeat.interval.ms": 1000,
-    "fetch.wait.max.ms": 10,
-}
-
 
 # Conventional environment names for a secured cluster, read as librdkafka settings the same way
 # (``KAFKA_SASL_USERNAME`` -> ``sasl.username``).
@@ -37,14 +33,6 @@ SECURITY_SETTINGS = (
 
 def _setting(name: str, prefix: str) -> str:
     return name.removeprefix(prefix).lower().replace("_", ".")
-
-
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def embedded() -> bool:
-    return _truthy(os.environ.get("KAFKA_EMBEDDED"))
 
 
 def env_settings() -> dict[str, Any]:
@@ -82,11 +70,16 @@ def consumer_config(group_id: str, **overrides: Any) -> dict[str, Any]:
         "enable.auto.commit": True,
         "auto.commit.interval.ms": 1000,
         "auto.offset.reset": "earliest",
-        "partition.assignment.strategy": "cooperative-sticky" if not embedded() else "range",
+        # Incremental rebalances: a member joining or leaving moves only the partitions that change hands.
+        "partition.assignment.strategy": "cooperative-sticky",
     }
-    if embedded():
-        config |= EMBEDDED_CONSUMER_SETTINGS | env_settings()
-    return config | overrides
+    instance = os.environ.get("KAFKA_GROUP_INSTANCE_ID", "").strip()
+    if instance == "@hostname":  # compose: each replica's container name, kept across restarts
+        instance = socket.gethostname()
+    if instance:
+        # Static membership: a worker back within session.timeout.ms keeps its partitions (no rebalance).
+        config["group.instance.id"] = f"{group_id}:{instance}"
+    return config | env_settings() | overrides
 
 
 def admin_config() -> dict[str, Any]:

@@ -1,14 +1,15 @@
 """pytest plugin shared by every suite: a real broker, isolated topics, waiting helpers.
 
 Enable it with ``pytest_plugins = ["shared_events.testing"]``. When
-``KAFKA_BOOTSTRAP_SERVERS`` is set (``make test`` starts one broker for the
-whole run) that broker is used; otherwise the session starts its own.
+``KAFKA_BOOTSTRAP_SERVERS`` is set (``make test`` starts one Apache Kafka node
+for the whole run) that broker is used; otherwise the session starts its own.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 import threading
 import time
 import uuid
@@ -23,8 +24,8 @@ from confluent_kafka import Consumer, Message
 
 from shared_events.access_probe import OPEN_OPERATIONS
 from shared_events.admin import create_topics
-from shared_events.embedded_broker import start_broker
 from shared_events.kafka_config import consumer_config
+from shared_events.kafka_server import KafkaCluster
 
 T = TypeVar("T")
 
@@ -302,14 +303,15 @@ def kafka_bootstrap() -> Iterator[str]:
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
         return
-    broker = start_broker(0)
-    os.environ["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
-    os.environ["KAFKA_EMBEDDED"] = "1"
-    try:
-        yield broker.bootstrap_servers
-    finally:
-        broker.stop()
-        del os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    with tempfile.TemporaryDirectory(prefix="kafka-test-") as data:
+        broker = KafkaCluster(data_dir=Path(data))
+        broker.start()
+        os.environ["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
+        try:
+            yield broker.bootstrap_servers
+        finally:
+            broker.stop()
+            del os.environ["KAFKA_BOOTSTRAP_SERVERS"]
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from shared_events.embedded_broker import free_port
+from shared_events.kafka_server import free_port
 
 
 class _Server(ThreadingHTTPServer):

@@ -31,8 +31,8 @@ from shared_events.django.models import OutboxEvent
 from shared_events.django.outbox import enqueue_message, publish
 from shared_events.django.relay import OutboxRelay
 from shared_events.django.service_settings import log_format
-from shared_events.embedded_broker import free_port
 from shared_events.kafka_config import producer_config
+from shared_events.kafka_server import free_port
 from shared_events.testing import metric_value, read_topic, requested_payload, running, wait_for
 from shared_events.topics import dlq_topic, topic_name
 from tests.testapp.models import Effect

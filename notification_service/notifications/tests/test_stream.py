@@ -26,7 +26,7 @@ from notifications.handlers import HANDLERS
 from notifications.models import FeedSequence, Notification
 from notifications.tests import factories
 from notifications.tests.factories import CITY_GENERAL, ST_MARY
-from shared_events.embedded_broker import free_port
+from shared_events.kafka_server import free_port
 from shared_events.testing import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

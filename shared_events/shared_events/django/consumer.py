@@ -39,7 +39,7 @@ from shared_events.django.logging import correlation
 from shared_events.django.models import InboxEvent
 from shared_events.django.outbox import enqueue_message
 from shared_events.envelope import Event, EventError, parse_event
-from shared_events.kafka_config import consumer_config, embedded
+from shared_events.kafka_config import consumer_config
 from shared_events.topics import dlq_topic, topic_name
 
 log = logging.getLogger(__name__)
@@ -104,8 +104,6 @@ class EventConsumer:
                 if self.on_tick is not None:
                     self.on_tick()
         finally:
-            if embedded():
-                self._await_first_assignment(consumer)
             consumer.close()  # commits stored offsets and leaves the group
             connection.close()
 
@@ -127,19 +125,6 @@ class EventConsumer:
                 break
             msg = consumer.poll(0)
         return batch
-
-    def _await_first_assignment(self, consumer: Consumer, timeout: float = 15.0) -> None:
-        """Never leave a group while our JoinGroup is still pending.
-
-        The embedded broker (Tansu 0.6) wedges a group when a member leaves
-        during its first join: no member is ever assigned again. Waiting for
-        the assignment (about 3 s there) before closing avoids it. Messages
-        polled meanwhile are not handled and their offsets not stored, so they
-        are read again by the next member.
-        """
-        deadline = time.monotonic() + timeout
-        while not self.assigned.is_set() and time.monotonic() < deadline:
-            consumer.poll(0.1)
 
     def _run_periodic(self) -> None:
         now = time.monotonic()

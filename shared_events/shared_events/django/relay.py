@@ -6,27 +6,24 @@ lock (other replicas stand by and take over when it goes) and sleeps on
 published in id order and marked sent only after the broker acknowledged them;
 a row whose delivery was not confirmed stays pending and is sent again.
 
-A broker that lost its log (the embedded broker keeps it in memory only; a
-topic deleted and made again) shows as an offset going backwards in a
-partition this relay wrote to. The relay then publishes again every row sent
-in the last ``OUTBOX_REPLAY_SECONDS`` (300): a consumer that had not read them
-yet gets them from the new log, and the others skip them (inbox).
+The producer is idempotent with ``acks=all``: librdkafka retries what the
+brokers did not take (a leader moving, too few in-sync replicas) on its own
+until ``message.timeout.ms``, keeping each partition's order, and the relay
+waits for every delivery report of a batch before it reads the next one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import select
 import threading
 import time
 import zlib
-from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, Producer
 from django.db import close_old_connections, connection
 from django.db.models import F
 from django.utils import timezone
@@ -51,25 +48,17 @@ class OutboxRelay:
         poll_interval: float = 0.02,
         idle_wait: float = 1.0,
         standby_retry: float = 0.5,
-        flush_timeout: float = 15.0,
-        replay_window: float | None = None,
     ) -> None:
         self.stop = stop
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.idle_wait = idle_wait
         self.standby_retry = standby_retry
-        self.flush_timeout = flush_timeout
-        self.replay_window = (
-            float(os.environ.get("OUTBOX_REPLAY_SECONDS", "300")) if replay_window is None else replay_window
-        )
         self.is_leader = threading.Event()
         self._producer_overrides = producer_overrides or {}
         self._producer: Producer | None = None
         self._lock_conn: Any = None
         self._failures = 0
-        self._last_offsets: dict[tuple[str, int], int] = {}  # (topic, partition) -> last offset written
-        self._log_lost = False
         self.last_alive = time.monotonic()  # each turn of the loop, leading or standing by (the worker's heartbeat)
 
     # -- leadership --------------------------------------------------------
@@ -118,34 +107,25 @@ class OutboxRelay:
         return self._producer
 
     def publish_batch(self) -> int:
-        """Publish up to ``batch_size`` pending rows in order; return how many were confirmed."""
+        """Publish up to ``batch_size`` pending rows in order; return how many were confirmed (negative: failed)."""
         rows = list(OutboxEvent.objects.filter(sent_at__isnull=True).order_by("id")[: self.batch_size])
         if not rows:
             return 0
         delivered: list[int] = []
-        failed: dict[int, str] = {}
-        renew_because: list[str] = []  # reasons to replace the producer after this batch
+        failed: dict[int, KafkaError] = {}
 
-        def on_delivery(row_id: int, err: KafkaError | None, msg: Message) -> None:
+        def on_delivery(row_id: int, err: KafkaError | None, _msg: object) -> None:
             if err is None:
                 delivered.append(row_id)
-                self._note_offset(msg)
             else:
-                failed[row_id] = str(err)
-                # A fresh producer after any failure: the broker may no longer accept this one's
-                # producer id (PRODUCER_FENCED after a broker restart is not "fatal", yet never clears).
-                renew_because.append(str(err))
+                failed[row_id] = err
 
         for row in rows:
             with correlation(row.headers.get(CORRELATION_HEADER)):
                 self._produce(row, on_delivery=partial(on_delivery, row.id))
-        if self.producer.flush(self.flush_timeout) > 0:
-            # Not confirmed in time (seen after an embedded-broker restart: it no
-            # longer knows our producer id and librdkafka retries for ever). Drop
-            # what is in flight and start a new producer; the rows stay pending.
-            self.producer.purge()
-            self.producer.flush(0)
-            renew_because.append(f"not confirmed within {self.flush_timeout}s")
+        # Every report arrives by message.timeout.ms at the latest; the loop keeps the heartbeat going.
+        while self.producer.flush(1.0) > 0 and not self.stop.is_set():
+            self.last_alive = time.monotonic()
         if delivered:
             OutboxEvent.objects.filter(id__in=delivered).update(sent_at=timezone.now())
             topics = {row.id: row.topic for row in rows}
@@ -153,16 +133,15 @@ class OutboxRelay:
         for row in rows:
             error = failed.get(row.id)
             if error is not None:
-                OutboxEvent.objects.filter(id=row.id).update(attempts=F("attempts") + 1, last_error=error[:2000])
+                OutboxEvent.objects.filter(id=row.id).update(attempts=F("attempts") + 1, last_error=str(error)[:2000])
                 with correlation(row.headers.get(CORRELATION_HEADER)):
                     log.info("outbox relay: %s %s not confirmed: %s", row.event_type, row.event_id, error)
         if failed:
             log.warning("outbox relay: %d of %d messages not confirmed", len(failed), len(rows))
-        if renew_because:
-            log.error("outbox relay: producer unusable (%s); starting a new one", renew_because[0])
-            self._producer = None
-        if self._log_lost:
-            self._replay_recent()
+            if any(error.fatal() for error in failed.values()):
+                # A fatal idempotence error (the producer was fenced): only a new producer can go on.
+                log.error("outbox relay: producer failed fatally; starting a new one")
+                self._producer = None
         return len(delivered) if not failed else -len(failed)
 
     def _produce(self, row: OutboxEvent, *, on_delivery: Any) -> None:
@@ -179,27 +158,6 @@ class OutboxRelay:
             except BufferError:
                 self.producer.poll(0.05)
 
-    def _note_offset(self, msg: Message) -> None:
-        """Remember the last offset written to each partition; one not above it means the log was lost."""
-        partition = (msg.topic(), msg.partition())
-        last = self._last_offsets.get(partition)
-        if last is not None and msg.offset() <= last:
-            self._log_lost = True
-        self._last_offsets[partition] = msg.offset()
-
-    def _replay_recent(self) -> None:
-        """The broker lost its log: publish again what was sent lately (consumers skip what they had)."""
-        since = timezone.now() - timedelta(seconds=self.replay_window)
-        again = OutboxEvent.objects.filter(sent_at__gte=since).update(sent_at=None)
-        self._last_offsets.clear()
-        self._log_lost = False
-        log.warning(
-            "outbox relay: the broker lost its log (an offset went backwards); "
-            "publishing again the %d message(s) sent in the last %.0fs",
-            again,
-            self.replay_window,
-        )
-
     def run(self) -> None:
         """Lead (or stand by) and publish until ``stop`` is set."""
         try:
@@ -215,7 +173,6 @@ class OutboxRelay:
                     self._step()
                 except Exception:
                     log.exception("outbox relay: error, backing off")
-                    self._producer = None  # a fresh producer after any failure
                     self._release()
                     close_old_connections()
                     connection.close()

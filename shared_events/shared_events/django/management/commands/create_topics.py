@@ -7,7 +7,12 @@ class Command(BaseCommand):
     help = "Create every topic of the registry that does not exist yet (idempotent)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--replication-factor", type=int, default=1)
+        parser.add_argument(
+            "--replication-factor",
+            type=int,
+            default=None,
+            help="default: KAFKA_REPLICATION_FACTOR, else the brokers' default.replication.factor",
+        )
         parser.add_argument("--timeout", type=float, default=30.0)
 
     def handle(self, *args, **options):

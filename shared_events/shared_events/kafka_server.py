@@ -1,0 +1,400 @@
+"""Apache Kafka for development and tests: fetch its jars, format, start, wait, stop.
+
+One node is a combined broker and controller (KRaft, no ZooKeeper), as ``make run``
+uses; three nodes form one KRaft quorum of combined nodes (the fault tests). The jars
+come from Maven Central through Maven (``kafka/pom.xml``, the one place the version is
+pinned) and are copied once into ``kafka/jars/<version>/``. Data lives in a folder, so a
+node restarted on the same folder keeps its log, as in production.
+
+Usage (``kafka/broker.py`` is the same command)::
+
+    python -m shared_events.kafka_server                       # one node on 9092 until Ctrl-C
+    python -m shared_events.kafka_server --port 0 -- make x    # run a command beside a fresh node
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KAFKA_DIR = Path(os.environ.get("KAFKA_LAUNCHER_DIR", Path(__file__).resolve().parents[2] / "kafka"))
+JVM_OPTIONS = [
+    # Kafka's own defaults (bin/kafka-run-class.sh), with a heap sized for a development machine.
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-Djava.awt.headless=true",
+]
+NO_TOOLS_HINT = (
+    "Apache Kafka runs from its Maven Central jars here, which needs Java 17+ and Maven (mvn) on the PATH. "
+    "Install them (Debian: apt-get install openjdk-17-jre-headless maven), or run the whole system "
+    "with Docker instead: docker compose up (make up)."
+)
+
+
+class KafkaUnavailable(RuntimeError):
+    """Java or Maven is missing, the jars could not be fetched, or a node did not start."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# -- the jars ---------------------------------------------------------------------
+def kafka_version() -> str:
+    """The pinned version: ``<kafka.version>`` in ``kafka/pom.xml``."""
+    match = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", (KAFKA_DIR / "pom.xml").read_text())
+    if match is None:
+        raise KafkaUnavailable(f"no <kafka.version> in {KAFKA_DIR / 'pom.xml'}")
+    return match.group(1).strip()
+
+
+def java_major(java: str) -> int:
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr
+    match = re.search(r'version "(\d+)', out)
+    return int(match.group(1)) if match else 0
+
+
+def check_tools(*, need_maven: bool) -> str:
+    """The ``java`` to run; raises ``KafkaUnavailable`` with what to do when Java 17+ (or Maven) is missing."""
+    java = shutil.which("java")
+    if java is None or java_major(java) < 17:
+        found = "no java on the PATH" if java is None else f"{java} is older than 17"
+        raise KafkaUnavailable(f"{found}. {NO_TOOLS_HINT}")
+    if need_maven and shutil.which("mvn") is None:
+        raise KafkaUnavailable(f"no mvn on the PATH. {NO_TOOLS_HINT}")
+    return java
+
+
+def jars_dir() -> Path:
+    return KAFKA_DIR / "jars" / kafka_version()
+
+
+def ensure_jars() -> Path:
+    """Copy the broker's jars from Maven Central once (a lock keeps parallel callers to one download)."""
+    target = jars_dir()
+    done = target / ".complete"
+    if done.exists():
+        return target
+    check_tools(need_maven=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():
+            return target
+        staging = Path(tempfile.mkdtemp(prefix=".fetch-", dir=target.parent))
+        print(f"fetching Apache Kafka {kafka_version()} from Maven Central (once)...", file=sys.stderr, flush=True)
+        result = subprocess.run(
+            ["mvn", "-q", "-B", "-f", str(KAFKA_DIR / "pom.xml"), "dependency:copy-dependencies",
+             f"-DoutputDirectory={staging}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise KafkaUnavailable(f"mvn could not fetch Kafka's jars:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+        done.touch()
+    return target
+
+
+# -- nodes ------------------------------------------------------------------------
+@dataclass
+class Node:
+    node_id: int
+    port: int
+    controller_port: int
+    data_dir: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "log"
+
+
+@dataclass
+class KafkaCluster:
+    """``size`` combined broker+controller nodes on loopback, one KRaft quorum, data under ``data_dir``.
+
+    Replication follows the size: a single node has replication factor 1; three or
+    more have 3 with ``min.insync.replicas=2``, as in production. ``broker_config``
+    adds or overrides ``server.properties`` lines for every node.
+    """
+
+    data_dir: Path
+    size: int = 1
+    ports: list[int] | None = None
+    heap: str = "512m"
+    broker_config: dict[str, str] = field(default_factory=dict)
+    nodes: dict[int, Node] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+        ports = self.ports or [free_port() for _ in range(self.size)]
+        if len(ports) != self.size:
+            raise ValueError(f"{self.size} node(s) need {self.size} port(s), got {ports}")
+        for node_id, port in enumerate(ports, start=1):
+            controller_port = port + 1 if self.ports else free_port()
+            self.nodes[node_id] = Node(node_id, port, controller_port, self.data_dir / f"node-{node_id}")
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(node.address for node in self.nodes.values())
+
+    @property
+    def replication_factor(self) -> int:
+        return 3 if self.size >= 3 else 1
+
+    @property
+    def min_insync_replicas(self) -> int:
+        return 2 if self.size >= 3 else 1
+
+    def server_properties(self, node: Node) -> dict[str, str]:
+        voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.nodes.values())
+        rf, min_isr = str(self.replication_factor), str(self.min_insync_replicas)
+        return {
+            "process.roles": "broker,controller",
+            "node.id": str(node.node_id),
+            "controller.quorum.voters": voters,
+            "listeners": f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(node.log_dir),
+            # As in production: topics are created explicitly (manage.py create_topics), never by a client.
+            "auto.create.topics.enable": "false",
+            "default.replication.factor": rf,
+            "min.insync.replicas": min_isr,
+            "offsets.topic.replication.factor": rf,
+            "transaction.state.log.replication.factor": rf,
+            "transaction.state.log.min.isr": min_isr,
+            "share.coordinator.state.topic.replication.factor": rf,
+            "share.coordinator.state.topic.min.isr": min_isr,
+            # Development and tests: small internal topics (made when the first group or idempotent
+            # producer comes) and no wait for more members before a group's first assignment
+            # (production keeps 50 partitions each and 3 s).
+            "offsets.topic.num.partitions": "10",
+            "transaction.state.log.num.partitions": "4",
+            "group.initial.rebalance.delay.ms": "0",
+            "num.partitions": "1",
+        } | self.broker_config
+
+    # -- lifecycle ----------------------------------------------------------------
+    def start(self, *, timeout: float = 90.0) -> None:
+        """Format what is new, start every node, and wait until all of them answer metadata requests."""
+        jars = ensure_jars()
+        java = check_tools(need_maven=False)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        cluster_id = self._cluster_id(java, jars)
+        for node in self.nodes.values():
+            self._format(java, jars, node, cluster_id)
+        for node in self.nodes.values():
+            self._spawn(java, jars, node)
+        self.wait_ready(timeout=timeout)
+
+    def _cluster_id(self, java: str, jars: Path) -> str:
+        path = self.data_dir / "cluster-id"
+        if not path.exists():
+            path.write_text(_run_java(java, jars, "kafka.tools.StorageTool", "random-uuid").strip().splitlines()[-1])
+        return path.read_text().strip()
+
+    def _write_properties(self, node: Node) -> Path:
+        node.data_dir.mkdir(parents=True, exist_ok=True)
+        path = node.data_dir / "server.properties"
+        path.write_text("".join(f"{k}={v}\n" for k, v in self.server_properties(node).items()))
+        return path
+
+    def _format(self, java: str, jars: Path, node: Node, cluster_id: str) -> None:
+        properties = self._write_properties(node)
+        if (node.log_dir / "meta.properties").exists():
+            return  # formatted before: a restart keeps its log
+        _run_java(java, jars, "kafka.tools.StorageTool", "format", "--ignore-formatted",
+                  "-t", cluster_id, "-c", str(properties))  # fmt: skip
+
+    def _spawn(self, java: str, jars: Path, node: Node) -> None:
+        properties = self._write_properties(node)
+        log = (node.data_dir / "broker.log").open("ab")
+        node.process = subprocess.Popen(
+            [java, f"-Xms{self.heap}", f"-Xmx{self.heap}", *JVM_OPTIONS,
+             f"-Dlog4j2.configurationFile={KAFKA_DIR / 'log4j2.properties'}",
+             "-cp", f"{jars}/*", "kafka.Kafka", str(properties)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        log.close()  # the child has its own copy
+
+    def wait_ready(self, *, timeout: float = 90.0, nodes: list[int] | None = None) -> None:
+        """Until the given nodes (all by default) answer metadata requests and see each other as brokers."""
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
+
+        wanted = set(nodes or self.nodes)
+        deadline = time.monotonic() + timeout
+        while True:
+            dead = [n.node_id for n in self.nodes.values() if n.node_id in wanted and not n.running]
+            if dead:
+                raise KafkaUnavailable(f"Kafka node(s) {dead} exited; see {self.data_dir}/node-*/broker.log")
+            try:
+                live = {n for n in wanted if _brokers_seen(AdminClient, self.nodes[n].address) >= wanted}
+            except KafkaException:
+                live = set()
+            if live == wanted:
+                return
+            if time.monotonic() > deadline:
+                raise KafkaUnavailable(f"Kafka not ready after {timeout}s; see {self.data_dir}/node-*/broker.log")
+            time.sleep(0.2)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM every node (a controlled shutdown), SIGKILL what is left after ``timeout``."""
+        for node in self.nodes.values():
+            if node.running:
+                os.killpg(node.process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for node in self.nodes.values():
+            self._reap(node, deadline)
+
+    def stop_node(self, node_id: int, *, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+        node = self.nodes[node_id]
+        if node.running:
+            os.killpg(node.process.pid, sig)
+        self._reap(node, time.monotonic() + timeout)
+
+    def kill_node(self, node_id: int) -> None:
+        self.stop_node(node_id, sig=signal.SIGKILL)
+
+    def start_node(self, node_id: int, *, wait: bool = True, timeout: float = 90.0) -> None:
+        node = self.nodes[node_id]
+        if node.running:
+            return
+        self._spawn(check_tools(need_maven=False), jars_dir(), node)
+        if wait:
+            self.wait_ready(timeout=timeout, nodes=[node_id])
+
+    def _reap(self, node: Node, deadline: float) -> None:
+        if node.process is None:
+            return
+        try:
+            node.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(node.process.pid, signal.SIGKILL)
+            node.process.wait()
+
+    # -- what a fault test needs to know -------------------------------------------
+    def active_controller(self) -> int:
+        """The KRaft quorum leader, from the newest quorum-state file among the nodes (-1 while unknown)."""
+        best = (-1, -1)  # (epoch, leader)
+        for node in self.nodes.values():
+            path = node.log_dir / "__cluster_metadata-0" / "quorum-state"
+            with contextlib.suppress(OSError, ValueError):
+                state = json.loads(path.read_text())
+                best = max(best, (int(state.get("leaderEpoch", -1)), int(state.get("leaderId", -1))))
+        return best[1]
+
+    def leader_of(self, topic: str, partition: int = 0) -> int:
+        """The broker leading ``topic``'s ``partition``, as the live nodes' metadata says."""
+        from confluent_kafka.admin import AdminClient
+
+        live = ",".join(n.address for n in self.nodes.values() if n.running)
+        metadata = AdminClient({"bootstrap.servers": live}).list_topics(topic, timeout=10)
+        return metadata.topics[topic].partitions[partition].leader
+
+
+def _brokers_seen(admin_client: type, address: str) -> set[int]:
+    """The broker ids that the node at ``address`` reports (raises ``KafkaException`` if it does not answer)."""
+    host, port = address.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=0.5).close()
+    except OSError:
+        return set()  # not listening yet: no client (and none of its connection-refused lines)
+    client = admin_client({"bootstrap.servers": address, "log_level": 2})
+    return set(client.list_topics(timeout=2).brokers)
+
+
+def _run_java(java: str, jars: Path, main_class: str, *args: str) -> str:
+    result = subprocess.run(
+        [java, f"-Dlog4j2.configurationFile={KAFKA_DIR / 'log4j2.properties'}", "-cp", f"{jars}/*", main_class, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise KafkaUnavailable(f"{main_class} {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+@contextlib.contextmanager
+def running_cluster(data_dir: Path, *, size: int = 1, ports: list[int] | None = None) -> Iterator[KafkaCluster]:
+    cluster = KafkaCluster(data_dir=data_dir, size=size, ports=ports)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=9092, help="first node's port; 0 picks free ports")
+    parser.add_argument("--nodes", type=int, default=1, help="1 (combined broker+controller) or 3 (a quorum)")
+    parser.add_argument("--data", type=Path, default=None, help="data folder (kept); default: a fresh temporary one")
+    parser.add_argument("--fetch-only", action="store_true", help="fetch the jars and exit")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- command to run beside the broker")
+    args = parser.parse_args(argv)
+    try:
+        if args.fetch_only:
+            print(ensure_jars())
+            return 0
+        command = args.command[1:] if args.command[:1] == ["--"] else args.command
+        ports = [args.port + 2 * i for i in range(args.nodes)] if args.port else None
+        data = args.data or Path(tempfile.mkdtemp(prefix="kafka-"))
+        with running_cluster(data, size=args.nodes, ports=ports) as cluster:
+            print(f"Apache Kafka {kafka_version()} on {cluster.bootstrap_servers} (data in {data})", file=sys.stderr)
+            if not command:
+                signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+                with contextlib.suppress(KeyboardInterrupt):
+                    while all(node.running for node in cluster.nodes.values()):
+                        time.sleep(1)
+                return 0
+            return subprocess.call(command, env=os.environ | {"KAFKA_BOOTSTRAP_SERVERS": cluster.bootstrap_servers})
+    except KafkaUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    finally:
+        if args.data is None and not args.fetch_only and "data" in locals():
+            shutil.rmtree(data, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["KafkaCluster", "KafkaUnavailable", "ensure_jars", "free_port", "kafka_version", "running_cluster"]
