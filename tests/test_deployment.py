@@ -174,6 +174,24 @@ def test_kafka_runs_in_kraft_mode_without_zookeeper(config, services):
     assert "kafka-broker-api-versions.sh" in " ".join(kafka["healthcheck"]["test"])
 
 
+def test_compose_runs_the_kafka_version_that_make_run_test_and_bench_run(services):
+    """One version: kafka/pom.xml pins it for make run/test/test-faults/bench; the compose image must match."""
+    from shared_events.kafka_server import jars_dir, kafka_version
+
+    assert services["kafka"]["image"] == f"apache/kafka:{kafka_version()}"
+    assert jars_dir().name == kafka_version()
+    make_targets = (ROOT / "Makefile").read_text()
+    assert "kafka/broker.py" in make_targets, "make test starts the broker through the launcher"
+    assert "import KafkaCluster" in (ROOT / "scripts" / "stack.py").read_text(), "make run and bench use the launcher"
+
+
+def test_workers_in_compose_use_static_membership_and_topics_get_explicit_replication(services):
+    for name in ("hospital-worker", "bloodbank-worker", "notification-worker"):
+        assert services[name]["environment"]["KAFKA_GROUP_INSTANCE_ID"] == "@hostname", name
+    env = services["kafka"]["environment"]
+    assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "1" and env["KAFKA_MIN_INSYNC_REPLICAS"] == "1"
+
+
 def test_kafkadrop_shows_the_broker_on_port_9000_of_this_host_only(services):
     kafdrop = services["kafdrop"]
     assert kafdrop["image"].startswith("obsidiandynamics/kafdrop:")

@@ -2,7 +2,7 @@
 
 Each function does what a few ORM queries in ``services`` would do, in one
 statement; ``services`` falls back to the ORM on other databases (SQLite in
-embedded mode serialises writers, so it needs no row locks).
+``make run`` serialises writers, so it needs no row locks).
 """
 
 from __future__ import annotations

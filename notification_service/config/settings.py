@@ -13,10 +13,6 @@ globals().update(
         apps=["notifications"],
         handlers="notifications.handlers.HANDLERS",
         periodic=[("notifications.services.escalate_unread_critical", 10.0)],
-        # Notifications are not on the request's critical path: fetch 10 times less often than the
-        # hospital and the bank (the embedded broker answers a fetch only when this wait ends, and
-        # every fetch costs it CPU; the live feed polls every 0.5 s anyway).
-        consumer_settings={"fetch.wait.max.ms": 100},
     )
 )
 

@@ -249,6 +249,7 @@ class KafkaCluster:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )  # fmt: skip
         log.close()  # the child has its own copy
 
@@ -326,6 +327,14 @@ class KafkaCluster:
         live = ",".join(n.address for n in self.nodes.values() if n.running)
         metadata = AdminClient({"bootstrap.servers": live}).list_topics(topic, timeout=10)
         return metadata.topics[topic].partitions[partition].leader
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the launching process dies, even by SIGKILL (no broker left behind)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _brokers_seen(admin_client: type, address: str) -> set[int]:
