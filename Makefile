@@ -20,11 +20,13 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(PY) scripts/stack.py
 
-## make test: every suite against PostgreSQL and an Apache Kafka node of its own (fresh data, free ports)
+## make test: every suite against PostgreSQL and an Apache Kafka node of its own (fresh data, free ports);
+## of the fault scenarios only the fast ones (tests marked slow are left to make test-faults)
 test: $(STAMP)
-	$(PY) kafka/broker.py --port 0 -- $(PY) scripts/run_tests.py $(ARGS)
+	$(PY) kafka/broker.py --port 0 -- $(PY) scripts/run_tests.py -m "not slow" $(ARGS)
 
-## make test-faults: only the fault-injection tests, on a three-broker KRaft cluster of their own
+## make test-faults: every fault scenario, on a three-broker KRaft cluster of its own (report in
+## var/test-results/faults-report.json)
 test-faults: $(STAMP)
 	$(PY) scripts/run_tests.py tests faults
 

@@ -325,7 +325,7 @@ class KafkaCluster:
         from confluent_kafka.admin import AdminClient
 
         live = ",".join(n.address for n in self.nodes.values() if n.running)
-        metadata = AdminClient({"bootstrap.servers": live}).list_topics(topic, timeout=10)
+        metadata = AdminClient({"bootstrap.servers": live, "log_level": 2}).list_topics(topic, timeout=10)
         return metadata.topics[topic].partitions[partition].leader
 
 

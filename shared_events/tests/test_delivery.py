@@ -4,13 +4,13 @@ import threading
 import uuid
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer
 from django.db import transaction
 
 from shared_events.django.models import InboxEvent, OutboxEvent
 from shared_events.django.outbox import enqueue_message, publish
 from shared_events.django.relay import OutboxRelay
-from shared_events.kafka_config import producer_config
+from shared_events.kafka_config import consumer_config, producer_config
 from shared_events.kafka_server import free_port
 from shared_events.testing import read_topic, requested_payload, running, wait_for
 from shared_events.topics import dlq_topic, topic_name
@@ -196,6 +196,25 @@ def test_a_worker_back_with_its_instance_id_keeps_its_static_membership(make_con
         admin = AdminClient(admin_config())  # kept referenced until the answer is in
         members = admin.describe_consumer_groups([group], request_timeout=10)[group].result(timeout=15).members
     assert [member.group_instance_id for member in members] == [f"{group}:worker-1"]
+
+
+def test_a_consumer_failed_for_good_is_replaced_and_goes_on(make_consumer, monkeypatch):
+    """A fatal error (here FENCED_INSTANCE_ID: another member joined with the same group.instance.id, as a
+    static member's own rejoin does after its session timed out while its coordinator moved) ends a librdkafka
+    consumer for good; the runner starts a new one, which rejoins and handles what comes next."""
+    monkeypatch.setenv("KAFKA_GROUP_INSTANCE_ID", "worker-1")
+    group = f"fenced-{uuid.uuid4().hex[:8]}"
+    consumer = make_consumer(group_id=group)
+    relay_stop = threading.Event()
+    with running(consumer.run, consumer.stop), running(OutboxRelay(stop=relay_stop).run, relay_stop):
+        wait_for(consumer.assigned.is_set, timeout=30, message="the first assignment")
+        intruder = Consumer(consumer_config(group))  # the same group.instance.id
+        intruder.subscribe([topic_name(REQUESTED)])
+        wait_for(lambda: intruder.poll(0.1) is None and bool(intruder.assignment()), timeout=30, message="fenced")
+        intruder.close()
+        wait_for(lambda: consumer.fatal_errors >= 1, timeout=30, message="the fatal error seen")
+        _publish("after-fencing")
+        wait_for(lambda: _effects("after-fencing") == 1, timeout=60, message="a new consumer handling events")
 
 
 def test_a_batch_with_a_failing_event_handles_the_others_once_and_dead_letters_the_bad_one(make_consumer):

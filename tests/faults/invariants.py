@@ -29,7 +29,8 @@ from typing import Any
 import psycopg2
 import pytest
 from api_client import ApiClient
-from stack import Stack
+from kafka_state import describe_group, under_replicated
+from stack import SERVICES, Stack
 
 from shared_events.demo import BANK_AUDIENCE, HOSPITALS
 
@@ -175,6 +176,25 @@ def problems(stack: Stack, created: Mapping[str, str]) -> list[str]:
             and decision_notes.get(r) != [(audience[r], DECISION_KINDS[bank[r][0]], bank[r][2])]
         ],
     )
+    found += outbox_problems(stack)
+    return found
+
+
+def outbox_problems(stack: Stack) -> list[str]:
+    """Every service's outbox drained, and nothing dead-lettered (no fault here makes an event invalid)."""
+    found = []
+    for service in SERVICES:
+        ((unsent, letters),) = query(
+            stack,
+            service,
+            "SELECT count(*) FILTER (WHERE sent_at IS NULL), count(*) FILTER (WHERE topic LIKE %s) "
+            "FROM shared_events_outboxevent",
+            ["%dlq.%"],
+        )
+        if unsent:
+            found.append(f"{service}: {unsent} outbox row(s) not yet confirmed by the broker")
+        if letters:
+            found.append(f"{service}: {letters} dead letter(s)")
     return found
 
 
@@ -191,6 +211,18 @@ def api_problems(stack: Stack, created: Mapping[str, str]) -> list[str]:
     return found
 
 
+def kafka_diagnosis(stack: Stack) -> list[str]:
+    """Each consumer group's members, assignments and committed lag, and the under-replicated partitions."""
+    lines = []
+    try:
+        for service in SERVICES:
+            lines += describe_group(stack.kafka_bootstrap, f"{service}-service")
+        lines.append(f"under-replicated: {under_replicated(stack.kafka_bootstrap) or 'none'}")
+    except Exception as exc:  # noqa: BLE001 - a diagnosis must not hide the failure it explains
+        lines.append(f"(no Kafka diagnosis: {exc!r})")
+    return lines
+
+
 def settle(stack: Stack, created: Mapping[str, str], *, timeout: float = 120) -> Counter[str]:
     """Wait until nothing is lost or doubled for ``created``; return the count of each outcome."""
     created = dict(created)
@@ -198,6 +230,7 @@ def settle(stack: Stack, created: Mapping[str, str], *, timeout: float = 120) ->
     while found := problems(stack, created):
         now = time.monotonic()
         if now > started + timeout:
+            found += kafka_diagnosis(stack)
             pytest.fail(f"after {timeout}s, {len(created)} requests:\n  " + "\n  ".join(found))
         if now - reported >= 10:
             reported = now

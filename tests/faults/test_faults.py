@@ -1,11 +1,16 @@
-"""Fault injection under steady load: processes killed, the broker replaced, database connections cut.
+"""Fault injection under steady load, on a three-broker KRaft cluster: brokers and workers killed, connections cut.
 
 One stack for the module (real processes, PostgreSQL, a three-broker KRaft cluster:
-replication factor 3, ``min.insync.replicas=2``). Each
-test runs the steady load (two hospitals, 10 requests/s, EMERGENCY and SCHEDULED
-mixed), injects its fault while requests keep coming, and then checks, for every
-request made so far in the module, that nothing was lost or doubled
-(``invariants.settle``).
+replication factor 3, ``min.insync.replicas=2``). Each scenario runs the steady
+load (two hospitals, 10 requests/s, EMERGENCY and SCHEDULED mixed), injects its
+fault while requests keep coming, and then checks, for every request made so far
+in the module, that nothing was lost or doubled (``invariants.settle``). Each
+scenario's figures (sent, decided, lost, doubled, longest wait and gap) are
+printed at the end of the run and kept in ``var/test-results/faults-report.json``
+(``report.py``).
+
+Scenarios marked ``slow`` run with ``make test-faults`` only; ``make test``
+runs the others (``-m "not slow"``).
 """
 
 from __future__ import annotations
@@ -13,30 +18,46 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from invariants import query, settle, statuses
+from kafka_state import members, replication, under_replicated
+from report import reported
 from stack import Stack
 from steady_load import SteadyLoad, seed_units
 
+from shared_events.kafka_server import KafkaCluster
 from shared_events.testing import wait_for
+from shared_events.topics import REQUESTED, all_topics, topic_name
 
-# The hospital's watchdog looks every second and re-publishes a PENDING request after 3 s, 6 s, then every 12 s.
+SESSION_TIMEOUT_SECONDS = 20
 STACK_ENV = {
+    # The hospital's watchdog looks every second and re-publishes a PENDING request after 3 s, 6 s, then every 12 s.
     "REQUEST_REPUBLISH_CHECK_SECONDS": "1",
     "REQUEST_REPUBLISH_AFTER_SECONDS": "3",
     "REQUEST_REPUBLISH_MAX_SECONDS": "12",
+    # Static members (KAFKA_GROUP_INSTANCE_ID) do not leave their group when they stop: their partitions
+    # move only after session.timeout.ms (45 s by default). 20 s, as the runbook advises for several workers:
+    # well above the 9 s a crashed broker takes to be fenced (its group coordinators move meanwhile).
+    "KAFKA_CONFIG_SESSION_TIMEOUT_MS": str(SESSION_TIMEOUT_SECONDS * 1000),
 }
 BROKER_NODES = 3
 RATE = 10.0  # requests per second, both hospitals together
-BANK_OUTAGE_SECONDS = 30
+OUTAGE_SECONDS = 30
 WORKERS = ("bloodbank-worker", "hospital-worker", "notification-worker")
 
 
 @pytest.fixture(scope="module")
 def load(stack: Stack) -> SteadyLoad:
-    seed_units(stack, per_group=400)  # enough for every request of the module to be approved
+    seed_units(stack, per_group=600)  # enough for every request of the module to be approved
     return SteadyLoad(stack, rate=RATE)
+
+
+@pytest.fixture(scope="module")
+def cluster(stack: Stack) -> KafkaCluster:
+    assert stack.broker is not None and len(stack.broker.nodes) == 3
+    return stack.broker
 
 
 def _assert_all_approved(outcomes: Counter[str]) -> None:
@@ -48,85 +69,269 @@ def _kill(stack: Stack, name: str) -> None:
     assert stack.stop_process(name, sig=signal.SIGKILL) == -signal.SIGKILL
 
 
+def _decided_while(stack: Stack, ids: list[str], what: str, *, timeout: float = 60) -> None:
+    """Every request of ``ids`` gets approved before the fault ends: the system works through it."""
+    wait_for(lambda: statuses(stack, ids)["APPROVED"] == len(ids), timeout=timeout, interval=0.2, message=what)
+
+
+def _in_sync(cluster: KafkaCluster) -> bool:
+    try:
+        return not under_replicated(cluster.bootstrap_servers)
+    except Exception:  # noqa: BLE001 - a node still starting may not answer yet
+        return False
+
+
+def _wait_in_sync(cluster: KafkaCluster, what: str) -> None:
+    wait_for(lambda: _in_sync(cluster), timeout=120, interval=0.5, message=f"every partition in sync after {what}")
+
+
+# -- the cluster ------------------------------------------------------------------------------
+
+
+def test_topics_are_replicated_three_times_with_two_in_sync_required(stack: Stack, cluster: KafkaCluster):
+    """``create_topics`` takes the brokers' defaults: replication factor 3, ``min.insync.replicas`` 2."""
+    wrong = {}
+    for topic, partitions in all_topics().items():  # the names the stack uses: it has this process's environment
+        found = replication(cluster.bootstrap_servers, topic)
+        if (found.partitions, found.replicas, found.min_insync, found.isr_sizes) != (partitions, {3}, 2, {3}):
+            wrong[topic] = found
+    assert not wrong, wrong
+    offsets = replication(cluster.bootstrap_servers, "__consumer_offsets")
+    assert (offsets.replicas, offsets.min_insync) == ({3}, 2), offsets
+
+
+# -- workers and databases ----------------------------------------------------------------------
+
+
 def test_bank_worker_killed_mid_load_and_restarted(stack: Stack, load: SteadyLoad):
-    with load.running():
-        first = load.wait_for_more(30, message="requests before the kill")
-        wait_for(lambda: statuses(stack, first)["APPROVED"] >= 10, timeout=60, message="the bank deciding")
-        _kill(stack, "bloodbank-worker")
-        killed_at = time.monotonic()
-        load.wait_for_more(20, message="requests while the bank worker is dead")
-        while_down = load.sent_since(killed_at)
-        assert statuses(stack, while_down) == {"PENDING": len(while_down)}, "decided with no bank worker?"
-        stack.start_process("bloodbank-worker")
-        load.wait_for_more(30, message="requests after the restart")
-    _assert_all_approved(settle(stack, load.created))
+    with reported("f1 bank worker kill -9", stack, load):
+        with load.running():
+            first = load.wait_for_more(30, message="requests before the kill")
+            wait_for(lambda: statuses(stack, first)["APPROVED"] >= 10, timeout=60, message="the bank deciding")
+            _kill(stack, "bloodbank-worker")
+            killed_at = time.monotonic()
+            load.wait_for_more(20, message="requests while the bank worker is dead")
+            while_down = load.sent_since(killed_at)
+            assert statuses(stack, while_down) == {"PENDING": len(while_down)}, "decided with no bank worker?"
+            stack.start_process("bloodbank-worker")
+            load.wait_for_more(30, message="requests after the restart")
+        _assert_all_approved(settle(stack, load.created))
 
 
+@pytest.mark.slow
 def test_hospital_worker_killed_mid_load_and_restarted(stack: Stack, load: SteadyLoad):
-    with load.running():
-        load.wait_for_more(20, message="requests before the kill")
-        _kill(stack, "hospital-worker")
-        killed_at = time.monotonic()
-        load.wait_for_more(20, message="requests while the hospital worker is dead")
-        while_down = load.sent_since(killed_at)
-        unsent = query(
-            stack,
-            "hospital",
-            "SELECT count(*) FROM shared_events_outboxevent WHERE sent_at IS NULL AND key = ANY(%s)",
-            [while_down],
-        )[0][0]
-        assert unsent == len(while_down), "with no relay running, new requests wait in the outbox"
-        stack.start_process("hospital-worker")
-        load.wait_for_more(30, message="requests after the restart")
-    _assert_all_approved(settle(stack, load.created))
+    with reported("f2 hospital worker kill -9", stack, load):
+        with load.running():
+            load.wait_for_more(20, message="requests before the kill")
+            _kill(stack, "hospital-worker")
+            killed_at = time.monotonic()
+            load.wait_for_more(20, message="requests while the hospital worker is dead")
+            while_down = load.sent_since(killed_at)
+            unsent = query(
+                stack,
+                "hospital",
+                "SELECT count(*) FROM shared_events_outboxevent WHERE sent_at IS NULL AND key = ANY(%s)",
+                [while_down],
+            )[0][0]
+            assert unsent == len(while_down), "with no relay running, new requests wait in the outbox"
+            stack.start_process("hospital-worker")
+            load.wait_for_more(30, message="requests after the restart")
+        _assert_all_approved(settle(stack, load.created))
 
 
-def _terminate_worker_connections(stack: Stack) -> Counter[str]:
-    """pg_terminate_backend on every connection the workers hold (by database and application_name)."""
+def _terminate_connections(stack: Stack, names: list[str]) -> Counter[str]:
+    """pg_terminate_backend on every connection the named processes hold (by database and application_name)."""
     databases = [url.rsplit("/", 1)[1] for url in stack.database_urls.values()]
     rows = query(
         stack,
         "hospital",
         "SELECT application_name, pg_terminate_backend(pid) FROM pg_stat_activity "
         "WHERE datname = ANY(%s) AND application_name = ANY(%s)",
-        [databases, list(WORKERS)],
+        [databases, names],
     )
     return Counter(name for name, terminated in rows if terminated)
 
 
+def _drop_worker_connections(stack: Stack) -> None:
+    """Cut every worker's database connections; a worker with none open right now loses the next one it opens."""
+    dropped: Counter[str] = Counter()
+
+    def every_worker_hit() -> bool:
+        dropped.update(_terminate_connections(stack, [name for name in WORKERS if not dropped[name]]))
+        return set(dropped) == set(WORKERS)
+
+    wait_for(every_worker_hit, timeout=30, interval=0.1, message="a connection of every worker to cut")
+
+
+@pytest.mark.slow
 def test_workers_carry_on_when_their_database_connections_are_dropped(stack: Stack, load: SteadyLoad):
     pids = {name: stack.processes[name].popen.pid for name in WORKERS}
-    with load.running():
-        for _ in range(3):
-            recent = load.wait_for_more(15, message="requests between two connection drops")
-            wait_for(lambda r=recent: statuses(stack, r)["APPROVED"] >= 5, timeout=60, message="decisions again")
-            dropped = _terminate_worker_connections(stack)
-            assert set(dropped) == set(WORKERS), f"connections dropped: {dropped}"
-        load.wait_for_more(20, message="requests after the last drop")
-    assert {name: stack.processes[name].popen.pid for name in WORKERS if stack.processes[name].running} == pids
-    _assert_all_approved(settle(stack, load.created))
+    with reported("f3 database connections cut x3", stack, load):
+        with load.running():
+            for _ in range(3):
+                recent = load.wait_for_more(15, message="requests between two connection drops")
+                wait_for(lambda r=recent: statuses(stack, r)["APPROVED"] >= 5, timeout=60, message="decisions again")
+                _drop_worker_connections(stack)
+            load.wait_for_more(20, message="requests after the last drop")
+        assert {name: stack.processes[name].popen.pid for name in WORKERS if stack.processes[name].running} == pids
+        _assert_all_approved(settle(stack, load.created))
 
 
+@pytest.mark.slow
 def test_bank_worker_down_30_seconds_while_hospitals_keep_requesting(stack: Stack, load: SteadyLoad):
-    with load.running():
-        load.wait_for_more(20, message="requests before the outage")
-        stack.stop_process("bloodbank-worker")
-        stopped_at = time.monotonic()
-        outage_ends = stopped_at + BANK_OUTAGE_SECONDS
-        during = load.wait_for_more(20, message="requests during the outage")
-        wait_for(
-            lambda: query(
-                stack,
-                "hospital",
-                "SELECT count(*) FROM blood_requests_bloodrequest WHERE times_published > 1 AND id::text = ANY(%s)",
-                [during],
-            )[0][0],
-            timeout=BANK_OUTAGE_SECONDS,
-            message="the watchdog re-publishing requests during the outage",
-        )
-        time.sleep(max(0.0, outage_ends - time.monotonic()))  # the fault is a duration: the bank stays down 30 s
-        during = load.sent_since(stopped_at)
-        assert statuses(stack, during) == {"PENDING": len(during)}, "decided with no bank worker?"
-        stack.start_process("bloodbank-worker")
-        load.wait_for_more(20, message="requests after the bank came back")
-    _assert_all_approved(settle(stack, load.created))
+    with reported("f4 bank worker down 30 s", stack, load):
+        with load.running():
+            load.wait_for_more(20, message="requests before the outage")
+            stack.stop_process("bloodbank-worker")
+            stopped_at = time.monotonic()
+            during = load.wait_for_more(20, message="requests during the outage")
+            wait_for(
+                lambda: query(
+                    stack,
+                    "hospital",
+                    "SELECT count(*) FROM blood_requests_bloodrequest WHERE times_published > 1 AND id::text = ANY(%s)",
+                    [during],
+                )[0][0],
+                timeout=OUTAGE_SECONDS,
+                message="the watchdog re-publishing requests during the outage",
+            )
+            time.sleep(max(0.0, stopped_at + OUTAGE_SECONDS - time.monotonic()))  # the fault is a duration
+            during = load.sent_since(stopped_at)
+            assert statuses(stack, during) == {"PENDING": len(during)}, "decided with no bank worker?"
+            stack.start_process("bloodbank-worker")
+            load.wait_for_more(20, message="requests after the bank came back")
+        _assert_all_approved(settle(stack, load.created, timeout=240))
+
+
+# -- brokers ------------------------------------------------------------------------------------
+
+
+def test_leader_of_the_request_topic_killed_and_restarted(stack: Stack, load: SteadyLoad, cluster: KafkaCluster):
+    """kill -9 of the broker leading ``hospital.blood.requested``-0: the others take over, nothing waits for it."""
+    topic = topic_name(REQUESTED)
+    with reported("a kill -9 leader of requested-0", stack, load):
+        with load.running():
+            load.wait_for_more(20, message="requests before the kill")
+            leader = cluster.leader_of(topic)
+            cluster.kill_node(leader)
+            wait_for(
+                lambda: cluster.leader_of(topic) not in (leader, -1), timeout=60, message="a new leader of requested-0"
+            )
+            while_down = load.wait_for_more(30, message="requests while the leader is dead")
+            _decided_while(stack, while_down, f"decisions with broker {leader} dead")
+            cluster.start_node(leader)
+            _wait_in_sync(cluster, f"broker {leader} restarted")
+            load.wait_for_more(20, message="requests after the restart")
+        _assert_all_approved(settle(stack, load.created))
+
+
+def test_active_controller_killed_and_restarted(stack: Stack, load: SteadyLoad, cluster: KafkaCluster):
+    """kill -9 of the KRaft quorum leader: another controller is elected, requests go on being decided."""
+    with reported("b kill -9 active controller", stack, load):
+        with load.running():
+            load.wait_for_more(20, message="requests before the kill")
+            controller = cluster.active_controller()
+            assert controller in cluster.nodes, controller
+            cluster.kill_node(controller)
+            wait_for(
+                lambda: cluster.active_controller() not in (controller, -1),
+                timeout=60,
+                message="a new active controller",
+            )
+            while_down = load.wait_for_more(30, message="requests while the controller is dead")
+            _decided_while(stack, while_down, f"decisions with controller {controller} dead")
+            cluster.start_node(controller)
+            _wait_in_sync(cluster, f"node {controller} restarted")
+            load.wait_for_more(20, message="requests after the restart")
+        _assert_all_approved(settle(stack, load.created))
+
+
+@pytest.mark.slow
+def test_rolling_restart_of_the_three_brokers(stack: Stack, load: SteadyLoad, cluster: KafkaCluster):
+    """SIGTERM (controlled shutdown) each broker in turn; the next one only once it is back and in sync."""
+    with reported("c rolling restart", stack, load):
+        with load.running():
+            for node in sorted(cluster.nodes):
+                cluster.stop_node(node)
+                restarted = load.wait_for_more(10, message=f"requests while broker {node} restarts")
+                cluster.start_node(node)
+                _wait_in_sync(cluster, f"broker {node} restarted")
+                _decided_while(stack, restarted, f"decisions across the restart of broker {node}")
+            load.wait_for_more(20, message="requests after the rolling restart")
+        _assert_all_approved(settle(stack, load.created))
+
+
+def _unsent(stack: Stack, ids: list[str]) -> int:
+    """How many of the requests ``ids`` have an event still waiting in the hospital's outbox."""
+    return query(
+        stack,
+        "hospital",
+        "SELECT count(DISTINCT key) FROM shared_events_outboxevent WHERE sent_at IS NULL AND key = ANY(%s)",
+        [ids],
+    )[0][0]
+
+
+@pytest.mark.slow
+def test_two_brokers_down_30_seconds_writes_stall_and_resume(stack: Stack, load: SteadyLoad, cluster: KafkaCluster):
+    """kill -9 of two brokers of three: fewer in-sync replicas than min.insync.replicas, and no KRaft quorum.
+
+    The hospitals' POSTs are still accepted (into the outbox); the relays wait for
+    the brokers (librdkafka retries within message.timeout.ms, 300 s) and publish
+    by themselves when the brokers return.
+    """
+    leader = cluster.leader_of(topic_name(REQUESTED))
+    victims = [leader, next(node for node in sorted(cluster.nodes) if node != leader)]
+    with reported("d two of three brokers down 30 s", stack, load) as notes:
+        with load.running():
+            load.wait_for_more(20, message="requests before the outage")
+            for node in victims:
+                cluster.kill_node(node)
+            down_at = time.monotonic()
+            load.wait_for_more(20, message="requests during the outage")
+            time.sleep(max(0.0, down_at + OUTAGE_SECONDS - time.monotonic()))  # the fault is a duration
+            during = load.sent_since(down_at + 1.0)  # the first second's may have been in flight already
+            assert statuses(stack, during) == {"PENDING": len(during)}, "decided with two brokers of three down?"
+            assert _unsent(stack, during) == len(during), "their events wait in the outbox"
+            with ThreadPoolExecutor(len(victims)) as pool:
+                list(pool.map(cluster.start_node, victims))
+            back_at = time.monotonic()
+            wait_for(lambda: statuses(stack, during)["APPROVED"], timeout=120, interval=0.2, message="a decision")
+            notes["first decision after the brokers' return (s)"] = round(time.monotonic() - back_at, 1)
+            _wait_in_sync(cluster, f"brokers {victims} restarted")
+            load.wait_for_more(20, message="requests after the outage")
+        _assert_all_approved(settle(stack, load.created, timeout=240))
+
+
+def _sharing(stack: Stack, group: str, count: int) -> bool:
+    assigned = members(stack.kafka_bootstrap, group)
+    return len(assigned) == count and all(assigned.values())
+
+
+@pytest.mark.slow
+def test_bank_workers_scaled_to_three_and_back_to_one(stack: Stack, load: SteadyLoad):
+    """Two more bank workers join the group, then stop: the partitions move both ways, no effect twice.
+
+    Static members do not leave their group when they stop: their partitions move
+    after session.timeout.ms (20 s here), which is the pause a scale-down costs.
+    """
+    group = "bloodbank-service"
+    extra = [stack.add_worker("bloodbank", f"bloodbank-worker-{n}").name for n in (2, 3)]
+    with reported("e bank workers 1 -> 3 -> 1", stack, load) as notes:
+        with load.running():
+            load.wait_for_more(20, message="requests before scaling up")
+            started_at = time.monotonic()
+            for name in extra:
+                stack.start_process(name)
+            wait_for(lambda: _sharing(stack, group, 3), timeout=60, interval=0.2, message="three bank workers")
+            notes["scale-up: three members sharing (s)"] = round(time.monotonic() - started_at, 1)
+            three = load.wait_for_more(30, message="requests with three bank workers")
+            _decided_while(stack, three, "decisions with three bank workers")
+            for name in extra:
+                stack.stop_process(name)
+            stopped_at = time.monotonic()
+            wait_for(
+                lambda: _sharing(stack, group, 1), timeout=SESSION_TIMEOUT_SECONDS + 60, interval=0.2, message="one"
+            )
+            notes["scale-down: partitions back on one worker (s)"] = round(time.monotonic() - stopped_at, 1)
+            load.wait_for_more(20, message="requests with one bank worker again")
+        _assert_all_approved(settle(stack, load.created))

@@ -8,7 +8,9 @@ service's database; the runner owns everything Kafka:
   redelivered event is skipped;
 * the offset is stored only after that transaction committed;
 * a database outage blocks and retries with backoff without advancing;
-* a handler that keeps failing is dead-lettered after ``max_attempts``.
+* a handler that keeps failing is dead-lettered after ``max_attempts``;
+* a consumer that librdkafka declares failed for good (a fatal error, e.g. a
+  static member fenced) is closed and replaced by a new one.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from functools import partial
 from typing import Any
 from uuid import UUID
 
-from confluent_kafka import Consumer, KafkaError, Message
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from django.db import (
     DatabaseError,
     InterfaceError,
@@ -50,6 +52,14 @@ DLQ_MAX_VALUE_BYTES = 900_000
 """A dead letter keeps at most this much of the original value (``dlq_value_truncated_from`` says it was cut):
 with its headers it must stay under the producer's ``message.max.bytes`` (1,000,000 by default), or the relay
 could never publish it and every outbox row after it would wait."""
+
+
+FATAL_RESTART_SECONDS = 1.0
+"""The wait before a new consumer replaces one that failed for good."""
+
+
+class FatalConsumerError(Exception):
+    """librdkafka raised a fatal error: this consumer instance cannot be used any more."""
 
 
 class EventConsumer:
@@ -81,9 +91,26 @@ class EventConsumer:
         self.assigned = threading.Event()
         self.on_tick = on_tick  # called every loop iteration (the worker's heartbeat)
         self.lag = metrics.LagReporter()
+        self.fatal_errors = 0  # consumers replaced after a fatal error
 
     # -- the loop ------------------------------------------------------------
     def run(self) -> None:
+        """Consume until ``stop``; a consumer that librdkafka declares failed for good is replaced by a new one."""
+        try:
+            while not self.stop.is_set():
+                consumer = self._subscribe()
+                try:
+                    self._consume(consumer)
+                except FatalConsumerError as exc:
+                    self.fatal_errors += 1
+                    log.error("consumer %s failed for good (%s); starting a new one", self.group_id, exc)
+                    self.stop.wait(FATAL_RESTART_SECONDS)
+                finally:
+                    self._close(consumer)
+        finally:
+            connection.close()
+
+    def _subscribe(self) -> Consumer:
         consumer = Consumer(consumer_config(self.group_id, **self._consumer_overrides))
         topics = sorted({topic_name(event_type) for event_type in self.handlers})
         consumer.subscribe(
@@ -92,6 +119,10 @@ class EventConsumer:
             on_revoke=lambda _c, partitions: self.lag.forget(partitions),
         )
         log.info("consumer %s subscribed to %s", self.group_id, topics)
+        return consumer
+
+    def _consume(self, consumer: Consumer) -> None:
+        """The loop of one consumer; raises ``FatalConsumerError`` when librdkafka says it cannot go on."""
         try:
             while not self.stop.is_set():
                 self._run_periodic()
@@ -103,9 +134,19 @@ class EventConsumer:
                 self.lag.maybe_update(consumer)
                 if self.on_tick is not None:
                     self.on_tick()
-        finally:
-            consumer.close()  # commits stored offsets and leaves the group
-            connection.close()
+        except KafkaException as exc:
+            if exc.args and isinstance(exc.args[0], KafkaError) and _fatal(exc.args[0]):
+                raise FatalConsumerError(exc.args[0]) from exc
+            raise
+
+    def _close(self, consumer: Consumer) -> None:
+        """Commit stored offsets and leave (a failed consumer commits nothing: its events come again, and the
+        inbox skips those already handled)."""
+        self.assigned.clear()
+        try:
+            consumer.close()
+        except (KafkaException, RuntimeError) as exc:
+            log.warning("consumer %s: close: %s", self.group_id, exc)
 
     def _poll_batch(self, consumer: Consumer) -> list[Message]:
         """Wait up to 100 ms for a message, then take what is already fetched (up to ``batch_size``).
@@ -117,6 +158,10 @@ class EventConsumer:
         msg = consumer.poll(0.1)
         while msg is not None:
             if msg.error():
+                if _fatal(msg.error()):
+                    # e.g. FENCED_INSTANCE_ID: a static member whose session timed out while its group
+                    # coordinator moved is fenced by its own rejoin. This consumer will never fetch again.
+                    raise FatalConsumerError(msg.error())
                 if msg.error().code() != KafkaError._PARTITION_EOF:
                     log.warning("consumer error: %s", msg.error())
             else:
@@ -320,6 +365,11 @@ class EventConsumer:
 
 
 _STOPPED = object()
+
+
+def _fatal(error: KafkaError) -> bool:
+    """librdkafka reports its fatal error to a consumer as an error event with the code ``_FATAL``."""
+    return error.fatal() or error.code() == KafkaError._FATAL
 
 
 _CLAIM_FIELDS = ("consumer_group", "event_id", "event_type", "topic", "partition", "offset", "outcome", "processed_at")
