@@ -49,6 +49,8 @@ SCRAM_ITERATIONS = 8192
 CLUSTER = "kafka-cluster"
 KAFKADROP_GROUPS = "kafdrop"  # KafkaDrop's own consumer group id starts with this
 
+# librdkafka calls Kafka's CLUSTER resource type BROKER (both 4 on the wire).
+RESOURCE_TYPES = {"TOPIC": ResourceType.TOPIC, "GROUP": ResourceType.GROUP, "CLUSTER": ResourceType.BROKER}
 PRODUCE = ("WRITE", "DESCRIBE")
 CONSUME = ("READ", "DESCRIBE")
 INSPECT = ("READ", "DESCRIBE", "DESCRIBE_CONFIGS")
@@ -67,7 +69,7 @@ class Grant:
     def bindings(self) -> list[AclBinding]:
         return [
             AclBinding(
-                ResourceType[self.resource],
+                RESOURCE_TYPES[self.resource],
                 self.name,
                 ResourcePatternType[self.pattern],
                 f"User:{self.principal}",
