@@ -272,6 +272,13 @@ def _admin_env_given() -> dict[str, str]:
     return {name: os.environ[name] for name in names if os.environ.get(name)}
 
 
+def _kafka_login_hint(stack: Stack) -> str:
+    if not stack.kafka_secured:
+        return "(PLAINTEXT)"
+    where = f"password in {stack.broker.data_dir / 'admin.secret'}" if stack.broker else "password as given"
+    return f"(SASL/SCRAM-SHA-512; each service logs in as itself; admin: {where})"
+
+
 def _ready(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own local URL
@@ -302,7 +309,7 @@ Blood request system is running.
   Hospital    {h}/dashboard/   API {h}/api/docs/
   Blood bank  {b}/admin/       API {b}/api/docs/
   Notices     {n}/api/v1/notifications/   API {n}/api/docs/
-  Kafka       {k}
+  Kafka       {k}   {kafka_login}
 
   Logins (password: {pw}):
     stmary_staff       St Mary's Hospital staff   (hospital + notifications)
@@ -332,6 +339,7 @@ def main() -> int:
                 b=stack.url("bloodbank"),
                 n=stack.url("notification"),
                 k=stack.kafka_bootstrap,
+                kafka_login=_kafka_login_hint(stack),
                 pw=os.environ.get("DEMO_PASSWORD") or "demo-password",
             ),
             flush=True,

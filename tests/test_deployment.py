@@ -178,8 +178,12 @@ def _raw_services() -> dict[str, dict]:
 
 
 def _script(spec: dict, key: str = "command") -> str:
-    """The shell script of a ``[sh|bash, -ec, script]`` command or entrypoint, checked for syntax."""
+    """The shell script of a ``[sh|bash, -ec, script]`` command or entrypoint, checked for syntax.
+
+    ``docker compose config`` keeps ``$$`` (compose's escape) as written; the container's shell gets ``$``.
+    """
     shell, flags, script = spec[key]
+    script = script.replace("$$", "$")
     assert (shell, flags) in {("sh", "-ec"), ("bash", "-ec")}, spec[key]
     assert subprocess.run([shell, "-n", "-c", script]).returncode == 0, script
     return script
