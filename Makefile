@@ -20,8 +20,8 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(PY) scripts/stack.py
 
-## make test: every suite against PostgreSQL and an Apache Kafka node of its own (fresh data, free ports);
-## of the fault scenarios only the fast ones (tests marked slow are left to make test-faults)
+## make test: every suite against PostgreSQL and an Apache Kafka node of its own (fresh data, free ports,
+## SASL/SCRAM + ACLs); of the fault scenarios only the fast ones (slow ones are left to make test-faults)
 test: $(STAMP)
 	$(PY) kafka/broker.py --port 0 -- $(PY) scripts/run_tests.py -m "not slow" $(ARGS)
 
@@ -65,7 +65,7 @@ up: .env
 down:
 	docker compose down
 
-## make kafka: only the broker, as make run starts it (127.0.0.1:9092, data in var/kafka)
+## make kafka: only the broker, as make run starts it (127.0.0.1:9092, SASL/SCRAM + ACLs, data and admin.secret in var/kafka)
 kafka: $(STAMP)
 	$(PY) kafka/broker.py --port 9092 --data var/kafka
 

@@ -5,7 +5,12 @@
 
 Apache Kafka (one combined broker and controller, KRaft, from its Maven Central
 jars; data kept in ``var/kafka``) is started unless ``KAFKA_BOOTSTRAP_SERVERS``
-is set. Each service uses SQLite under ``var/``
+is set, secured as in production: SASL/SCRAM and ACLs. ``prepare`` creates the
+topics and, as the brokers' ``admin``, gives each service a login of its own with a
+password new every run (``manage.py kafka_access``); each service's processes log in
+as that service only. With ``KAFKA_BOOTSTRAP_SERVERS`` the admin login comes from
+``KAFKA_SASL_USERNAME``/``KAFKA_SASL_PASSWORD`` (none: a PLAINTEXT cluster, no
+logins). Each service uses SQLite under ``var/``
 unless ``HOSPITAL_DATABASE_URL`` / ``BLOODBANK_DATABASE_URL`` /
 ``NOTIFICATION_DATABASE_URL`` is set. Ctrl-C stops every process started.
 """
@@ -27,7 +32,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared_events.kafka_server import KafkaCluster, KafkaUnavailable
+from shared_events.access import PRINCIPALS, password_variable
+from shared_events.kafka_server import KafkaCluster, KafkaUnavailable, sasl_client_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,6 +98,8 @@ class Stack:
     run_dir: Path = ROOT / "var" / "run"  # metrics files and heartbeats, wiped by prepare()
     broker: KafkaCluster | None = None
     processes: dict[str, Process] = field(default_factory=dict)
+    kafka_admin_env: dict[str, str] = field(default_factory=dict)  # KAFKA_* of the admin login (secured)
+    kafka_passwords: dict[str, str] = field(default_factory=dict)  # principal -> password, new every run
 
     # -- environment ---------------------------------------------------------
     def service_env(self, service: str) -> dict[str, str]:
@@ -112,6 +120,7 @@ class Stack:
             }
             | self.env
         )
+        env |= self.kafka_login(service)
         url = self.database_urls.get(service) or os.environ.get(f"{service.upper()}_DATABASE_URL")
         if url:
             env["DATABASE_URL"] = url
@@ -119,14 +128,26 @@ class Stack:
             env.pop("DATABASE_URL", None)
         return env
 
+    @property
+    def kafka_secured(self) -> bool:
+        return bool(self.kafka_admin_env.get("KAFKA_SASL_USERNAME"))
+
+    def kafka_login(self, service: str) -> dict[str, str]:
+        """``service``'s own Kafka login (never the admin's the launcher may have put in the environment)."""
+        if service not in self.kafka_passwords:
+            return {}  # a PLAINTEXT cluster, or before prepare() made the logins
+        return self.kafka_admin_env | sasl_client_env(service, self.kafka_passwords[service])
+
     def metrics_dir(self, service: str) -> Path:
         return self.run_dir / "metrics" / service
 
-    def manage(self, service: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def manage(
+        self, service: str, *args: str, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "manage.py", *args],
             cwd=ROOT / f"{service}_service",
-            env=self.service_env(service),
+            env=self.service_env(service) | (env or {}),
             check=check,
             capture_output=True,
             text=True,
@@ -145,16 +166,28 @@ class Stack:
             self.broker.start()
             self.kafka_bootstrap = self.broker.bootstrap_servers
         self._report(f"broker      {self.kafka_bootstrap}")
-        self._run_step("hospital", "create_topics")
+        self._prepare_kafka()
         with ThreadPoolExecutor(len(SERVICES)) as pool:
             list(pool.map(self._prepare_service, SERVICES))  # re-raises the first failure
+
+    def _prepare_kafka(self) -> None:
+        """Topics, then (secured) every principal's password and the registry's ACLs, as the admin."""
+        self.kafka_admin_env = self.broker.client_env() if self.broker else _admin_env_given()
+        admin = self.kafka_admin_env | {"KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap or ""}
+        self._run_step("hospital", "create_topics", env=admin)
+        if self.kafka_secured:
+            self.kafka_passwords = {
+                p: os.environ.get(password_variable(p)) or secrets.token_urlsafe(32) for p in PRINCIPALS
+            }
+            passwords = {password_variable(p): password for p, password in self.kafka_passwords.items()}
+            self._run_step("hospital", "kafka_access", env=admin | passwords)
 
     def _prepare_service(self, service: str) -> None:
         for step in (("migrate", "--noinput"), ("collectstatic", "--noinput"), ("seed_demo", "--development")):
             self._run_step(service, *step)
 
-    def _run_step(self, service: str, *args: str) -> None:
-        result = self.manage(service, *args, check=False)
+    def _run_step(self, service: str, *args: str, env: dict[str, str] | None = None) -> None:
+        result = self.manage(service, *args, check=False, env=env)
         if result.returncode != 0:
             raise RuntimeError(f"{service}: manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
 
@@ -233,6 +266,19 @@ class Stack:
         return iter(self.processes.values())
 
 
+def _admin_env_given() -> dict[str, str]:
+    """The admin login for a cluster named by ``KAFKA_BOOTSTRAP_SERVERS`` (empty: a PLAINTEXT cluster)."""
+    names = ("KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM", "KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD")
+    return {name: os.environ[name] for name in names if os.environ.get(name)}
+
+
+def _kafka_login_hint(stack: Stack) -> str:
+    if not stack.kafka_secured:
+        return "(PLAINTEXT)"
+    where = f"password in {stack.broker.data_dir / 'admin.secret'}" if stack.broker else "password as given"
+    return f"(SASL/SCRAM-SHA-512; each service logs in as itself; admin: {where})"
+
+
 def _ready(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own local URL
@@ -263,7 +309,7 @@ Blood request system is running.
   Hospital    {h}/dashboard/   API {h}/api/docs/
   Blood bank  {b}/admin/       API {b}/api/docs/
   Notices     {n}/api/v1/notifications/   API {n}/api/docs/
-  Kafka       {k}
+  Kafka       {k}   {kafka_login}
 
   Logins (password: {pw}):
     stmary_staff       St Mary's Hospital staff   (hospital + notifications)
@@ -293,6 +339,7 @@ def main() -> int:
                 b=stack.url("bloodbank"),
                 n=stack.url("notification"),
                 k=stack.kafka_bootstrap,
+                kafka_login=_kafka_login_hint(stack),
                 pw=os.environ.get("DEMO_PASSWORD") or "demo-password",
             ),
             flush=True,

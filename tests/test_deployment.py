@@ -162,16 +162,68 @@ def test_every_image_is_pinned(services):
             assert PINNED_TAG.fullmatch(image) and not image.endswith(":latest"), (name, image)
 
 
+BROKER_PROPERTIES = ROOT / "kafka" / "compose" / "server.properties"
+BROKER_PROPERTIES_IN_CONTAINER = "/etc/kafka/blood-requests/server.properties"
+
+
+def _broker_properties() -> dict[str, str]:
+    """kafka/compose/server.properties, which compose mounts into the broker's container."""
+    lines = (line.strip() for line in BROKER_PROPERTIES.read_text().splitlines())
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def _raw_services() -> dict[str, dict]:
+    """The compose file's services as written (anchors resolved, nothing interpolated)."""
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+
+
+def _script(spec: dict, key: str = "command") -> str:
+    """The shell script of a ``[sh|bash, -ec, script]`` command or entrypoint, checked for syntax.
+
+    ``docker compose config`` keeps ``$$`` (compose's escape) as written; the container's shell gets ``$``.
+    """
+    shell, flags, script = spec[key]
+    script = script.replace("$$", "$")
+    assert (shell, flags) in {("sh", "-ec"), ("bash", "-ec")}, spec[key]
+    assert subprocess.run([shell, "-n", "-c", script]).returncode == 0, script
+    return script
+
+
 def test_kafka_runs_in_kraft_mode_without_zookeeper(config, services):
-    assert "zookeeper" not in json.dumps(config).lower()
+    props = _broker_properties()
+    assert "zookeeper" not in json.dumps(config).lower() + json.dumps(props).lower()
     kafka = services["kafka"]
-    env = kafka["environment"]
     assert kafka["image"].startswith("apache/kafka:")
-    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
-    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka:9093"
-    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
-    assert [(v["source"], v["target"]) for v in kafka["volumes"]] == [("kafka-data", env["KAFKA_LOG_DIRS"])]
-    assert "kafka-broker-api-versions.sh" in " ".join(kafka["healthcheck"]["test"])
+    assert props["process.roles"] == "broker,controller"
+    assert props["controller.quorum.voters"] == "1@kafka:9093"
+    assert props["auto.create.topics.enable"] == "false"
+    assert [(v["source"], v["target"]) for v in kafka["volumes"]] == [
+        ("kafka-data", props["log.dirs"]),
+        (str(BROKER_PROPERTIES), BROKER_PROPERTIES_IN_CONTAINER),
+    ]
+    script = _script(kafka)
+    assert f"kafka-storage.sh format --ignore-formatted --config {BROKER_PROPERTIES_IN_CONTAINER}" in script
+    assert f"exec /opt/kafka/bin/kafka-server-start.sh {BROKER_PROPERTIES_IN_CONTAINER}" in script
+
+
+def test_the_compose_broker_is_secured_as_make_run_and_the_tests_run_it(services):
+    """What is tested is what is deployed: the launcher's SASL/SCRAM + ACL settings, in compose's broker."""
+    from shared_events.kafka_server import CLIENT_LISTENER, security_properties
+
+    props = _broker_properties()
+    assert {key: props.get(key) for key in security_properties()} == security_properties()
+    assert props["listeners"] == f"{CLIENT_LISTENER}://:9092,CONTROLLER://:9093"
+    assert props["advertised.listeners"] == f"{CLIENT_LISTENER}://kafka:9092"
+    written = _raw_services()["kafka"]["environment"]["KAFKA_ADMIN_PASSWORD"]
+    assert re.fullmatch(r"\$\{KAFKA_ADMIN_PASSWORD:\?[^}]+\}", written), written
+    kafka = services["kafka"]
+    script = _script(kafka)
+    assert '--add-scram "SCRAM-SHA-512=[name=admin,password=$KAFKA_ADMIN_PASSWORD]"' in script
+    # The health check logs in (an unauthenticated client gets no answer from this broker).
+    check = " ".join(kafka["healthcheck"]["test"])
+    assert "kafka-broker-api-versions.sh" in check and "--command-config /tmp/admin.properties" in check
+    assert "> /tmp/admin.properties" in script and "umask 077" in script
+    assert 'username=\\"admin\\" password=\\"$KAFKA_ADMIN_PASSWORD\\"' in script
 
 
 def test_compose_runs_the_kafka_version_that_make_run_test_and_bench_run(services):
@@ -188,8 +240,8 @@ def test_compose_runs_the_kafka_version_that_make_run_test_and_bench_run(service
 def test_workers_in_compose_use_static_membership_and_topics_get_explicit_replication(services):
     for name in ("hospital-worker", "bloodbank-worker", "notification-worker"):
         assert services[name]["environment"]["KAFKA_GROUP_INSTANCE_ID"] == "@hostname", name
-    env = services["kafka"]["environment"]
-    assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "1" and env["KAFKA_MIN_INSYNC_REPLICAS"] == "1"
+    props = _broker_properties()
+    assert props["default.replication.factor"] == "1" and props["min.insync.replicas"] == "1"
 
 
 def test_kafkadrop_shows_the_broker_on_port_9000_of_this_host_only(services):
@@ -198,11 +250,35 @@ def test_kafkadrop_shows_the_broker_on_port_9000_of_this_host_only(services):
     assert kafdrop["environment"]["KAFKA_BROKERCONNECT"] == "kafka:9092"
     assert [(p["host_ip"], p["published"], p["target"]) for p in kafdrop["ports"]] == [("127.0.0.1", "9000", 9000)]
     assert kafdrop["healthcheck"]["test"] and kafdrop["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert kafdrop["depends_on"]["create-topics"]["condition"] == "service_completed_successfully"  # its login
+
+
+def test_kafkadrop_logs_in_as_the_read_only_principal(services, tmp_path):
+    """The entrypoint, run here with a stand-in for the image's kafdrop.sh: the client properties it gets."""
+    kafdrop = services["kafdrop"]
+    stand_in = tmp_path / "kafdrop.sh"
+    stand_in.write_text('#!/bin/sh\necho "$KAFKA_PROPERTIES" | base64 --decode\n')  # what kafdrop.sh does with it
+    stand_in.chmod(0o755)
+    script = _script(kafdrop, "entrypoint").replace("exec /kafdrop.sh", f"exec {stand_in}")
+    password = secrets.token_urlsafe(32)
+    result = subprocess.run(
+        ["bash", "-ec", script], env={"PATH": "/usr/bin:/bin", "KAFKADROP_KAFKA_PASSWORD": password},
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    properties = dict(line.split("=", 1) for line in result.stdout.splitlines())
+    assert properties == {
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="kafkadrop" password="{password}";',
+    }
+    assert kafdrop["environment"]["KAFKADROP_KAFKA_PASSWORD"]  # from .env
 
 
 def test_topics_are_created_by_the_projects_own_command_before_any_worker_starts(services):
     job = services["create-topics"]
-    assert job["command"][:3] == ["python", "manage.py", "create_topics"]
+    assert _script(job).splitlines()[0].startswith("python manage.py create_topics")
     assert job["depends_on"]["kafka"]["condition"] == "service_healthy"
     assert job["restart"] == "no"
     for service in SERVICES:
@@ -210,6 +286,27 @@ def test_topics_are_created_by_the_projects_own_command_before_any_worker_starts
             "condition": "service_completed_successfully",
             "required": True,
         }
+
+
+def test_the_create_topics_job_gives_every_principal_its_password_and_acls_as_the_admin(services):
+    from shared_events.access import PRINCIPALS, password_variable
+
+    job = services["create-topics"]
+    assert "python manage.py kafka_access" in _script(job)
+    env, admin = job["environment"], services["kafka"]["environment"]["KAFKA_ADMIN_PASSWORD"]
+    assert (env["KAFKA_SASL_USERNAME"], env["KAFKA_SASL_PASSWORD"]) == ("admin", admin)
+    for principal in PRINCIPALS:
+        assert env[password_variable(principal)], principal
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_process_of_a_service_logs_in_to_kafka_as_that_service(services, service):
+    create_topics = services["create-topics"]["environment"]
+    for name in (f"{service}-migrate", f"{service}-web", f"{service}-worker"):
+        env = services[name]["environment"]
+        assert (env["KAFKA_SECURITY_PROTOCOL"], env["KAFKA_SASL_MECHANISM"]) == ("SASL_PLAINTEXT", "SCRAM-SHA-512")
+        assert env["KAFKA_SASL_USERNAME"] == service, name
+        assert env["KAFKA_SASL_PASSWORD"] == create_topics[f"{service.upper()}_KAFKA_PASSWORD"], name
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -1,7 +1,11 @@
 """Apache Kafka for development and tests: fetch its jars, format, start, wait, stop.
 
 One node is a combined broker and controller (KRaft, no ZooKeeper), as ``make run``
-uses; three nodes form one KRaft quorum of combined nodes (the fault tests). The jars
+uses; three nodes form one KRaft quorum of combined nodes (the fault tests). Nodes are
+secured as in the compose deployment (``kafka/compose/server.properties``): clients
+authenticate with SASL/SCRAM-SHA-512, the StandardAuthorizer denies what no ACL allows,
+and ``admin`` (its password in ``<data>/admin.secret``, made at the first format) is the
+only super user; ``secured=False`` (``--no-auth``) gives the old PLAINTEXT node. The jars
 come from Maven Central through Maven (``kafka/pom.xml``, the one place the version is
 pinned) and are copied once into ``kafka/jars/<version>/``. Data lives in a folder, so a
 node restarted on the same folder keeps its log, as in production.
@@ -20,6 +24,7 @@ import fcntl
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -45,6 +50,68 @@ NO_TOOLS_HINT = (
     "Install them (Debian: apt-get install openjdk-17-jre-headless maven), or run the whole system "
     "with Docker instead: docker compose up (make up)."
 )
+
+
+# -- security (the same settings as kafka/compose/server.properties) ------------------
+ADMIN_PRINCIPAL = "admin"
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+CLIENT_LISTENER = "SASL_PLAINTEXT"
+# The broker reads the admin's password from this environment variable (EnvVarConfigProvider),
+# so that it is written in no file of the deployment.
+BROKER_ADMIN_VARIABLE = "KAFKA_ADMIN_PASSWORD"
+_FROM_ENV = f"${{env:{BROKER_ADMIN_VARIABLE}}}"
+
+
+def security_properties() -> dict[str, str]:
+    """SASL/SCRAM for clients and between brokers, SASL/PLAIN on the controller listener, ACLs enforced.
+
+    SCRAM credentials live in the metadata log, which the controllers serve: the controller
+    listener cannot use them, so it authenticates the one static ``admin`` login with PLAIN
+    (in the JAAS line, its password from the environment). Nothing reaches the cluster
+    unauthenticated, not even on the controller port; production adds TLS (SASL_SSL).
+    """
+    scram = (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{ADMIN_PRINCIPAL}" password="{_FROM_ENV}";'
+    )
+    plain = (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'username="{ADMIN_PRINCIPAL}" password="{_FROM_ENV}" user_{ADMIN_PRINCIPAL}="{_FROM_ENV}";'
+    )
+    return {
+        "listener.security.protocol.map": f"{CLIENT_LISTENER}:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+        "inter.broker.listener.name": CLIENT_LISTENER,
+        "controller.listener.names": "CONTROLLER",
+        "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+        "sasl.mechanism.inter.broker.protocol": SCRAM_MECHANISM,
+        "sasl.mechanism.controller.protocol": "PLAIN",
+        "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+        f"listener.name.{CLIENT_LISTENER.lower()}.{SCRAM_MECHANISM.lower()}.sasl.jaas.config": scram,
+        "listener.name.controller.plain.sasl.jaas.config": plain,
+        "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "allow.everyone.if.no.acl.found": "false",
+        "super.users": f"User:{ADMIN_PRINCIPAL}",
+        "config.providers": "env",
+        "config.providers.env.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
+    }
+
+
+def sasl_client_config(username: str, password: str) -> dict[str, str]:
+    """librdkafka settings of a client that logs in as ``username``."""
+    return {
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": SCRAM_MECHANISM,
+        "sasl.username": username,
+        "sasl.password": password,
+    }
+
+
+def sasl_client_env(username: str, password: str) -> dict[str, str]:
+    """The same as ``KAFKA_*`` variables (``shared_events.kafka_config`` reads them)."""
+    return {
+        f"KAFKA_{name.upper().replace('.', '_')}": value
+        for name, value in sasl_client_config(username, password).items()
+    }
 
 
 class KafkaUnavailable(RuntimeError):
@@ -153,6 +220,7 @@ class KafkaCluster:
     ports: list[int] | None = None
     heap: str = "512m"
     broker_config: dict[str, str] = field(default_factory=dict)
+    secured: bool = True
     nodes: dict[int, Node] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -169,6 +237,30 @@ class KafkaCluster:
         return ",".join(node.address for node in self.nodes.values())
 
     @property
+    def admin_password(self) -> str:
+        """The ``admin`` principal's password: made at the first start, kept with the data (mode 0600)."""
+        path = self.data_dir / "admin.secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(32))
+        return path.read_text().strip()
+
+    def client_config(self, bootstrap: str | None = None) -> dict[str, str]:
+        """librdkafka settings of an admin client (the launcher's own checks, tests that manage the cluster)."""
+        config = {"bootstrap.servers": bootstrap or self.bootstrap_servers}
+        if self.secured:
+            config |= sasl_client_config(ADMIN_PRINCIPAL, self.admin_password)
+        return config
+
+    def client_env(self) -> dict[str, str]:
+        """``KAFKA_*`` variables for a command beside the cluster: its addresses and, secured, the admin login."""
+        env = {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers}
+        if self.secured:
+            env |= sasl_client_env(ADMIN_PRINCIPAL, self.admin_password)
+        return env
+
+    @property
     def replication_factor(self) -> int:
         return 3 if self.size >= 3 else 1
 
@@ -179,33 +271,40 @@ class KafkaCluster:
     def server_properties(self, node: Node) -> dict[str, str]:
         voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.nodes.values())
         rf, min_isr = str(self.replication_factor), str(self.min_insync_replicas)
-        return {
-            "process.roles": "broker,controller",
-            "node.id": str(node.node_id),
-            "controller.quorum.voters": voters,
-            "listeners": f"PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
-            "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "log.dirs": str(node.log_dir),
-            # As in production: topics are created explicitly (manage.py create_topics), never by a client.
-            "auto.create.topics.enable": "false",
-            "default.replication.factor": rf,
-            "min.insync.replicas": min_isr,
-            "offsets.topic.replication.factor": rf,
-            "transaction.state.log.replication.factor": rf,
-            "transaction.state.log.min.isr": min_isr,
-            "share.coordinator.state.topic.replication.factor": rf,
-            "share.coordinator.state.topic.min.isr": min_isr,
-            # Development and tests: small internal topics (made when the first group or idempotent
-            # producer comes) and no wait for more members before a group's first assignment
-            # (production keeps 50 partitions each and 3 s).
-            "offsets.topic.num.partitions": "10",
-            "transaction.state.log.num.partitions": "4",
-            "group.initial.rebalance.delay.ms": "0",
-            "num.partitions": "1",
-        } | self.broker_config
+        listener = CLIENT_LISTENER if self.secured else "PLAINTEXT"
+        return (
+            {
+                "process.roles": "broker,controller",
+                "node.id": str(node.node_id),
+                "controller.quorum.voters": voters,
+                "listeners": f"{listener}://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
+                "advertised.listeners": f"{listener}://127.0.0.1:{node.port}",
+                "controller.listener.names": "CONTROLLER",
+                "inter.broker.listener.name": "PLAINTEXT",
+                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            }
+            | (security_properties() if self.secured else {})
+            | {
+                "log.dirs": str(node.log_dir),
+                # As in production: topics are created explicitly (manage.py create_topics), never by a client.
+                "auto.create.topics.enable": "false",
+                "default.replication.factor": rf,
+                "min.insync.replicas": min_isr,
+                "offsets.topic.replication.factor": rf,
+                "transaction.state.log.replication.factor": rf,
+                "transaction.state.log.min.isr": min_isr,
+                "share.coordinator.state.topic.replication.factor": rf,
+                "share.coordinator.state.topic.min.isr": min_isr,
+                # Development and tests: small internal topics (made when the first group or idempotent
+                # producer comes) and no wait for more members before a group's first assignment
+                # (production keeps 50 partitions each and 3 s).
+                "offsets.topic.num.partitions": "10",
+                "transaction.state.log.num.partitions": "4",
+                "group.initial.rebalance.delay.ms": "0",
+                "num.partitions": "1",
+            }
+            | self.broker_config
+        )
 
     # -- lifecycle ----------------------------------------------------------------
     def start(self, *, timeout: float = 90.0) -> None:
@@ -235,9 +334,20 @@ class KafkaCluster:
     def _format(self, java: str, jars: Path, node: Node, cluster_id: str) -> None:
         properties = self._write_properties(node)
         if (node.log_dir / "meta.properties").exists():
+            if self.secured and not (self.data_dir / "admin.secret").exists():
+                raise KafkaUnavailable(f"{self.data_dir} was formatted without SASL (no admin login): delete it")
             return  # formatted before: a restart keeps its log
+        scram = (
+            []
+            if not self.secured
+            else ["--add-scram", f"{SCRAM_MECHANISM}=[name={ADMIN_PRINCIPAL},password={self.admin_password}]"]
+        )
         _run_java(java, jars, "kafka.tools.StorageTool", "format", "--ignore-formatted",
-                  "-t", cluster_id, "-c", str(properties))  # fmt: skip
+                  "-t", cluster_id, "-c", str(properties), *scram, env=self._java_env())  # fmt: skip
+
+    def _java_env(self) -> dict[str, str]:
+        """The nodes' environment: the admin password for ``${env:KAFKA_ADMIN_PASSWORD}`` in their properties."""
+        return os.environ | ({BROKER_ADMIN_VARIABLE: self.admin_password} if self.secured else {})
 
     def _spawn(self, java: str, jars: Path, node: Node) -> None:
         properties = self._write_properties(node)
@@ -248,6 +358,7 @@ class KafkaCluster:
              "-cp", f"{jars}/*", "kafka.Kafka", str(properties)],
             stdout=log,
             stderr=subprocess.STDOUT,
+            env=self._java_env(),
             start_new_session=True,
             preexec_fn=_die_with_parent,
         )  # fmt: skip
@@ -265,7 +376,9 @@ class KafkaCluster:
             if dead:
                 raise KafkaUnavailable(f"Kafka node(s) {dead} exited; see {self.data_dir}/node-*/broker.log")
             try:
-                live = {n for n in wanted if _brokers_seen(AdminClient, self.nodes[n].address) >= wanted}
+                live = {
+                    n for n in wanted if _brokers_seen(AdminClient, self.client_config(self.nodes[n].address)) >= wanted
+                }
             except KafkaException:
                 live = set()
             if live == wanted:
@@ -325,7 +438,7 @@ class KafkaCluster:
         from confluent_kafka.admin import AdminClient
 
         live = ",".join(n.address for n in self.nodes.values() if n.running)
-        metadata = AdminClient({"bootstrap.servers": live, "log_level": 2}).list_topics(topic, timeout=10)
+        metadata = AdminClient(self.client_config(live) | {"log_level": 2}).list_topics(topic, timeout=10)
         return metadata.topics[topic].partitions[partition].leader
 
 
@@ -337,32 +450,36 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-def _brokers_seen(admin_client: type, address: str) -> set[int]:
-    """The broker ids that the node at ``address`` reports (raises ``KafkaException`` if it does not answer)."""
-    host, port = address.rsplit(":", 1)
+def _brokers_seen(admin_client: type, config: dict[str, str]) -> set[int]:
+    """The broker ids the node at ``config``'s address reports (raises ``KafkaException`` if it does not answer)."""
+    host, port = config["bootstrap.servers"].rsplit(":", 1)
     try:
         socket.create_connection((host, int(port)), timeout=0.5).close()
     except OSError:
         return set()  # not listening yet: no client (and none of its connection-refused lines)
-    client = admin_client({"bootstrap.servers": address, "log_level": 2})
+    client = admin_client(config | {"log_level": 2})
     return set(client.list_topics(timeout=2).brokers)
 
 
-def _run_java(java: str, jars: Path, main_class: str, *args: str) -> str:
+def _run_java(java: str, jars: Path, main_class: str, *args: str, env: dict[str, str] | None = None) -> str:
     result = subprocess.run(
         [java, f"-Dlog4j2.configurationFile={KAFKA_DIR / 'log4j2.properties'}", "-cp", f"{jars}/*", main_class, *args],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     if result.returncode != 0:
-        raise KafkaUnavailable(f"{main_class} {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+        shown = " ".join(re.sub(r"password=[^,\]]*", "password=***", arg) for arg in args)
+        raise KafkaUnavailable(f"{main_class} {shown} failed:\n{result.stdout}{result.stderr}")
     return result.stdout
 
 
 @contextlib.contextmanager
-def running_cluster(data_dir: Path, *, size: int = 1, ports: list[int] | None = None) -> Iterator[KafkaCluster]:
-    cluster = KafkaCluster(data_dir=data_dir, size=size, ports=ports)
+def running_cluster(
+    data_dir: Path, *, size: int = 1, ports: list[int] | None = None, secured: bool = True
+) -> Iterator[KafkaCluster]:
+    cluster = KafkaCluster(data_dir=data_dir, size=size, ports=ports, secured=secured)
     try:
         cluster.start()
         yield cluster
@@ -376,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodes", type=int, default=1, help="1 (combined broker+controller) or 3 (a quorum)")
     parser.add_argument("--data", type=Path, default=None, help="data folder (kept); default: a fresh temporary one")
     parser.add_argument("--fetch-only", action="store_true", help="fetch the jars and exit")
+    parser.add_argument("--no-auth", action="store_true", help="PLAINTEXT without ACLs (default: SASL/SCRAM + ACLs)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- command to run beside the broker")
     args = parser.parse_args(argv)
     try:
@@ -385,15 +503,17 @@ def main(argv: list[str] | None = None) -> int:
         command = args.command[1:] if args.command[:1] == ["--"] else args.command
         ports = [args.port + 2 * i for i in range(args.nodes)] if args.port else None
         data = args.data or Path(tempfile.mkdtemp(prefix="kafka-"))
-        with running_cluster(data, size=args.nodes, ports=ports) as cluster:
+        with running_cluster(data, size=args.nodes, ports=ports, secured=not args.no_auth) as cluster:
             print(f"Apache Kafka {kafka_version()} on {cluster.bootstrap_servers} (data in {data})", file=sys.stderr)
+            if cluster.secured:
+                print(f"SASL/SCRAM: admin's password in {data / 'admin.secret'}", file=sys.stderr)
             if not command:
                 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
                 with contextlib.suppress(KeyboardInterrupt):
                     while all(node.running for node in cluster.nodes.values()):
                         time.sleep(1)
                 return 0
-            return subprocess.call(command, env=os.environ | {"KAFKA_BOOTSTRAP_SERVERS": cluster.bootstrap_servers})
+            return subprocess.call(command, env=os.environ | cluster.client_env())
     except KafkaUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
@@ -406,4 +526,15 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["KafkaCluster", "KafkaUnavailable", "ensure_jars", "free_port", "kafka_version", "running_cluster"]
+__all__ = [
+    "ADMIN_PRINCIPAL",
+    "KafkaCluster",
+    "KafkaUnavailable",
+    "ensure_jars",
+    "free_port",
+    "kafka_version",
+    "running_cluster",
+    "sasl_client_config",
+    "sasl_client_env",
+    "security_properties",
+]

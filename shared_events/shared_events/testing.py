@@ -3,6 +3,9 @@
 Enable it with ``pytest_plugins = ["shared_events.testing"]``. When
 ``KAFKA_BOOTSTRAP_SERVERS`` is set (``make test`` starts one Apache Kafka node
 for the whole run) that broker is used; otherwise the session starts its own.
+Either way the broker is secured (SASL/SCRAM, ACLs) and the tests' own clients
+(``read_topic``, ``create_topics``, raw producers) log in as its ``admin``
+(``KAFKA_SASL_USERNAME``/``KAFKA_SASL_PASSWORD``, set by the launcher).
 """
 
 from __future__ import annotations
@@ -306,12 +309,14 @@ def kafka_bootstrap() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="kafka-test-") as data:
         broker = KafkaCluster(data_dir=Path(data))
         broker.start()
-        os.environ["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
+        client_env = broker.client_env()  # the address and, as make test gives it, the admin login
+        os.environ.update(client_env)
         try:
             yield broker.bootstrap_servers
         finally:
             broker.stop()
-            del os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+            for name in client_env:
+                del os.environ[name]
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ class TopicSpec:
     key: str
     partitions: int
     producer: str
+    consumers: tuple[str, ...] = ()
+    """The services whose workers consume the topic (docs/events.md); the Kafka ACLs follow from it."""
     payloads: dict[int, type[BaseModel]] = field(default_factory=dict)
     """Payload model by major version; consumers accept every major listed."""
 
@@ -27,8 +29,12 @@ class TopicSpec:
         return f"urn:bloodbank:event:{self.name}:v{major or self.latest_major}"
 
 
-def _spec(name: str, key: str, partitions: int, producer: str, v1: type[BaseModel]) -> TopicSpec:
-    return TopicSpec(name=name, key=key, partitions=partitions, producer=producer, payloads={1: v1})
+def _spec(
+    name: str, key: str, partitions: int, producer: str, consumers: tuple[str, ...], v1: type[BaseModel]
+) -> TopicSpec:
+    return TopicSpec(
+        name=name, key=key, partitions=partitions, producer=producer, consumers=consumers, payloads={1: v1}
+    )
 
 
 REQUESTED = "hospital.blood.requested"
@@ -40,17 +46,27 @@ INVENTORY_UPDATED = "bloodbank.inventory.updated"
 LOW_STOCK = "bloodbank.inventory.low_stock"
 NOTIFICATION_DELIVERED = "notification.delivered"
 
+_BANK_AND_NOTIFICATION = ("bloodbank", "notification")
+_HOSPITAL_AND_NOTIFICATION = ("hospital", "notification")
+
 TOPICS: dict[str, TopicSpec] = {
     spec.name: spec
     for spec in (
-        _spec(REQUESTED, "request id", 6, "hospital", schemas.BloodRequestedV1),
-        _spec(CANCELLED, "request id", 6, "hospital", schemas.BloodCancelledV1),
-        _spec(APPROVED, "request id", 6, "bloodbank", schemas.BloodApprovedV1),
-        _spec(REJECTED, "request id", 6, "bloodbank", schemas.BloodRejectedV1),
-        _spec(RELEASED, "request id", 6, "bloodbank", schemas.AllocationReleasedV1),
-        _spec(INVENTORY_UPDATED, "component:blood_group", 3, "bloodbank", schemas.InventoryUpdatedV1),
-        _spec(LOW_STOCK, "component:blood_group", 3, "bloodbank", schemas.LowStockV1),
-        _spec(NOTIFICATION_DELIVERED, "notification id", 3, "notification", schemas.NotificationDeliveredV1),
+        _spec(REQUESTED, "request id", 6, "hospital", _BANK_AND_NOTIFICATION, schemas.BloodRequestedV1),
+        _spec(CANCELLED, "request id", 6, "hospital", _BANK_AND_NOTIFICATION, schemas.BloodCancelledV1),
+        _spec(APPROVED, "request id", 6, "bloodbank", _HOSPITAL_AND_NOTIFICATION, schemas.BloodApprovedV1),
+        _spec(REJECTED, "request id", 6, "bloodbank", _HOSPITAL_AND_NOTIFICATION, schemas.BloodRejectedV1),
+        _spec(RELEASED, "request id", 6, "bloodbank", _HOSPITAL_AND_NOTIFICATION, schemas.AllocationReleasedV1),
+        _spec(
+            INVENTORY_UPDATED,
+            "component:blood_group",
+            3,
+            "bloodbank",
+            _HOSPITAL_AND_NOTIFICATION,
+            schemas.InventoryUpdatedV1,
+        ),
+        _spec(LOW_STOCK, "component:blood_group", 3, "bloodbank", _HOSPITAL_AND_NOTIFICATION, schemas.LowStockV1),
+        _spec(NOTIFICATION_DELIVERED, "notification id", 3, "notification", (), schemas.NotificationDeliveredV1),
     )
 }
 
@@ -81,13 +97,36 @@ def all_topics() -> dict[str, int]:
     return wanted
 
 
+def consumer_group(service: str) -> str:
+    """The consumer group id of ``service``'s worker (``replay_dlq`` adds ``-dlq-replay``)."""
+    return f"{service}-service"
+
+
+def consumed_by(service: str) -> list[str]:
+    """The event types ``service``'s worker consumes (its handlers), from the registry."""
+    return [spec.name for spec in TOPICS.values() if service in spec.consumers]
+
+
 def topic_table() -> list[dict[str, object]]:
     """The registry as rows (``kafka/topics.json``), DLQs included."""
     rows: list[dict[str, object]] = [
-        {"name": s.name, "partitions": s.partitions, "key": s.key, "producer": s.producer} for s in TOPICS.values()
+        {
+            "name": s.name,
+            "partitions": s.partitions,
+            "key": s.key,
+            "producer": s.producer,
+            "consumers": list(s.consumers),
+        }
+        for s in TOPICS.values()
     ]
     rows += [
-        {"name": f"dlq.{service}", "partitions": DLQ_PARTITIONS, "key": "original key", "producer": f"{service} outbox"}
+        {
+            "name": f"dlq.{service}",
+            "partitions": DLQ_PARTITIONS,
+            "key": "original key",
+            "producer": f"{service} outbox",
+            "consumers": [f"{service} replay_dlq"],
+        }
         for service in DLQ_SERVICES
     ]
     return rows

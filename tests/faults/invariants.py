@@ -216,8 +216,8 @@ def kafka_diagnosis(stack: Stack) -> list[str]:
     lines = []
     try:
         for service in SERVICES:
-            lines += describe_group(stack.kafka_bootstrap, f"{service}-service")
-        lines.append(f"under-replicated: {under_replicated(stack.kafka_bootstrap) or 'none'}")
+            lines += describe_group(stack.broker, f"{service}-service")
+        lines.append(f"under-replicated: {under_replicated(stack.broker) or 'none'}")
     except Exception as exc:  # noqa: BLE001 - a diagnosis must not hide the failure it explains
         lines.append(f"(no Kafka diagnosis: {exc!r})")
     return lines

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec, ResourceType
 
+from shared_events.kafka_server import KafkaCluster
+
 TIMEOUT = 10.0
 
 
@@ -23,13 +25,14 @@ class Replication:
     isr_sizes: set[int]
 
 
-def admin(bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap, "log_level": 2})
+def admin(cluster: KafkaCluster) -> AdminClient:
+    """An admin client of ``cluster`` (its admin login when the brokers are secured)."""
+    return AdminClient(cluster.client_config() | {"log_level": 2})
 
 
-def replication(bootstrap: str, topic: str) -> Replication:
+def replication(cluster: KafkaCluster, topic: str) -> Replication:
     """The replication of ``topic``: replicas and in-sync replicas per partition, and its min.insync.replicas."""
-    client = admin(bootstrap)
+    client = admin(cluster)
     metadata = client.list_topics(topic, timeout=TIMEOUT).topics[topic]
     resource = ConfigResource(ResourceType.TOPIC, topic)
     config = client.describe_configs([resource], request_timeout=TIMEOUT)[resource].result(timeout=TIMEOUT)
@@ -41,9 +44,9 @@ def replication(bootstrap: str, topic: str) -> Replication:
     )
 
 
-def under_replicated(bootstrap: str) -> list[str]:
+def under_replicated(cluster: KafkaCluster) -> list[str]:
     """Partitions (of every topic) whose in-sync replicas are fewer than their replicas."""
-    topics = admin(bootstrap).list_topics(timeout=TIMEOUT).topics
+    topics = admin(cluster).list_topics(timeout=TIMEOUT).topics
     return [
         f"{name}-{pid} isr={sorted(p.isrs)} replicas={sorted(p.replicas)}"
         for name, meta in topics.items()
@@ -52,9 +55,9 @@ def under_replicated(bootstrap: str) -> list[str]:
     ]
 
 
-def group_lag(bootstrap: str, group: str) -> dict[tuple[str, int], int]:
+def group_lag(cluster: KafkaCluster, group: str) -> dict[tuple[str, int], int]:
     """``(topic, partition) -> high watermark minus committed offset`` for every partition ``group`` committed."""
-    client = admin(bootstrap)
+    client = admin(cluster)
     request = [ConsumerGroupTopicPartitions(group)]
     committed = client.list_consumer_group_offsets(request, request_timeout=TIMEOUT)[group].result(timeout=TIMEOUT)
     partitions = [tp for tp in committed.topic_partitions if tp.offset >= 0]
@@ -67,22 +70,22 @@ def group_lag(bootstrap: str, group: str) -> dict[tuple[str, int], int]:
     return {(tp.topic, tp.partition): high[tp.topic, tp.partition] - tp.offset for tp in partitions}
 
 
-def describe_group(bootstrap: str, group: str) -> list[str]:
+def describe_group(cluster: KafkaCluster, group: str) -> list[str]:
     """One line per member (its instance id and partitions), then the partitions behind, for a failure message."""
-    client = admin(bootstrap)
+    client = admin(cluster)
     description = client.describe_consumer_groups([group], request_timeout=TIMEOUT)[group].result(timeout=TIMEOUT)
     lines = [f"group {group}: {description.state}"]
     for member in description.members:
         assigned = sorted(f"{tp.topic}-{tp.partition}" for tp in member.assignment.topic_partitions)
         lines.append(f"  member {member.group_instance_id or member.member_id}: {', '.join(assigned) or 'nothing'}")
-    behind = {f"{topic}-{partition}": lag for (topic, partition), lag in sorted(group_lag(bootstrap, group).items())}
+    behind = {f"{topic}-{partition}": lag for (topic, partition), lag in sorted(group_lag(cluster, group).items())}
     lines.append(f"  behind (committed): {({k: v for k, v in behind.items() if v}) or 'nothing'}")
     return lines
 
 
-def members(bootstrap: str, group: str) -> dict[str, int]:
+def members(cluster: KafkaCluster, group: str) -> dict[str, int]:
     """``instance id (or member id) -> number of partitions assigned`` for each member of ``group``."""
-    client = admin(bootstrap)
+    client = admin(cluster)
     description = client.describe_consumer_groups([group], request_timeout=TIMEOUT)[group].result(timeout=TIMEOUT)
     return {
         member.group_instance_id or member.member_id: len(member.assignment.topic_partitions)

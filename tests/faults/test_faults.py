@@ -76,7 +76,7 @@ def _decided_while(stack: Stack, ids: list[str], what: str, *, timeout: float = 
 
 def _in_sync(cluster: KafkaCluster) -> bool:
     try:
-        return not under_replicated(cluster.bootstrap_servers)
+        return not under_replicated(cluster)
     except Exception:  # noqa: BLE001 - a node still starting may not answer yet
         return False
 
@@ -92,11 +92,11 @@ def test_topics_are_replicated_three_times_with_two_in_sync_required(stack: Stac
     """``create_topics`` takes the brokers' defaults: replication factor 3, ``min.insync.replicas`` 2."""
     wrong = {}
     for topic, partitions in all_topics().items():  # the names the stack uses: it has this process's environment
-        found = replication(cluster.bootstrap_servers, topic)
+        found = replication(cluster, topic)
         if (found.partitions, found.replicas, found.min_insync, found.isr_sizes) != (partitions, {3}, 2, {3}):
             wrong[topic] = found
     assert not wrong, wrong
-    offsets = replication(cluster.bootstrap_servers, "__consumer_offsets")
+    offsets = replication(cluster, "__consumer_offsets")
     assert (offsets.replicas, offsets.min_insync) == ({3}, 2), offsets
 
 
@@ -303,7 +303,7 @@ def test_two_brokers_down_30_seconds_writes_stall_and_resume(stack: Stack, load:
 
 
 def _sharing(stack: Stack, group: str, count: int) -> bool:
-    assigned = members(stack.kafka_bootstrap, group)
+    assigned = members(stack.broker, group)
     return len(assigned) == count and all(assigned.values())
 
 

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from shared_events.envelope import Event
+from shared_events.topics import consumer_group
 
 Handler = Callable[[Event], None]
 
@@ -25,7 +26,7 @@ class ServiceEvents:
 
     @property
     def consumer_group(self) -> str:
-        return f"{self.service}-service"
+        return consumer_group(self.service)
 
     def handlers(self) -> Mapping[str, Handler]:
         return import_string(self.handlers_path) if self.handlers_path else {}
