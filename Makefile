@@ -61,7 +61,7 @@ format: $(STAMP)
 
 ## make asyncapi: regenerate docs/asyncapi.json from the event classes
 asyncapi: $(STAMP)
-	$(PY) -m shared_events.json_schema > docs/asyncapi.json
+	$(PY) -m shared_events.asyncapi > docs/asyncapi.json
 	$(PY) -m shared_events.topics > kafka/topics.json
 
 ## make docs: docs/asyncapi.json as HTML (the AsyncAPI generator's HTML template) in build/docs/asyncapi/

@@ -18,6 +18,8 @@ class TopicSpec:
     producer: str
     payloads: dict[int, type[BaseModel]] = field(default_factory=dict)
     """Payload model by major version; consumers accept every major listed."""
+    consumers: tuple[str, ...] = ()
+    """The services whose workers handle this topic (each service's ``HANDLERS``, checked by its tests)."""
 
     @property
     def latest_major(self) -> int:
@@ -27,8 +29,12 @@ class TopicSpec:
         return f"urn:bloodbank:event:{self.name}:v{major or self.latest_major}"
 
 
-def _spec(name: str, key: str, partitions: int, producer: str, v1: type[BaseModel]) -> TopicSpec:
-    return TopicSpec(name=name, key=key, partitions=partitions, producer=producer, payloads={1: v1})
+def _spec(
+    name: str, key: str, partitions: int, producer: str, v1: type[BaseModel], consumers: tuple[str, ...]
+) -> TopicSpec:
+    return TopicSpec(
+        name=name, key=key, partitions=partitions, producer=producer, payloads={1: v1}, consumers=consumers
+    )
 
 
 REQUESTED = "hospital.blood.requested"
@@ -40,22 +46,33 @@ INVENTORY_UPDATED = "bloodbank.inventory.updated"
 LOW_STOCK = "bloodbank.inventory.low_stock"
 NOTIFICATION_DELIVERED = "notification.delivered"
 
+_BANK_AND_NOTIFY = ("bloodbank", "notification")
+_HOSPITAL_AND_NOTIFY = ("hospital", "notification")
+
 TOPICS: dict[str, TopicSpec] = {
     spec.name: spec
     for spec in (
-        _spec(REQUESTED, "request id", 6, "hospital", schemas.BloodRequestedV1),
-        _spec(CANCELLED, "request id", 6, "hospital", schemas.BloodCancelledV1),
-        _spec(APPROVED, "request id", 6, "bloodbank", schemas.BloodApprovedV1),
-        _spec(REJECTED, "request id", 6, "bloodbank", schemas.BloodRejectedV1),
-        _spec(RELEASED, "request id", 6, "bloodbank", schemas.AllocationReleasedV1),
-        _spec(INVENTORY_UPDATED, "component:blood_group", 3, "bloodbank", schemas.InventoryUpdatedV1),
-        _spec(LOW_STOCK, "component:blood_group", 3, "bloodbank", schemas.LowStockV1),
-        _spec(NOTIFICATION_DELIVERED, "notification id", 3, "notification", schemas.NotificationDeliveredV1),
+        _spec(REQUESTED, "request id", 6, "hospital", schemas.BloodRequestedV1, _BANK_AND_NOTIFY),
+        _spec(CANCELLED, "request id", 6, "hospital", schemas.BloodCancelledV1, _BANK_AND_NOTIFY),
+        _spec(APPROVED, "request id", 6, "bloodbank", schemas.BloodApprovedV1, _HOSPITAL_AND_NOTIFY),
+        _spec(REJECTED, "request id", 6, "bloodbank", schemas.BloodRejectedV1, _HOSPITAL_AND_NOTIFY),
+        _spec(RELEASED, "request id", 6, "bloodbank", schemas.AllocationReleasedV1, _HOSPITAL_AND_NOTIFY),
+        _spec(
+            INVENTORY_UPDATED, "component:blood_group", 3, "bloodbank", schemas.InventoryUpdatedV1, _HOSPITAL_AND_NOTIFY
+        ),
+        _spec(LOW_STOCK, "component:blood_group", 3, "bloodbank", schemas.LowStockV1, _HOSPITAL_AND_NOTIFY),
+        # Read by audit and operations tooling outside this system; no service of ours handles it.
+        _spec(NOTIFICATION_DELIVERED, "notification id", 3, "notification", schemas.NotificationDeliveredV1, ()),
     )
 }
 
 DLQ_SERVICES = ("hospital", "bloodbank", "notification")
 DLQ_PARTITIONS = 1
+
+
+def consumed_by(service: str) -> set[str]:
+    """The event types ``service``'s worker handles, as the registry (and so the AsyncAPI document) says."""
+    return {spec.name for spec in TOPICS.values() if service in spec.consumers}
 
 
 def topic_prefix() -> str:
