@@ -1,4 +1,5 @@
-# Developer entry points. Needs Python 3.11, Java 17+ and Maven (Apache Kafka's jars), and PostgreSQL for `make test`.
+# Developer entry points. Needs Python 3.11, Java 17+ and Maven (Apache Kafka's jars), Node.js 20.19+ with npm
+# (the contract checkers in tools/), and PostgreSQL for `make test`.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -6,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 REQS   := requirements-dev.txt shared_events/pyproject.toml $(wildcard */requirements.txt)
 
 
-.PHONY: kafka run test test-faults bench bench-quick bench-micro lint format venv up down asyncapi clean
+.PHONY: kafka run test test-faults bench bench-quick bench-micro lint format venv node_modules up down asyncapi docs clean
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,13 +17,23 @@ $(STAMP): $(REQS)
 
 venv: $(STAMP)
 
+# The official AsyncAPI parser and Redocly's OpenAPI linter, which the tests run (tools/package-lock.json).
+# Install scripts off: none of these packages needs one (one is a telemetry ping).
+NPM_CI  := npm ci --ignore-scripts --no-audit --no-fund
+TOOLS   := tools/node_modules/.package-lock.json
+$(TOOLS): tools/package.json tools/package-lock.json
+	cd tools && $(NPM_CI)
+	touch $@
+
+node_modules: $(TOOLS)
+
 ## make run: broker + 3 web + 3 workers with demo data (Ctrl-C stops all)
 run: $(STAMP)
 	$(PY) scripts/stack.py
 
 ## make test: every suite against PostgreSQL and an Apache Kafka node of its own (fresh data, free ports,
 ## SASL/SCRAM + ACLs); of the fault scenarios only the fast ones (slow ones are left to make test-faults)
-test: $(STAMP)
+test: $(STAMP) $(TOOLS)
 	$(PY) kafka/broker.py --port 0 -- $(PY) scripts/run_tests.py -m "not slow" $(ARGS)
 
 ## make test-faults: every fault scenario, on a three-broker KRaft cluster of its own (report in
@@ -52,8 +63,19 @@ format: $(STAMP)
 
 ## make asyncapi: regenerate docs/asyncapi.json from the event classes
 asyncapi: $(STAMP)
-	$(PY) -m shared_events.json_schema > docs/asyncapi.json
+	$(PY) -m shared_events.asyncapi > docs/asyncapi.json
 	$(PY) -m shared_events.topics > kafka/topics.json
+
+## make docs: docs/asyncapi.json as HTML (the AsyncAPI generator's HTML template) in build/docs/asyncapi/
+HTML_TOOLS := tools/asyncapi-html/node_modules/.package-lock.json
+$(HTML_TOOLS): tools/asyncapi-html/package.json tools/asyncapi-html/package-lock.json
+	cd tools/asyncapi-html && PUPPETEER_SKIP_DOWNLOAD=1 $(NPM_CI)
+	touch $@
+
+docs: $(HTML_TOOLS)
+	tools/asyncapi-html/node_modules/.bin/asyncapi-generator docs/asyncapi.json \
+	  ./tools/asyncapi-html/node_modules/@asyncapi/html-template -o build/docs/asyncapi --force-write
+	@echo "open build/docs/asyncapi/index.html"
 
 ## make up / down: the compose deployment (Apache Kafka KRaft, PostgreSQL per service, KafkaDrop)
 up: .env
@@ -70,4 +92,4 @@ kafka: $(STAMP)
 	$(PY) kafka/broker.py --port 9092 --data var/kafka
 
 clean:
-	rm -rf var kafka/jars
+	rm -rf var kafka/jars build tools/node_modules tools/asyncapi-html/node_modules

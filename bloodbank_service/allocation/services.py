@@ -42,6 +42,7 @@ from shared_events.schemas import (
     BloodRejectedV1,
     BloodRequestedV1,
 )
+from shared_events.wire import event_headers
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def resend_decision(bank_request: BankRequest) -> None:
         topic=topics.topic_name(bank_request.decision_event_type),
         key=str(bank_request.request_id),
         value=bytes(bank_request.decision_event),
-        headers={"ce_id": str(bank_request.decision_event_id), "ce_type": bank_request.decision_event_type},
+        headers=event_headers(),
         event_type=bank_request.decision_event_type,
         event_id=bank_request.decision_event_id,
     )

@@ -27,20 +27,24 @@ class EventError(ValueError):
 
 
 class CloudEvent(BaseModel):
-    """The envelope. Extension attributes beyond ``correlationid`` are kept."""
+    """The CloudEvents 1.0 envelope of every event (structured mode). Other extension attributes are kept."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, json_schema_serialization_defaults_required=True)
 
-    specversion: Literal["1.0"] = "1.0"
-    id: UUID
-    source: str = Field(min_length=1)
-    type: str = Field(min_length=1)
-    subject: str = Field(min_length=1)
-    time: AwareDatetime
-    datacontenttype: Literal["application/json"] = "application/json"
-    dataschema: str
-    correlationid: str = Field(min_length=1)
-    data: dict[str, Any]
+    specversion: Literal["1.0"] = Field(default="1.0", description="CloudEvents version.")
+    id: UUID = Field(description="Unique per event: deduplicate on it (delivery is at least once).")
+    source: str = Field(min_length=1, description="The producing service, e.g. `hospital-service`.")
+    type: str = Field(min_length=1, description="The event type, which is also its topic's name.")
+    subject: str = Field(min_length=1, description="The aggregate id; also the Kafka message key.")
+    time: AwareDatetime = Field(description="When the fact happened (RFC 3339, UTC).")
+    datacontenttype: Literal["application/json"] = Field(default="application/json", description="Of `data`.")
+    dataschema: str = Field(
+        description="`urn:bloodbank:event:<type>:v<major>`: the schema of `data`.",
+        # Documented only: parse_event checks it and names the mismatch.
+        json_schema_extra={"pattern": r"^urn:bloodbank:event:[a-z_.]+:v[0-9]+$"},
+    )
+    correlationid: str = Field(min_length=1, description="Extension: the request that started the chain.")
+    data: dict[str, Any] = Field(description="The payload, by `dataschema`.")
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()

@@ -1,16 +1,20 @@
-"""JSON Schema and AsyncAPI export, generated from the pydantic classes."""
+"""JSON Schema of the events, generated from the pydantic classes (the AsyncAPI document's schemas)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from pydantic.json_schema import models_json_schema
+
 from shared_events.envelope import CloudEvent
-from shared_events.topics import TOPICS, all_topics
+from shared_events.examples import SOURCES
+from shared_events.topics import TOPICS, TopicSpec
+
+REF_TEMPLATE = "#/components/schemas/{model}"
 
 
 def event_json_schemas() -> dict[str, Any]:
-    """``{dataschema urn: JSON Schema of the payload}`` for every type and major."""
+    """``{dataschema urn: JSON Schema of the payload}`` for every type and major (each self-contained)."""
     return {
         spec.dataschema(major): model.model_json_schema()
         for spec in TOPICS.values()
@@ -18,43 +22,34 @@ def event_json_schemas() -> dict[str, Any]:
     }
 
 
-def asyncapi_document() -> dict[str, Any]:
-    channels: dict[str, Any] = {}
-    messages: dict[str, Any] = {}
-    for spec in TOPICS.values():
-        for major, model in spec.payloads.items():
-            message_name = f"{spec.name}.v{major}"
-            messages[message_name] = {
-                "name": message_name,
-                "contentType": "application/cloudevents+json",
-                "summary": (model.__doc__ or "").strip(),
-                "payload": model.model_json_schema(),
-                "x-key": spec.key,
-                "x-dataschema": spec.dataschema(major),
-            }
-        channels[spec.name] = {
-            "address": spec.name,
-            "x-partitions": spec.partitions,
-            "x-key": spec.key,
-            "x-producer": spec.producer,
-            "messages": {
-                f"v{major}": {"$ref": f"#/components/messages/{spec.name}.v{major}"} for major in spec.payloads
-            },
-        }
-    for name, partitions in all_topics().items():
-        if name.startswith("dlq."):
-            channels[name] = {"address": name, "x-partitions": partitions, "x-key": "original key"}
+def component_schemas() -> dict[str, Any]:
+    """Every payload class, the classes and enums they use, and ``CloudEvent``, by class name.
+
+    References between them point at ``#/components/schemas/<name>``, so the lot goes
+    into a document's components as it is. ``CloudEvent`` is as written (serialization
+    mode): every attribute is present on the wire.
+    """
+    models: list[tuple[Any, Any]] = [
+        (model, "validation") for spec in TOPICS.values() for model in spec.payloads.values()
+    ]
+    _, top = models_json_schema([*models, (CloudEvent, "serialization")], ref_template=REF_TEMPLATE)
+    return dict(top["$defs"])
+
+
+def envelope_schema(spec: TopicSpec, major: int, data: dict[str, Any]) -> dict[str, Any]:
+    """The envelope of one event type and major: ``CloudEvent`` with its attributes fixed and ``data``."""
     return {
-        "asyncapi": "3.0.0",
-        "info": {"title": "Blood bank system events", "version": "1.0.0"},
-        "channels": channels,
-        "components": {"messages": messages, "schemas": {"CloudEvent": CloudEvent.model_json_schema()}},
+        "title": f"{spec.name} v{major} (CloudEvent)",
+        "allOf": [
+            {"$ref": REF_TEMPLATE.format(model="CloudEvent")},
+            {
+                "type": "object",
+                "properties": {
+                    "type": {"const": spec.name},
+                    "source": {"const": SOURCES[spec.producer]},
+                    "dataschema": {"const": spec.dataschema(major)},
+                    "data": data,
+                },
+            },
+        ],
     }
-
-
-def main() -> None:
-    print(json.dumps(asyncapi_document(), indent=2, sort_keys=True))
-
-
-if __name__ == "__main__":
-    main()

@@ -43,6 +43,8 @@ class Payload(BaseModel):
 
 
 class BloodRequestedV1(Payload):
+    """A hospital asks the blood bank for units (``needed_by`` is required for SCHEDULED)."""
+
     request_id: UUID
     hospital_id: UUID
     hospital_name: str = Field(min_length=1, max_length=200)
@@ -65,6 +67,8 @@ class BloodRequestedV1(Payload):
 
 
 class BloodCancelledV1(Payload):
+    """A hospital cancels a request; units allocated to it are released."""
+
     request_id: UUID
     hospital_id: UUID
     reason: str = ""
@@ -73,6 +77,8 @@ class BloodCancelledV1(Payload):
 
 
 class Allocation(Payload):
+    """One unit allocated to a request; its ``blood_group`` may be a compatible substitute."""
+
     unit_id: UUID
     din: str
     component: Component
@@ -82,6 +88,8 @@ class Allocation(Payload):
 
 
 class BloodApprovedV1(Payload):
+    """The blood bank allocated units to a request (``partial``: fewer than asked)."""
+
     request_id: UUID
     hospital_id: UUID
     units_requested: int = Field(ge=1)
@@ -100,6 +108,8 @@ class BloodApprovedV1(Payload):
 
 
 class BloodRejectedV1(Payload):
+    """The blood bank could not allocate anything to a request."""
+
     request_id: UUID
     hospital_id: UUID
     reason_code: RejectReason
@@ -108,6 +118,8 @@ class BloodRejectedV1(Payload):
 
 
 class AllocationReleasedV1(Payload):
+    """Units allocated to a request went back to stock (e.g. after a cancel)."""
+
     request_id: UUID
     hospital_id: UUID
     unit_ids: list[UUID]
@@ -116,6 +128,8 @@ class AllocationReleasedV1(Payload):
 
 
 class InventoryUpdatedV1(Payload):
+    """The blood bank's available count of one component and group changed."""
+
     component: Component
     blood_group: BloodGroup
     available_units: int = Field(ge=0)
@@ -125,6 +139,8 @@ class InventoryUpdatedV1(Payload):
 
 
 class LowStockV1(Payload):
+    """A component and group crossed a threshold: LOW, CRITICAL, or RECOVERED (back to OK)."""
+
     component: Component
     blood_group: BloodGroup
     level: StockCrossing
@@ -135,6 +151,8 @@ class LowStockV1(Payload):
 
 
 class NotificationDeliveredV1(Payload):
+    """A notification was delivered to an audience (``hospital:<id>`` or ``bloodbank``)."""
+
     notification_id: UUID
     audience: str = Field(pattern=r"^(bloodbank|hospital:[0-9a-f-]{36})$")
     channel: Literal["in_app"] = "in_app"

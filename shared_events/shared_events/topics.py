@@ -17,7 +17,8 @@ class TopicSpec:
     partitions: int
     producer: str
     consumers: tuple[str, ...] = ()
-    """The services whose workers consume the topic (docs/events.md); the Kafka ACLs follow from it."""
+    """The services whose workers consume the topic (docs/events.md): each service's ``HANDLERS`` (checked by
+    its tests), its AsyncAPI receive operations and its Kafka ACLs follow from it."""
     payloads: dict[int, type[BaseModel]] = field(default_factory=dict)
     """Payload model by major version; consumers accept every major listed."""
 
@@ -74,6 +75,11 @@ DLQ_SERVICES = ("hospital", "bloodbank", "notification")
 DLQ_PARTITIONS = 1
 
 
+def consumed_by(service: str) -> set[str]:
+    """The event types ``service``'s worker handles, as the registry (and so the AsyncAPI document) says."""
+    return {spec.name for spec in TOPICS.values() if service in spec.consumers}
+
+
 def topic_prefix() -> str:
     """Optional environment prefix (``KAFKA_TOPIC_PREFIX``), e.g. to isolate test runs."""
     return os.environ.get("KAFKA_TOPIC_PREFIX", "")
@@ -100,11 +106,6 @@ def all_topics() -> dict[str, int]:
 def consumer_group(service: str) -> str:
     """The consumer group id of ``service``'s worker (``replay_dlq`` adds ``-dlq-replay``)."""
     return f"{service}-service"
-
-
-def consumed_by(service: str) -> list[str]:
-    """The event types ``service``'s worker consumes (its handlers), from the registry."""
-    return [spec.name for spec in TOPICS.values() if service in spec.consumers]
 
 
 def topic_table() -> list[dict[str, object]]:

@@ -10,6 +10,7 @@ from django.db import transaction
 from shared_events.django.models import InboxEvent, OutboxEvent
 from shared_events.django.outbox import enqueue_message, publish
 from shared_events.django.relay import OutboxRelay
+from shared_events.envelope import parse_event
 from shared_events.kafka_config import consumer_config, producer_config
 from shared_events.kafka_server import free_port
 from shared_events.testing import read_topic, requested_payload, running, wait_for
@@ -88,7 +89,10 @@ def test_a_handler_that_keeps_failing_is_dead_lettered_and_the_loop_goes_on(make
     with running(OutboxRelay(stop=relay_stop).run, relay_stop), running(consumer.run, consumer.stop):
         wait_for(lambda: _effects("after-failure") == 1, message="the event after the failing one")
         (letter,) = read_topic(dlq_topic("hospital"), 1)
-    assert b"HandlerBroke" in dict(letter.headers())["dlq_error"]
+    headers = dict(letter.headers())
+    assert b"HandlerBroke" in headers["dlq_error"]
+    assert headers["content-type"] == b"application/cloudevents+json; charset=UTF-8"  # the original's, kept
+    assert parse_event(letter.value()).id == failing.id
     assert InboxEvent.objects.get(event_id=failing.id).outcome == "DEAD_LETTERED"
     assert _effects("always-fails") == 0
 
@@ -146,7 +150,7 @@ def test_the_relay_publishes_rows_in_commit_order(kafka_topics):
     with running(OutboxRelay(stop=stop).run, stop):
         wait_for(lambda: not OutboxEvent.objects.filter(sent_at__isnull=True).exists(), message="all rows sent")
     messages = read_topic(topic_name(REQUESTED), 40)
-    assert [dict(m.headers())["ce_id"].decode() for m in messages] == ids
+    assert [str(parse_event(m.value()).id) for m in messages] == ids
 
 
 def test_rows_whose_delivery_was_not_confirmed_are_sent_again(kafka_topics):
@@ -161,7 +165,7 @@ def test_rows_whose_delivery_was_not_confirmed_are_sent_again(kafka_topics):
     with running(OutboxRelay(stop=stop).run, stop):
         wait_for(lambda: OutboxEvent.objects.get(event_id=event.id).sent_at, message="the row re-sent")
     (msg,) = read_topic(topic_name(REQUESTED), 1)
-    assert dict(msg.headers())["ce_id"] == str(event.id).encode()
+    assert parse_event(msg.value()).id == event.id
 
 
 def test_a_second_relay_stands_by_while_the_first_holds_the_lock(kafka_topics):
@@ -314,7 +318,7 @@ def test_a_broker_restarted_on_its_data_keeps_the_log_and_the_relay_carries_on(m
             )
         assert relay._producer is producer, "the same idempotent producer carried on"
         messages = read_topic(topic_name(REQUESTED), 2)
-        assert [dict(m.headers())["ce_id"].decode() for m in messages] == [str(before.id), str(after.id)]
+        assert [parse_event(m.value()).id for m in messages] == [before.id, after.id]
         assert [m.offset() for m in messages] == [0, 1], "the log survived the restart"
     finally:
         stop.set()

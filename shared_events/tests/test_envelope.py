@@ -6,8 +6,9 @@ import uuid
 import pytest
 
 from shared_events import build_event, parse_event
+from shared_events.asyncapi import asyncapi_document
 from shared_events.envelope import EventError
-from shared_events.json_schema import asyncapi_document, event_json_schemas
+from shared_events.json_schema import event_json_schemas
 from shared_events.schemas import BloodRequestedV1
 from shared_events.testing import requested_payload
 from shared_events.topics import TOPICS
@@ -91,7 +92,7 @@ def test_every_topic_exports_json_schema_and_asyncapi():
     doc = asyncapi_document()
     assert set(TOPICS) <= set(doc["channels"])
     assert {"dlq.hospital", "dlq.bloodbank", "dlq.notification"} <= set(doc["channels"])
-    assert doc["channels"]["bloodbank.inventory.updated"]["x-partitions"] == 3
+    assert doc["channels"]["bloodbank.inventory.updated"]["bindings"]["kafka"]["partitions"] == 3
 
 
 def test_event_ids_are_unique():

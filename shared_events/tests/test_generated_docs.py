@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from shared_events.json_schema import asyncapi_document
+from shared_events.asyncapi import asyncapi_document
 from shared_events.topics import topic_table
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -46,7 +46,7 @@ def test_a_repeated_request_gets_the_same_decision_byte_for_byte_and_nothing_new
     first, again = decision_rows(payload["request_id"])
     assert bytes(again.value) == bytes(first.value)
     assert again.event_id == first.event_id == parse_event(bytes(first.value)).id
-    assert again.headers == {"ce_id": str(first.event_id), "ce_type": topics.APPROVED}
+    assert again.headers == first.headers == {"content-type": "application/cloudevents+json; charset=UTF-8"}
     assert Unit.objects.filter(status=UnitStatus.ALLOCATED).count() == 2
     assert Allocation.objects.count() == 2
 

@@ -50,25 +50,21 @@ QUARANTINE = OpenApiExample("Quarantine", value={"reason": "Donor look-back: rep
 RELEASE = OpenApiExample("Release", value={"reason": "Repeat test negative"}, request_only=True)
 DISCARD = OpenApiExample("Discard", value={"reason": "Bag damaged in transit"}, request_only=True)
 
+# A list body or response: drf-spectacular wraps each example value in the list itself, so the value is one item.
 STOCK = OpenApiExample(
     "O- red cells, low",
-    value=[
-        {
-            "component": "RED_CELLS",
-            "blood_group": "O-",
-            "available_units": 4,
-            "allocated_units": 2,
-            "expiring_within_72h": 1,
-            "low_threshold": 10,
-            "critical_threshold": 3,
-            "level": "LOW",
-        }
-    ],
+    value={
+        "component": "RED_CELLS",
+        "blood_group": "O-",
+        "available_units": 4,
+        "allocated_units": 2,
+        "expiring_within_72h": 1,
+        "low_threshold": 10,
+        "critical_threshold": 3,
+        "level": "LOW",
+    },
     response_only=True,
 )
-THRESHOLDS = [
-    {"component": "RED_CELLS", "blood_group": "O-", "low_threshold": 12, "critical_threshold": 4},
-    {"component": "PLATELETS", "blood_group": "A+", "low_threshold": 6, "critical_threshold": 2},
-]
-THRESHOLDS_CHANGE = OpenApiExample("Raise O- red cells, set A+ platelets", value=THRESHOLDS, request_only=True)
-THRESHOLDS_NOW = OpenApiExample("Thresholds", value=THRESHOLDS, response_only=True)
+THRESHOLD = {"component": "RED_CELLS", "blood_group": "O-", "low_threshold": 12, "critical_threshold": 4}
+THRESHOLDS_CHANGE = OpenApiExample("Raise O- red cells", value=THRESHOLD, request_only=True)
+THRESHOLDS_NOW = OpenApiExample("Thresholds", value=THRESHOLD, response_only=True)

@@ -5,7 +5,9 @@ from local_inventory.models import LocalUnit
 
 class LocalUnitSerializer(serializers.ModelSerializer):
     source_request_id = serializers.UUIDField(read_only=True)
-    status_changed_by = serializers.CharField(source="status_changed_by.username", read_only=True, default=None)
+    status_changed_by = serializers.CharField(
+        source="status_changed_by.username", read_only=True, default=None, allow_null=True
+    )  # null until someone transfuses or discards the unit
 
     class Meta:
         model = LocalUnit

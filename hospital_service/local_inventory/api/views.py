@@ -124,17 +124,15 @@ class LocalSummaryView(HospitalScopedMixin, APIView):
         examples=[
             OpenApiExample(
                 "O- red cells",
-                value=[
-                    {
-                        "component": "RED_CELLS",
-                        "blood_group": "O-",
-                        "available_units": 3,
-                        "expiring_within_72h": 1,
-                        "transfused_units": 5,
-                        "discarded_units": 1,
-                        "expired_units": 0,
-                    }
-                ],
+                value={  # one row: drf-spectacular wraps it in the list
+                    "component": "RED_CELLS",
+                    "blood_group": "O-",
+                    "available_units": 3,
+                    "expiring_within_72h": 1,
+                    "transfused_units": 5,
+                    "discarded_units": 1,
+                    "expired_units": 0,
+                },
                 response_only=True,
             )
         ],

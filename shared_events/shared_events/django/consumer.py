@@ -43,6 +43,7 @@ from shared_events.django.outbox import enqueue_message
 from shared_events.envelope import Event, EventError, parse_event
 from shared_events.kafka_config import consumer_config
 from shared_events.topics import dlq_topic, topic_name
+from shared_events.wire import kept_headers
 
 log = logging.getLogger(__name__)
 
@@ -318,7 +319,8 @@ class EventConsumer:
         )
 
     def _dead_letter(self, msg: Message, error: BaseException, *, event: Event | None) -> None:
-        headers = {
+        # The original content-type is kept: a dead-lettered event still reads as a CloudEvent.
+        headers = kept_headers(msg.headers()) | {
             "dlq_error": f"{type(error).__name__}: {error}"[:2000],
             "dlq_consumer_group": self.group_id,
             "dlq_original_topic": msg.topic(),

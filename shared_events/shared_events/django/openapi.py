@@ -109,6 +109,8 @@ def document_common(result: dict[str, Any], generator: Any, request: Any, public
             for param in operation.get("parameters", []):
                 if param["in"] == "query" and param["name"] != "page":
                     param["allowEmptyValue"] = True  # django-filter reads `?status=` as no filter
+            # An open operation (the token login) says so: ``security: []`` overrides any default.
+            operation.setdefault("security", [])
             responses = operation.setdefault("responses", {})
             for status in _common_statuses(path, operation):
                 responses.setdefault(status, _error_response(*COMMON_ERRORS[status]))

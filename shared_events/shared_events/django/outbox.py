@@ -15,10 +15,10 @@ from shared_events.django.config import service_events
 from shared_events.django.models import OutboxEvent
 from shared_events.envelope import CloudEvent, build_event
 from shared_events.topics import topic_name
+from shared_events.wire import event_headers
 
 _buffer = threading.local()
 NOTIFY_CHANNEL = "shared_events_outbox"
-CORRELATION_HEADER = "ce_correlationid"  # the relay logs under it without parsing the value
 
 
 def publish(
@@ -42,7 +42,7 @@ def publish(
         topic=topic_name(event_type),
         key=subject,
         value=event.to_bytes(),
-        headers={"ce_id": str(event.id), "ce_type": event_type, CORRELATION_HEADER: event.correlationid},
+        headers=event_headers(),  # structured mode: the content-type header only (shared_events.wire)
         event_id=event.id,
         event_type=event_type,
     )

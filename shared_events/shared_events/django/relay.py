@@ -32,8 +32,9 @@ from shared_events.django import metrics
 from shared_events.django.config import service_events
 from shared_events.django.logging import correlation
 from shared_events.django.models import OutboxEvent
-from shared_events.django.outbox import CORRELATION_HEADER, NOTIFY_CHANNEL
+from shared_events.django.outbox import NOTIFY_CHANNEL
 from shared_events.kafka_config import producer_config
+from shared_events.wire import correlation_id
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +122,7 @@ class OutboxRelay:
                 failed[row_id] = err
 
         for row in rows:
-            with correlation(row.headers.get(CORRELATION_HEADER)):
-                self._produce(row, on_delivery=partial(on_delivery, row.id))
+            self._produce(row, on_delivery=partial(on_delivery, row.id))
         # Every report arrives by message.timeout.ms at the latest; the loop keeps the heartbeat going.
         while self.producer.flush(1.0) > 0 and not self.stop.is_set():
             self.last_alive = time.monotonic()
@@ -134,7 +134,7 @@ class OutboxRelay:
             error = failed.get(row.id)
             if error is not None:
                 OutboxEvent.objects.filter(id=row.id).update(attempts=F("attempts") + 1, last_error=str(error)[:2000])
-                with correlation(row.headers.get(CORRELATION_HEADER)):
+                with correlation(correlation_id(bytes(row.value))):  # the envelope's (None: a dead letter)
                     log.info("outbox relay: %s %s not confirmed: %s", row.event_type, row.event_id, error)
         if failed:
             log.warning("outbox relay: %d of %d messages not confirmed", len(failed), len(rows))

@@ -1,0 +1,134 @@
+"""One valid example event of every type, always the same (the AsyncAPI examples, docs/events.md, tests).
+
+The story they tell: St Mary's asks for 2 units of O+ red cells in an emergency; the blood
+bank allocates them (one O- substitute), which drops O+ red cells to LOW; the hospital then
+cancels and the units are released; the notification service tells the hospital.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from shared_events import topics
+from shared_events.envelope import CloudEvent, build_event
+
+REQUEST_ID = "5f0c8c1e-8d7a-4c57-9a55-3c9f1e2b7d41"
+HOSPITAL_ID = "0b9d6a57-5f8e-5b8c-9a4e-2f1c6d3e7a90"
+UNIT_IDS = ("9a3e2c61-1f4b-4d7e-8c2a-6b5d4e3f2a10", "c7d8e9f0-2a3b-4c5d-8e6f-7a8b9c0d1e2f")
+NOTIFICATION_ID = "3e4f5a6b-7c8d-4e9f-a0b1-c2d3e4f5a6b7"
+INVENTORY_KEY = "RED_CELLS:O+"
+
+PAYLOADS: dict[str, dict[str, Any]] = {
+    topics.REQUESTED: {
+        "request_id": REQUEST_ID,
+        "hospital_id": HOSPITAL_ID,
+        "hospital_name": "St Mary's Hospital",
+        "blood_group": "O+",
+        "component": "RED_CELLS",
+        "units": 2,
+        "priority": "EMERGENCY",
+        "needed_by": None,
+        "allow_partial": True,
+        "patient_reference": "MRN-00042",
+        "reason": "Trauma bay 2",
+        "requested_by": "stmary_staff",
+        "requested_at": "2026-03-14T09:26:53Z",
+    },
+    topics.APPROVED: {
+        "request_id": REQUEST_ID,
+        "hospital_id": HOSPITAL_ID,
+        "units_requested": 2,
+        "units_allocated": 2,
+        "partial": False,
+        "allocations": [
+            {
+                "unit_id": UNIT_IDS[0],
+                "din": "A999926012345T",
+                "component": "RED_CELLS",
+                "blood_group": "O+",
+                "expires_at": "2026-04-10T00:00:00Z",
+                "batch": "B-2026-031",
+            },
+            {
+                "unit_id": UNIT_IDS[1],
+                "din": "A999926012346R",
+                "component": "RED_CELLS",
+                "blood_group": "O-",
+                "expires_at": "2026-04-11T00:00:00Z",
+                "batch": "B-2026-031",
+            },
+        ],
+        "decided_at": "2026-03-14T09:26:54Z",
+    },
+    topics.REJECTED: {
+        "request_id": REQUEST_ID,
+        "hospital_id": HOSPITAL_ID,
+        "reason_code": "INSUFFICIENT_STOCK",
+        "detail": "2 units of RED_CELLS O+ requested; 0 compatible units available",
+        "decided_at": "2026-03-14T09:26:54Z",
+    },
+    topics.INVENTORY_UPDATED: {
+        "component": "RED_CELLS",
+        "blood_group": "O+",
+        "available_units": 4,
+        "expiring_within_72h": 1,
+        "level": "LOW",
+        "as_of": "2026-03-14T09:26:54Z",
+    },
+    topics.LOW_STOCK: {
+        "component": "RED_CELLS",
+        "blood_group": "O+",
+        "level": "LOW",
+        "available_units": 4,
+        "low_threshold": 5,
+        "critical_threshold": 2,
+        "as_of": "2026-03-14T09:26:54Z",
+    },
+    topics.CANCELLED: {
+        "request_id": REQUEST_ID,
+        "hospital_id": HOSPITAL_ID,
+        "reason": "Patient stabilised",
+        "cancelled_by": "stmary_staff",
+        "cancelled_at": "2026-03-14T09:40:00Z",
+    },
+    topics.RELEASED: {
+        "request_id": REQUEST_ID,
+        "hospital_id": HOSPITAL_ID,
+        "unit_ids": list(UNIT_IDS),
+        "reason": "CANCELLED",
+        "released_at": "2026-03-14T09:40:01Z",
+    },
+    topics.NOTIFICATION_DELIVERED: {
+        "notification_id": NOTIFICATION_ID,
+        "audience": f"hospital:{HOSPITAL_ID}",
+        "channel": "in_app",
+        "source_event_id": "1d2c3b4a-5968-4776-8594-a3b2c1d0e9f8",
+        "source_event_type": topics.RELEASED,
+        "delivered_at": "2026-03-14T09:40:02Z",
+    },
+}
+
+SOURCES = {"hospital": "hospital-service", "bloodbank": "bloodbank-service", "notification": "notification-service"}
+
+
+def subject(event_type: str) -> str:
+    """The example event's subject, which is also its Kafka key."""
+    key = topics.TOPICS[event_type].key
+    return {"request id": REQUEST_ID, "component:blood_group": INVENTORY_KEY, "notification id": NOTIFICATION_ID}[key]
+
+
+def example_event(event_type: str) -> CloudEvent:
+    """The example of ``event_type``: a fixed id and time, correlated with the request."""
+    payload = PAYLOADS[event_type]
+    times = [value for name, value in payload.items() if name.endswith(("_at", "as_of")) and isinstance(value, str)]
+    return build_event(
+        event_type,
+        payload,
+        source=SOURCES[topics.TOPICS[event_type].producer],
+        subject=subject(event_type),
+        correlation_id=REQUEST_ID,
+        event_id=UUID(int=list(topics.TOPICS).index(event_type) + 1, version=4),
+        time=datetime.fromisoformat(times[-1]),
+    )
