@@ -47,6 +47,7 @@ def web_command(service: str, port: int) -> list[str]:
             "--port",
             str(port),
             "--no-access-log",
+            "--no-proxy-headers",  # X-Forwarded-For is Django's to judge (NUM_PROXIES), not uvicorn's
             "--timeout-graceful-shutdown",
             "5",  # open live-feed streams must not hold a stop
         ]
@@ -150,7 +151,13 @@ class Stack:
             list(pool.map(self._prepare_service, SERVICES))  # re-raises the first failure
 
     def _prepare_service(self, service: str) -> None:
-        for step in (("migrate", "--noinput"), ("collectstatic", "--noinput"), ("seed_demo", "--development")):
+        steps = (
+            ("migrate", "--noinput"),
+            ("createcachetable",),  # the login throttle's counters, shared by every worker
+            ("collectstatic", "--noinput"),
+            ("seed_demo", "--development"),
+        )
+        for step in steps:
             self._run_step(service, *step)
 
     def _run_step(self, service: str, *args: str) -> None:
