@@ -23,15 +23,15 @@ def main(count: int) -> None:
 
     django.setup()
     from hospitals.services import ensure_hospital, ensure_staff_user
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     out = []
     for number in range(1, count + 1):
         name = f"Bench Hospital {number}"
         hospital = ensure_hospital(hospital_id=uuid.uuid5(NAMESPACE, name), name=name)
         user = ensure_staff_user(username=f"bench_staff_{number}", password=secrets.token_urlsafe(), hospital=hospital)
-        token, _ = Token.objects.get_or_create(user=user)
-        out.append({"id": str(hospital.id), "name": name, "token": token.key})
+        _instance, token = AuthToken.objects.create(user=user)  # expires after TOKEN_TTL_HOURS (10)
+        out.append({"id": str(hospital.id), "name": name, "token": token})
     print(json.dumps(out))
 
 

@@ -2,13 +2,14 @@
 
 import pytest
 from notifications.tests import factories
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+from shared_events.testing import token_for
 
 
 def _client_for(user) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
     return client
 
 

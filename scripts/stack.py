@@ -53,6 +53,7 @@ def web_command(service: str, port: int) -> list[str]:
             "--port",
             str(port),
             "--no-access-log",
+            "--no-proxy-headers",  # X-Forwarded-For is Django's to judge (NUM_PROXIES), not uvicorn's
             "--timeout-graceful-shutdown",
             "5",  # open live-feed streams must not hold a stop
         ]
@@ -183,7 +184,13 @@ class Stack:
             self._run_step("hospital", "kafka_access", env=admin | passwords)
 
     def _prepare_service(self, service: str) -> None:
-        for step in (("migrate", "--noinput"), ("collectstatic", "--noinput"), ("seed_demo", "--development")):
+        steps = (
+            ("migrate", "--noinput"),
+            ("createcachetable",),  # the login throttle's counters, shared by every worker
+            ("collectstatic", "--noinput"),
+            ("seed_demo", "--development"),
+        )
+        for step in steps:
             self._run_step(service, *step)
 
     def _run_step(self, service: str, *args: str, env: dict[str, str] | None = None) -> None:

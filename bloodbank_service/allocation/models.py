@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Q
 from inventory.models import COMPONENT_CHOICES, GROUP_CHOICES, Unit
 
-from shared_events.enums import Priority, RejectReason
+from shared_events.enums import CancelReason, Indication, Priority, RejectReason, choices
 
 PRIORITY_CHOICES = [(p.value, p.value) for p in Priority]
 REASON_CHOICES = [(r.value, r.value) for r in RejectReason]
@@ -37,7 +37,8 @@ class BankRequest(models.Model):
     needed_by = models.DateTimeField(null=True, blank=True)
     allow_partial = models.BooleanField(null=True, blank=True)
     patient_reference = models.CharField(max_length=64, blank=True)
-    reason = models.CharField(max_length=500, blank=True)
+    # A code: the hospital's free-text note never reaches the bank (it could name the patient).
+    indication = models.CharField(max_length=24, choices=choices(Indication), blank=True)
     requested_by = models.CharField(max_length=150, blank=True)
     requested_at = models.DateTimeField(null=True, blank=True)
     correlation_id = models.CharField(max_length=100, blank=True)
@@ -55,7 +56,7 @@ class BankRequest(models.Model):
 
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancelled_by = models.CharField(max_length=150, blank=True)
-    cancel_reason = models.CharField(max_length=500, blank=True)
+    cancel_reason_code = models.CharField(max_length=16, choices=choices(CancelReason), blank=True)
 
     class Meta:
         ordering = ["-received_at"]

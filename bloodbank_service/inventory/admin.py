@@ -12,7 +12,7 @@ from django.contrib.admin.helpers import ActionForm
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from inventory import selectors, services
+from inventory import rules, selectors, services
 from inventory.din import InvalidDIN, normalize_din
 from inventory.models import StockOverview, StockThreshold, Unit, UnitStatus, UnitStatusChange
 from shared_events.enums import BloodGroup, Component
@@ -89,6 +89,12 @@ class ReceiveUnitForm(forms.ModelForm):
         data = super().clean()
         if data.get("expires_at") and data.get("collected_at") and data["expires_at"] <= data["collected_at"]:
             self.add_error("expires_at", "must be after collected_at")
+        elif data.get("expires_at") and data.get("collected_at") and data.get("component"):
+            problem = rules.expiry_problem(
+                data["component"], collected_at=data["collected_at"], expires_at=data["expires_at"], now=timezone.now()
+            )
+            if problem:
+                self.add_error("expires_at", problem)
         return data
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from shared_events.enums import BloodGroup, Component, StockCrossing, StockLevel
 
@@ -13,6 +13,28 @@ SHELF_LIFE: dict[Component, timedelta] = {
     Component.PLASMA: timedelta(days=365),
     Component.CRYO: timedelta(days=365),
 }
+
+# The longest shelf life a label may show, by component (transfusion.md section 9, the longest of each
+# row; whole blood: domain.md). A later expiry is a typing or scanning error, not a product.
+LONGEST_SHELF_LIFE: dict[Component, timedelta] = {
+    Component.WHOLE_BLOOD: timedelta(days=35),
+    Component.RED_CELLS: timedelta(days=42),  # additive solution (AS, US)
+    Component.PLATELETS: timedelta(days=7),  # with approved bacterial testing or pathogen reduction
+    Component.PLASMA: timedelta(days=3 * 365 + 1),  # frozen, 36 months (UK, EU)
+    Component.CRYO: timedelta(days=3 * 365 + 1),
+}
+
+
+def expiry_problem(component: Component, *, collected_at: datetime, expires_at: datetime, now: datetime) -> str | None:
+    """Why a unit with this label cannot be received (None when it can): already expired, or an expiry
+    beyond the longest shelf life of its component counted from collection."""
+    if expires_at <= now:
+        return "the unit has already expired"
+    longest = LONGEST_SHELF_LIFE[Component(component)]
+    if expires_at > collected_at + longest:
+        return f"more than {longest.days} days after collected_at: beyond the longest shelf life of {component}"
+    return None
+
 
 _RED_CELL_THRESHOLDS: dict[BloodGroup, tuple[int, int]] = {
     BloodGroup.O_NEG: (10, 4),

@@ -10,11 +10,13 @@ from django.db import models
 from django.utils import timezone
 
 from blood_requests.lifecycle import RequestStatus
-from shared_events.enums import BloodGroup, Component, Priority, choices
+from shared_events.enums import BloodGroup, CancelReason, Component, Indication, Priority, choices
 
 BLOOD_GROUP_CHOICES = choices(BloodGroup)
 COMPONENT_CHOICES = choices(Component)
 PRIORITY_CHOICES = [(p.value, p.value.title()) for p in Priority]
+INDICATION_CHOICES = choices(Indication)
+CANCEL_REASON_CHOICES = choices(CancelReason)
 STATUS_CHOICES = [(s.value, s.value.replace("_", " ").title()) for s in RequestStatus]
 
 
@@ -29,6 +31,8 @@ class BloodRequest(models.Model):
     needed_by = models.DateTimeField(null=True, blank=True)
     allow_partial = models.BooleanField()
     patient_reference = models.CharField(max_length=64, blank=True, default="")
+    # The indication travels to the bank as a code; ``reason`` is the free-text note, kept here only.
+    indication = models.CharField(max_length=24, choices=INDICATION_CHOICES, default=Indication.OTHER.value)
     reason = models.CharField(max_length=500, blank=True, default="")
     status = models.CharField(max_length=18, choices=STATUS_CHOICES, default=RequestStatus.PENDING.value)
 
@@ -41,7 +45,8 @@ class BloodRequest(models.Model):
     released_unit_ids = models.JSONField(default=list, blank=True)
     released_at = models.DateTimeField(null=True, blank=True)
 
-    cancel_reason = models.CharField(max_length=500, blank=True, default="")
+    cancel_reason_code = models.CharField(max_length=16, choices=CANCEL_REASON_CHOICES, blank=True, default="")
+    cancel_reason = models.CharField(max_length=500, blank=True, default="")  # free text: stays here
     cancelled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

@@ -23,7 +23,7 @@ from blood_requests.lifecycle import InvalidTransition, RequestStatus
 from blood_requests.models import BloodRequest, StatusChange
 from shared_events import topics
 from shared_events.django.outbox import publish
-from shared_events.enums import Priority
+from shared_events.enums import CancelReason, Indication, Priority
 from shared_events.schemas import AllocationReleasedV1, BloodApprovedV1, BloodRejectedV1
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def requested_payload(blood_request: BloodRequest) -> dict[str, Any]:
         "needed_by": blood_request.needed_by,
         "allow_partial": blood_request.allow_partial,
         "patient_reference": blood_request.patient_reference or None,
-        "reason": blood_request.reason or None,
+        "indication": blood_request.indication,  # a code: the free-text note (reason) never leaves
         "requested_by": blood_request.requested_by.get_username(),
         "requested_at": blood_request.created_at,
     }
@@ -82,11 +82,13 @@ def create_blood_request(
     needed_by: datetime | None = None,
     allow_partial: bool | None = None,
     patient_reference: str = "",
+    indication: str = Indication.OTHER.value,
     reason: str = "",
 ) -> BloodRequest:
     """Store a PENDING request and enqueue ``hospital.blood.requested`` in one transaction.
 
-    The input is already validated (``BloodRequestCreateSerializer``).
+    The input is already validated (``BloodRequestCreateSerializer``). ``reason`` is a free-text
+    note kept in this database only; the event carries the ``indication`` code.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -100,6 +102,7 @@ def create_blood_request(
             needed_by=needed_by,
             allow_partial=default_allow_partial(priority) if allow_partial is None else allow_partial,
             patient_reference=patient_reference or "",
+            indication=indication,
             reason=reason or "",
             status=RequestStatus.PENDING.value,
             created_at=now,
@@ -124,9 +127,15 @@ def _locked_request(*, blood_request_id: UUID | str, hospital: Hospital) -> Bloo
 
 
 def cancel_blood_request(
-    *, blood_request_id: UUID | str, hospital: Hospital, user: AbstractBaseUser, reason: str = ""
+    *,
+    blood_request_id: UUID | str,
+    hospital: Hospital,
+    user: AbstractBaseUser,
+    reason: str = "",
+    reason_code: str = CancelReason.OTHER.value,
 ) -> BloodRequest:
-    """Cancel a PENDING or approved request and publish ``hospital.blood.cancelled``.
+    """Cancel a PENDING or approved request and publish ``hospital.blood.cancelled`` with ``reason_code``
+    (the free-text ``reason`` stays in this database).
 
     Raises ``BloodRequest.DoesNotExist`` (another hospital's too) or ``InvalidTransition``.
     """
@@ -134,13 +143,14 @@ def cancel_blood_request(
         blood_request = _locked_request(blood_request_id=blood_request_id, hospital=hospital)
         now = timezone.now()
         blood_request.cancel_reason = reason[:500]
+        blood_request.cancel_reason_code = reason_code
         blood_request.cancelled_by = user
         _move(
             blood_request,
             RequestStatus.CANCELLED,
             detail=f"cancelled by {user}" + (f": {reason}" if reason else ""),
             at=now,
-            extra_fields=("cancel_reason", "cancelled_by"),
+            extra_fields=("cancel_reason", "cancel_reason_code", "cancelled_by"),
         )
         subject = str(blood_request.id)
         publish(
@@ -148,7 +158,7 @@ def cancel_blood_request(
             {
                 "request_id": blood_request.id,
                 "hospital_id": hospital.id,
-                "reason": reason,
+                "reason_code": reason_code,
                 "cancelled_by": user.get_username(),
                 "cancelled_at": now,
             },

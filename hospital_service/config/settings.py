@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+from csp.constants import NONE, SELF
+
 from shared_events.django.service_settings import service_settings
 
 # Watchdog: how often the worker looks for requests still PENDING (seconds).
@@ -25,6 +27,25 @@ globals().update(
 # Watchdog: a request still PENDING this long is published again (then backing off).
 REQUEST_REPUBLISH_AFTER_SECONDS = float(os.environ.get("REQUEST_REPUBLISH_AFTER_SECONDS", "60"))
 LOGIN_REDIRECT_URL = "/dashboard/"
+
+# Content-Security-Policy (django-csp): the dashboard and the login page load only this service's own
+# script, style and data, no inline code, and cannot be framed; an injected <script> would not run.
+# Django admin and Swagger UI (inline scripts of their own) keep Django's defaults.
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")  # noqa: F821
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/admin/", "/api/docs/"],
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+    },
+}
 # Watchdog back-off cap: repeats wait 60 s, 120 s, 240 s ... up to this.
 REQUEST_REPUBLISH_MAX_SECONDS = float(os.environ.get("REQUEST_REPUBLISH_MAX_SECONDS", "900"))
 

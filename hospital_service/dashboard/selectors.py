@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bank_stock.selectors import bank_stock, recent_stock_alerts
+from blood_requests.models import CANCEL_REASON_CHOICES
 from blood_requests.selectors import open_blood_requests, recent_decisions
 from django.utils import timezone
 from hospitals.models import Hospital
@@ -76,4 +77,5 @@ def dashboard_state(*, hospital: Hospital) -> dict[str, Any]:
         "bank_stock": _bank_stock_grid(),
         "alerts": _alerts(hospital=hospital),
         "now": timezone.now(),
+        "cancel_reason_choices": CANCEL_REASON_CHOICES,
     }

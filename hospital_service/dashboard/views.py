@@ -12,7 +12,14 @@ from typing import Any
 from blood_requests import services as request_services
 from blood_requests.api.serializers import BloodRequestCreateSerializer
 from blood_requests.lifecycle import InvalidTransition
-from blood_requests.models import BLOOD_GROUP_CHOICES, COMPONENT_CHOICES, PRIORITY_CHOICES, BloodRequest
+from blood_requests.models import (
+    BLOOD_GROUP_CHOICES,
+    CANCEL_REASON_CHOICES,
+    COMPONENT_CHOICES,
+    INDICATION_CHOICES,
+    PRIORITY_CHOICES,
+    BloodRequest,
+)
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -25,6 +32,7 @@ from local_inventory import services as unit_services
 from local_inventory.models import LocalUnit
 
 from dashboard.selectors import dashboard_state
+from shared_events.enums import CancelReason
 
 LIVE_REGIONS = {
     "requests": "dashboard/partials/requests.html",
@@ -50,6 +58,7 @@ def _form_context(values: dict[str, str] | None = None, errors: dict[str, Any] |
         "blood_group_choices": BLOOD_GROUP_CHOICES,
         "component_choices": COMPONENT_CHOICES,
         "priority_choices": PRIORITY_CHOICES,
+        "indication_choices": INDICATION_CHOICES,
     }
 
 
@@ -127,10 +136,13 @@ def _run_action(request: HttpRequest, act: Callable[[Hospital], str]) -> HttpRes
 @require_POST
 def cancel_request(request: HttpRequest, request_id: str) -> HttpResponse:
     reason = request.POST.get("reason", "").strip()[:500]
+    reason_code = request.POST.get("reason_code", "")
+    if reason_code not in dict(CANCEL_REASON_CHOICES):
+        reason_code = CancelReason.OTHER.value
 
     def act(hospital: Hospital) -> str:
         request_services.cancel_blood_request(
-            blood_request_id=request_id, hospital=hospital, user=request.user, reason=reason
+            blood_request_id=request_id, hospital=hospital, user=request.user, reason=reason, reason_code=reason_code
         )
         return "Request cancelled; the bank has been told."
 

@@ -82,16 +82,16 @@ def bench_handlers(count: int) -> None:
 
 def bench_streams(streams: int, samples: int) -> None:
     from django.contrib.auth import get_user_model
+    from knox.models import AuthToken
     from notifications.handlers import HANDLERS
     from notifications.models import Notification
     from notifications.tests import factories
-    from rest_framework.authtoken.models import Token
 
     from shared_events.demo import HOSPITALS
     from shared_events.kafka_server import free_port
 
     user = get_user_model().objects.get(username=HOSPITALS[0].username)
-    user_token = Token.objects.get_or_create(user=user)[0].key
+    user_token = AuthToken.objects.create(user=user)[1]
     port = free_port()
     env = os.environ | {"DATABASE_URL": DB_URL, "SECRET_KEY": "bench"}
     server = subprocess.Popen(

@@ -25,6 +25,9 @@ NOTIFICATION_STREAM_POLL_SECONDS = float(os.environ.get("NOTIFICATION_STREAM_POL
 NOTIFICATION_STREAM_HEARTBEAT_SECONDS = float(os.environ.get("NOTIFICATION_STREAM_HEARTBEAT_SECONDS", "15"))
 NOTIFICATION_STREAM_MAX_SECONDS = float(os.environ.get("NOTIFICATION_STREAM_MAX_SECONDS", "300"))
 NOTIFICATION_STREAM_RETRY_MS = int(os.environ.get("NOTIFICATION_STREAM_RETRY_MS", "3000"))
+# A ticket for ?ticket= (cross-origin EventSource) is good this long, once; open streams per user, at most.
+NOTIFICATION_STREAM_TICKET_SECONDS = float(os.environ.get("NOTIFICATION_STREAM_TICKET_SECONDS", "30"))
+NOTIFICATION_STREAMS_PER_USER = int(os.environ.get("NOTIFICATION_STREAMS_PER_USER", "10"))
 NOTIFICATION_STREAM_CORS_ORIGINS = [
     origin.strip() for origin in os.environ.get("NOTIFICATION_STREAM_CORS_ORIGINS", "").split(",") if origin.strip()
 ]

@@ -73,6 +73,10 @@ class FeedHub:
         """Run a database read on the hub's thread (and its one connection)."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, partial(_with_connection, fn, **kwargs))
 
+    def submit(self, fn: Callable[..., Any], **kwargs: Any) -> None:
+        """Run a database write on the hub's thread without waiting for it (e.g. from a closing stream)."""
+        self._executor.submit(_with_connection, fn, **kwargs)
+
     def subscribe(self, audience: str) -> Subscription:
         subscription = Subscription(audience)
         self._subscriptions.add(subscription)

@@ -165,3 +165,29 @@ class Notification(models.Model):
     @property
     def read(self) -> bool:
         return self.read_at is not None
+
+
+class StreamTicket(models.Model):
+    """A short-lived, single-use pass to open the live feed once (``?ticket=``), for EventSource clients
+    that cannot send the token header. Only its SHA-256 digest is stored."""
+
+    digest = models.CharField(max_length=64, primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"stream ticket of {self.user_id} until {self.expires_at:%H:%M:%S}"  # never the ticket itself
+
+
+class OpenStream(models.Model):
+    """A live-feed stream being served, so every web process counts a user's open streams together.
+
+    Deleted when the stream ends; one whose process died ages out at ``expires_at``."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    opened_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"stream {self.id} of {self.user_id}"

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -132,6 +133,11 @@ def plan_notifications(
     return planner(data, occurred_at, request, sorted(set(hospital_audiences)))
 
 
+def _words(code: StrEnum) -> str:
+    """``OBSTETRIC_HAEMORRHAGE`` as "obstetric haemorrhage"."""
+    return code.value.lower().replace("_", " ")
+
+
 def _requested(
     data: schemas.BloodRequestedV1, at: datetime, _request: RequestFacts | None, _hospitals: Sequence[str]
 ) -> list[PlannedNotification]:
@@ -141,7 +147,8 @@ def _requested(
     when = "needed now" if emergency else f"needed by {_utc(data.needed_by)}" if data.needed_by else "scheduled"
     partial = "partial supply accepted" if data.allow_partial else "all units or none"
     common = {"request_id": data.request_id, "component": data.component.value, "blood_group": data.blood_group.value}
-    reason = f" Reason: {data.reason}." if data.reason else ""
+    # The indication is a code; no free text from the hospital is ever put in a notification.
+    reason = f" Indication: {_words(data.indication)}." if data.indication else ""
     return [
         PlannedNotification(
             audience=hospital_audience(data.hospital_id),
@@ -244,7 +251,7 @@ def _cancelled(
 ) -> list[PlannedNotification]:
     ref = short_id(data.request_id)
     asked = _asked(request)
-    reason = f" Reason: {data.reason}." if data.reason else ""
+    reason = f" Reason: {_words(data.reason_code)}." if data.reason_code else ""
     hospital = request.hospital_name if request else "The hospital"
     common = {
         **_about(data.request_id, request),

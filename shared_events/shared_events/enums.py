@@ -37,6 +37,27 @@ class Priority(StrEnum):
     SCHEDULED = "SCHEDULED"
 
 
+class Indication(StrEnum):
+    """Why blood is requested, as a code: the only clinical context that leaves the hospital (the
+    free-text note stays in the hospital's database; free text can name a patient)."""
+
+    TRAUMA = "TRAUMA"
+    SURGERY = "SURGERY"
+    OBSTETRIC_HAEMORRHAGE = "OBSTETRIC_HAEMORRHAGE"
+    ANAEMIA = "ANAEMIA"
+    ONCOLOGY = "ONCOLOGY"
+    OTHER = "OTHER"
+
+
+class CancelReason(StrEnum):
+    """Why a request was cancelled, as a code (the free-text note stays at the hospital)."""
+
+    NOT_REQUIRED = "NOT_REQUIRED"
+    ENTERED_IN_ERROR = "ENTERED_IN_ERROR"
+    DUPLICATE = "DUPLICATE"
+    OTHER = "OTHER"
+
+
 class RejectReason(StrEnum):
     INSUFFICIENT_STOCK = "INSUFFICIENT_STOCK"
     NO_COMPATIBLE_UNITS = "NO_COMPATIBLE_UNITS"

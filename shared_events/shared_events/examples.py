@@ -32,7 +32,7 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "needed_by": None,
         "allow_partial": True,
         "patient_reference": "MRN-00042",
-        "reason": "Trauma bay 2",
+        "indication": "TRAUMA",
         "requested_by": "stmary_staff",
         "requested_at": "2026-03-14T09:26:53Z",
     },
@@ -89,7 +89,7 @@ PAYLOADS: dict[str, dict[str, Any]] = {
     topics.CANCELLED: {
         "request_id": REQUEST_ID,
         "hospital_id": HOSPITAL_ID,
-        "reason": "Patient stabilised",
+        "reason_code": "NOT_REQUIRED",
         "cancelled_by": "stmary_staff",
         "cancelled_at": "2026-03-14T09:40:00Z",
     },

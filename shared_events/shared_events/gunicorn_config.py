@@ -15,12 +15,18 @@ Environment (default):
 - ``GUNICORN_MAX_REQUESTS`` (1000): a worker is replaced after this many requests (+ up to
   10 % jitter), which bounds any slow leak.
 
+Access log lines show the path without its query string: the live feed's single-use
+``?ticket=`` (and anything else a client puts in a URL) is never written down.
+Neither gunicorn nor uvicorn believes ``X-Forwarded-*`` from anyone (``forwarded_allow_ips``
+empty): Django decides, from ``NUM_PROXIES`` (``shared_events.django.auth.client_ip``).
+
 With ``PROMETHEUS_MULTIPROC_DIR`` set (prometheus_client multiprocess mode), a worker
 that exits is marked dead so its live gauges leave ``/metrics``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -40,8 +46,25 @@ max_requests = _int("GUNICORN_MAX_REQUESTS", 1000)
 max_requests_jitter = max_requests // 10
 worker_tmp_dir = "/dev/shm"  # noqa: S108 - heartbeat files (mkstemp) off the container's overlay filesystem
 accesslog = "-"
+# gunicorn's default with %(U)s (the path) for %(r)s (the request line, query string included), no referer.
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s "%(a)s"'
+forwarded_allow_ips = ""  # uvicorn would otherwise take X-Forwarded-For from 127.0.0.1 as the client
 errorlog = "-"
 control_socket_disable = True  # no gunicornc in the containers (and $HOME is read-only there)
+
+
+class WithoutQueryString(logging.Filter):
+    """uvicorn's access lines (``client - "METHOD path?query HTTP/x" status``) without the query string."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) == 5 and isinstance(record.args[2], str):
+            client, method, path, version, status = record.args
+            record.args = (client, method, path.split("?", 1)[0], version, status)
+        return True
+
+
+# On the logger, which the uvicorn worker keeps (it only swaps its handlers); the workers inherit it.
+logging.getLogger("uvicorn.access").addFilter(WithoutQueryString())
 
 
 def child_exit(_server: Any, worker: Any) -> None:

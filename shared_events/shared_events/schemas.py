@@ -21,7 +21,9 @@ from pydantic import (
 
 from shared_events.enums import (
     BloodGroup,
+    CancelReason,
     Component,
+    Indication,
     Priority,
     RejectReason,
     StockCrossing,
@@ -55,7 +57,9 @@ class BloodRequestedV1(Payload):
     needed_by: UtcDatetime | None = None
     allow_partial: bool
     patient_reference: str | None = Field(default=None, max_length=64)
-    reason: str | None = Field(default=None, max_length=500)
+    # The clinical indication as a code. The hospital's free-text note never travels (an older
+    # producer's ``reason`` text is ignored, never stored or shown: free text can identify a patient).
+    indication: Indication | None = None
     requested_by: str
     requested_at: UtcDatetime
 
@@ -71,7 +75,8 @@ class BloodCancelledV1(Payload):
 
     request_id: UUID
     hospital_id: UUID
-    reason: str = ""
+    # A code; the hospital's free-text note stays there (an older producer's ``reason`` is ignored).
+    reason_code: CancelReason | None = None
     cancelled_by: str
     cancelled_at: UtcDatetime
 

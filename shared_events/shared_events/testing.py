@@ -57,6 +57,13 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
+def token_for(user: Any) -> str:
+    """A new API token of ``user`` (django-rest-knox), as ``POST /api/v1/auth/token/`` issues one."""
+    from knox.models import AuthToken
+
+    return AuthToken.objects.create(user=user)[1]
+
+
 def requested_payload(**overrides: Any) -> dict[str, Any]:
     """A valid ``hospital.blood.requested`` payload: EMERGENCY, 2 units O+ red cells (SCHEDULED gets ``needed_by``)."""
     now = datetime.now(UTC)

@@ -57,7 +57,7 @@ class BankRequestSerializer(serializers.ModelSerializer):
             "needed_by",
             "allow_partial",
             "patient_reference",
-            "reason",
+            "indication",
             "requested_by",
             "requested_at",
             "received_at",
@@ -66,7 +66,7 @@ class BankRequestSerializer(serializers.ModelSerializer):
             "allocations",
             "cancelled_at",
             "cancelled_by",
-            "cancel_reason",
+            "cancel_reason_code",
         ]
 
     def get_decision(self, bank_request: BankRequest) -> dict | None:

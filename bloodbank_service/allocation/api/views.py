@@ -34,7 +34,7 @@ REQUEST = {
     "needed_by": None,
     "allow_partial": True,
     "patient_reference": "MRN-000123",
-    "reason": "Major haemorrhage protocol, trauma bay 2",
+    "indication": "TRAUMA",
     "requested_by": "stmary_staff",
     "requested_at": "2026-11-29T06:00:00.120000Z",
     "received_at": "2026-11-29T06:00:00.131000Z",
@@ -63,7 +63,7 @@ REQUEST = {
     ],
     "cancelled_at": None,
     "cancelled_by": "",
-    "cancel_reason": "",
+    "cancel_reason_code": "",
 }
 REQUEST_EXAMPLE = OpenApiExample("An approved EMERGENCY request", value=REQUEST, response_only=True)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.utils import timezone
 from rest_framework import serializers
 
+from inventory import rules
 from inventory.din import InvalidDIN, normalize_din
 from inventory.models import COMPONENT_CHOICES, GROUP_CHOICES, LEVEL_CHOICES, Unit, UnitStatusChange
 
@@ -71,6 +72,14 @@ class ReceiveUnitSerializer(serializers.Serializer):
         expires_at = attrs.get("expires_at")
         if expires_at is not None and expires_at <= attrs["collected_at"]:
             raise serializers.ValidationError({"expires_at": "must be after collected_at"})
+        if expires_at is not None:
+            problem = rules.expiry_problem(
+                attrs["component"], collected_at=attrs["collected_at"], expires_at=expires_at, now=timezone.now()
+            )
+            if problem:
+                raise serializers.ValidationError({"expires_at": problem})
+        elif attrs["collected_at"] + rules.SHELF_LIFE[attrs["component"]] <= timezone.now():
+            raise serializers.ValidationError({"collected_at": "with the default shelf life the unit has expired"})
         if Unit.objects.filter(din=attrs["din"], component=attrs["component"]).exists():
             raise serializers.ValidationError({"din": "a unit with this DIN and component is already recorded"})
         return attrs

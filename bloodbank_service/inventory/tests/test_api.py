@@ -52,6 +52,11 @@ def test_receiving_a_unit_validates_the_din_check_character(bank_client):
         ({"component": "SERUM"}, "component"),
         ({"volume_ml": 0}, "volume_ml"),
         ({"expires_at": (datetime.now(UTC) - timedelta(days=3)).isoformat()}, "expires_at"),
+        # An attack on stock: a unit that expires in 2099, or one already expired on receipt.
+        ({"expires_at": "2099-01-01T00:00:00Z"}, "expires_at"),
+        ({"expires_at": (datetime.now(UTC) - timedelta(minutes=1)).isoformat()}, "expires_at"),
+        ({"component": "PLATELETS", "expires_at": (datetime.now(UTC) + timedelta(days=7)).isoformat()}, "expires_at"),
+        ({"collected_at": (datetime.now(UTC) - timedelta(days=43)).isoformat()}, "collected_at"),
     ],
 )
 def test_bad_unit_input_is_a_400_with_field_errors_and_changes_nothing(bank_client, overrides, field):

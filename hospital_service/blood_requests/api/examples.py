@@ -13,6 +13,7 @@ CREATE_EMERGENCY = OpenApiExample(
         "units": 2,
         "priority": "EMERGENCY",
         "patient_reference": "MRN-000123",
+        "indication": "TRAUMA",
         "reason": "Major haemorrhage protocol, trauma bay 2",
     },
     request_only=True,
@@ -27,6 +28,7 @@ CREATE_SCHEDULED = OpenApiExample(
         "needed_by": "2026-11-30T08:00:00Z",
         "allow_partial": False,
         "patient_reference": "MRN-004417",
+        "indication": "SURGERY",
         "reason": "Elective cardiac surgery",
     },
     request_only=True,
@@ -42,6 +44,7 @@ _PENDING = {
     "needed_by": None,
     "allow_partial": True,
     "patient_reference": "MRN-000123",
+    "indication": "TRAUMA",
     "reason": "Major haemorrhage protocol, trauma bay 2",
     "status": "PENDING",
     "status_history": [{"status": "PENDING", "at": "2026-11-29T06:00:00.120000Z", "detail": "Requested"}],
@@ -49,6 +52,7 @@ _PENDING = {
     "units_allocated": 0,
     "allocations": [],
     "released_unit_ids": [],
+    "cancel_reason_code": "",
     "cancel_reason": "",
     "requested_by": "stmary_staff",
     "times_published": 1,
@@ -86,10 +90,19 @@ _APPROVED = _PENDING | {
 
 CREATED = OpenApiExample("Created, waiting for the bank", value=_PENDING, response_only=True, status_codes=["201"])
 APPROVED = OpenApiExample("Approved with 2 units", value=_APPROVED, response_only=True)
-CANCEL = OpenApiExample("Cancel", value={"reason": "Bleeding controlled, transfusion not needed"}, request_only=True)
+CANCEL = OpenApiExample(
+    "Cancel",
+    value={"reason_code": "NOT_REQUIRED", "reason": "Bleeding controlled, transfusion not needed"},
+    request_only=True,
+)
 CANCELLED = OpenApiExample(
     "Cancelled",
-    value=_APPROVED | {"status": "CANCELLED", "cancel_reason": "Bleeding controlled, transfusion not needed"},
+    value=_APPROVED
+    | {
+        "status": "CANCELLED",
+        "cancel_reason_code": "NOT_REQUIRED",
+        "cancel_reason": "Bleeding controlled, transfusion not needed",
+    },
     response_only=True,
 )
 FULFILLED = OpenApiExample("Received: FULFILLED", value=_APPROVED | {"status": "FULFILLED"}, response_only=True)

@@ -11,12 +11,14 @@ from rest_framework import serializers
 from blood_requests.lifecycle import PATIENT_REFERENCE_MAX_LENGTH, is_opaque_patient_reference
 from blood_requests.models import (
     BLOOD_GROUP_CHOICES,
+    CANCEL_REASON_CHOICES,
     COMPONENT_CHOICES,
+    INDICATION_CHOICES,
     PRIORITY_CHOICES,
     BloodRequest,
     StatusChange,
 )
-from shared_events.enums import Priority
+from shared_events.enums import CancelReason, Indication, Priority
 
 
 class BloodRequestCreateSerializer(serializers.Serializer):
@@ -36,7 +38,19 @@ class BloodRequestCreateSerializer(serializers.Serializer):
         max_length=PATIENT_REFERENCE_MAX_LENGTH,
         help_text="An opaque token (e.g. a record number), never a patient's name: letters, digits, . _ : / # -",
     )
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    indication = serializers.ChoiceField(
+        choices=INDICATION_CHOICES,
+        required=False,
+        default=Indication.OTHER.value,
+        help_text="Why the blood is needed, as a code: the only clinical context sent to the bank.",
+    )
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=500,
+        help_text="A free-text note for this hospital's staff. It stays in this service and is never sent to "
+        "the bank or the notification service.",
+    )
 
     def validate_patient_reference(self, value: str) -> str:
         if value and not is_opaque_patient_reference(value):
@@ -95,6 +109,7 @@ class BloodRequestSerializer(serializers.ModelSerializer):
             "needed_by",
             "allow_partial",
             "patient_reference",
+            "indication",
             "reason",
             "status",
             "status_history",
@@ -102,6 +117,7 @@ class BloodRequestSerializer(serializers.ModelSerializer):
             "units_allocated",
             "allocations",
             "released_unit_ids",
+            "cancel_reason_code",
             "cancel_reason",
             "requested_by",
             "times_published",
@@ -124,4 +140,16 @@ class BloodRequestSerializer(serializers.ModelSerializer):
 
 
 class CancelSerializer(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+    reason_code = serializers.ChoiceField(
+        choices=CANCEL_REASON_CHOICES,
+        required=False,
+        default=CancelReason.OTHER.value,
+        help_text="Why, as a code: what the bank and the notifications are told.",
+    )
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=500,
+        default="",
+        help_text="A free-text note kept in this service only.",
+    )

@@ -126,6 +126,7 @@ class BloodRequestViewSet(
                 hospital=self.hospital,
                 user=request.user,
                 reason=serializer.validated_data["reason"],
+                reason_code=serializer.validated_data["reason_code"],
             )
         except BloodRequest.DoesNotExist:
             raise Http404 from None

@@ -54,6 +54,25 @@ def test_an_emergency_request_is_stored_pending_and_published(api, hospital, sta
     assert data.patient_reference == "MRN-0042"
     assert data.needed_by is None
     assert data.requested_at is not None
+    assert data.indication == "OTHER"  # the default code; the free-text note stays here
+    assert body["reason"] == "trauma bay"
+
+
+def test_free_text_that_names_a_patient_stays_in_the_hospital_and_only_the_indication_code_travels(api):
+    note = "Patient John Smith DOB 1970-01-01 NHS 943 476 5919"
+    response = api.post(URL, EMERGENCY | {"indication": "OBSTETRIC_HAEMORRHAGE", "reason": note}, format="json")
+    assert response.status_code == 201, response.data
+    assert response.data["indication"] == "OBSTETRIC_HAEMORRHAGE" and response.data["reason"] == note
+    cancelled = api.post(f"{URL}{response.data['id']}/cancel/", {"reason": f"{note} died"}, format="json")
+    assert cancelled.status_code == 200 and cancelled.data["cancel_reason_code"] == "OTHER"
+
+    published = [bytes(row.value).decode() for row in OutboxEvent.objects.all()]
+    assert len(published) == 2
+    for raw in published:
+        assert "Smith" not in raw and "1970-01-01" not in raw and "943 476 5919" not in raw, raw
+    (requested,) = _events(topics.REQUESTED)
+    assert requested.data.indication == "OBSTETRIC_HAEMORRHAGE"
+    assert api.post(URL, EMERGENCY | {"indication": "a patient's name"}, format="json").status_code == 400
 
 
 def test_a_scheduled_request_is_all_or_nothing_by_default_and_carries_needed_by(api):
@@ -166,14 +185,22 @@ def test_detail_shows_decision_allocations_and_history(api, hospital, staff):
 def test_a_pending_request_can_be_cancelled_and_the_bank_is_told(api, hospital, staff):
     blood_request = make_request(hospital=hospital, user=staff)
 
-    response = api.post(f"{URL}{blood_request.id}/cancel/", {"reason": "patient stabilised"}, format="json")
+    response = api.post(
+        f"{URL}{blood_request.id}/cancel/",
+        {"reason_code": "NOT_REQUIRED", "reason": "patient stabilised"},
+        format="json",
+    )
 
     assert response.status_code == 200
     assert response.data["status"] == "CANCELLED"
     assert response.data["status_history"][-1]["detail"].endswith("patient stabilised")
+    assert (response.data["cancel_reason_code"], response.data["cancel_reason"]) == (
+        "NOT_REQUIRED",
+        "patient stabilised",
+    )
     (event,) = _events(topics.CANCELLED)
     assert event.subject == str(blood_request.id) == event.correlation_id
-    assert event.data.reason == "patient stabilised"
+    assert event.data.reason_code == "NOT_REQUIRED"
     assert event.data.cancelled_by == "stmary_staff"
 
 

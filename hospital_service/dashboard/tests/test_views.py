@@ -154,3 +154,15 @@ def test_unit_buttons_transfuse_and_discard(browser, hospital, staff):
     browser.post(f"/dashboard/units/{second.id}/discard/", {"reason": "cold chain broken"})
     second.refresh_from_db()
     assert second.status == "DISCARDED"
+
+
+@pytest.mark.parametrize("path", ["/dashboard/", "/accounts/login/"])
+def test_the_dashboard_and_its_login_page_carry_a_strict_content_security_policy(client, staff, path):
+    if path == "/dashboard/":
+        client.force_login(staff)
+    response = client.get(path)
+    assert response.status_code == 200
+    policy = dict(part.strip().split(" ", 1) for part in response["Content-Security-Policy"].split(";"))
+    assert policy["script-src"] == policy["style-src"] == "'self'"  # no inline script or style runs
+    assert policy["default-src"] == policy["frame-ancestors"] == "'none'"
+    assert "<script>" not in response.content.decode() and " style=" not in response.content.decode()

@@ -5,10 +5,9 @@ import pytest
 import schemathesis
 from config.wsgi import application
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
-from shared_events.testing import wsgi_in_test_transaction
+from shared_events.testing import token_for, wsgi_in_test_transaction
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +22,7 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
 @pytest.fixture
 def token_header(staff) -> dict[str, str]:
     with wsgi_in_test_transaction():
-        yield {"Authorization": f"Token {Token.objects.create(user=staff).key}"}
+        yield {"Authorization": f"Token {token_for(staff)}"}
 
 
 @schema.parametrize()

@@ -3,9 +3,8 @@
 import pytest
 from blood_requests.services import create_blood_request
 from playwright.sync_api import expect
-from rest_framework.authtoken.models import Token
 
-from shared_events.testing import chromium
+from shared_events.testing import chromium, token_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -14,7 +13,7 @@ def test_swagger_ui_authorizes_with_a_token_and_runs_a_get(live_server, staff, h
     ours = create_blood_request(
         hospital=hospital, user=staff, blood_group="O-", component="RED_CELLS", units=2, priority="EMERGENCY"
     )
-    key = Token.objects.create(user=staff).key
+    key = token_for(staff)
 
     with chromium() as browser:
         page = browser.new_page()

@@ -20,13 +20,16 @@ def add_stream_path(result: dict[str, Any], generator: Any, request: Any, public
                 "`Last-Event-ID: <seq>` (EventSource does) to get exactly what was missed; without it the "
                 "feed starts at the present. Heartbeat comments keep the connection open; the server ends "
                 "the stream after a few minutes and the client reconnects after `retry`. "
-                "Authenticate with the token header, the session cookie, or `?token=` (EventSource clients "
-                "on another origin cannot set headers)."
+                "Authenticate with the token header, the session cookie, or `?ticket=`, a single-use ticket "
+                "from `POST /api/v1/notifications/stream-ticket/` (EventSource clients on another origin "
+                "cannot set headers; a long-lived token is never accepted in the URL). A `Last-Event-ID` "
+                "beyond the newest notification is refused; a user has at most "
+                "`NOTIFICATION_STREAMS_PER_USER` streams open at once."
             ),
             "parameters": [
                 {"name": "Last-Event-ID", "in": "header", "required": False, "schema": {"type": "integer"}},
                 {"name": "last_event_id", "in": "query", "required": False, "schema": {"type": "integer"}},
-                {"name": "token", "in": "query", "required": False, "schema": {"type": "string"}},
+                {"name": "ticket", "in": "query", "required": False, "schema": {"type": "string"}},
             ],
             "security": [{"tokenAuth": []}, {"cookieAuth": []}],
             "responses": {
@@ -41,7 +44,7 @@ def add_stream_path(result: dict[str, Any], generator: Any, request: Any, public
                     },
                 },
                 "400": {
-                    "description": "Last-Event-ID is not an integer",
+                    "description": "Last-Event-ID is not an integer, or beyond the newest notification",
                     "content": {
                         "application/json": {
                             "schema": {"$ref": "#/components/schemas/FieldErrors"},
@@ -51,6 +54,7 @@ def add_stream_path(result: dict[str, Any], generator: Any, request: Any, public
                 },
                 "401": {"description": "No or invalid credentials"},
                 "403": {"description": "The user has no notification audience"},
+                "429": {"description": "The user already has the most streams open that are allowed"},
             },
         }
     }

@@ -43,3 +43,8 @@ class UnreadCountSerializer(serializers.Serializer):
 
 class MarkedReadSerializer(serializers.Serializer):
     marked_read = serializers.IntegerField()
+
+
+class StreamTicketSerializer(serializers.Serializer):
+    ticket = serializers.CharField(help_text="Open the live feed once with `?ticket=<ticket>`.")
+    expires_at = serializers.DateTimeField(help_text="Unused after this time, the ticket is refused.")

@@ -13,10 +13,14 @@ starts at the present; ``?last_event_id=<seq>`` resumes from the ``seq`` of a
 notification it already loaded from the list endpoint.
 
 Authentication: ``Authorization: Token <key>``, the session cookie (same-origin
-EventSource), or ``?token=<key>`` for EventSource clients on another origin,
-which cannot set headers (the key then appears in access logs: use it over
-TLS only). Origins allowed to read the stream cross-origin are listed in
-``NOTIFICATION_STREAM_CORS_ORIGINS``.
+EventSource), or ``?ticket=<ticket>`` for EventSource clients on another origin,
+which cannot set headers: a single-use ticket good for 30 seconds from
+``POST /api/v1/notifications/stream-ticket/`` (``notifications.stream_access``),
+never the long-lived token (``?token=`` is refused: a URL is written to access
+logs and browser history). Origins allowed to read the stream cross-origin are
+listed in ``NOTIFICATION_STREAM_CORS_ORIGINS``. A user has at most
+``NOTIFICATION_STREAMS_PER_USER`` streams open at once (429 beyond), and a
+``Last-Event-ID`` beyond the newest notification is refused (400).
 
 New notifications come from the process's one database poller
 (``notifications.live_feed``, every ``NOTIFICATION_STREAM_POLL_SECONDS``); an
@@ -31,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 
 from asgiref.sync import sync_to_async
@@ -38,15 +43,23 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from rest_framework.authtoken.models import Token
+from knox.auth import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.utils.encoders import JSONEncoder
 
-from notifications import selectors
+from notifications import selectors, stream_access
 from notifications.api.serializers import NotificationSerializer
 from notifications.live_feed import FeedHub, hub
 from notifications.models import Notification
 
 CATCH_UP_BATCH = 200
+MAX_SEQ_DIGITS = 18  # feed_seq is a bigint; longer is not a position at all
+
+
+class Refused(Exception):
+    def __init__(self, status: int, body: dict[str, object], headers: dict[str, str] | None = None) -> None:
+        super().__init__(status)
+        self.response = JsonResponse(body, status=status, headers=headers)
 
 
 def _setting(name: str, default: float) -> float:
@@ -56,26 +69,16 @@ def _setting(name: str, default: float) -> float:
 async def notification_stream(request: HttpRequest) -> HttpResponse:
     if request.method != "GET":
         return JsonResponse({"detail": f'Method "{request.method}" not allowed.'}, status=405, headers={"Allow": "GET"})
-    status, audience = await sync_to_async(_authorize)(request)
-    if status == 401:
-        return JsonResponse(
-            {"detail": "Authentication credentials were not provided or are invalid."},
-            status=401,
-            headers={"WWW-Authenticate": "Token"},
-        )
-    if status == 403 or audience is None:
-        return JsonResponse({"detail": "This user has no notification audience."}, status=403)
     resume_from = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
-    if resume_from is not None and not resume_from.strip().isdigit():
-        return JsonResponse({"last_event_id": ["Must be a non-negative integer (a notification's seq)."]}, status=400)
-
     feed = hub()
-    if resume_from is None:
-        after_seq = await feed.read(selectors.latest_feed_seq, audience=audience)
-    else:
-        after_seq = int(resume_from.strip())
+    try:
+        audience, user_id = await sync_to_async(_authorize)(request)
+        after_seq = await _start_position(feed, audience, resume_from)
+        stream_id = await sync_to_async(_open_stream)(user_id)
+    except Refused as refused:
+        return refused.response
     response = StreamingHttpResponse(
-        _events(feed, audience, after_seq), content_type="text/event-stream; charset=utf-8"
+        _events(feed, audience, after_seq, stream_id), content_type="text/event-stream; charset=utf-8"
     )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass events through as they come
@@ -87,17 +90,47 @@ async def notification_stream(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _authorize(request: HttpRequest) -> tuple[int, str | None]:
-    """(200, audience), (401, None) or (403, None); leaves no database connection open behind it."""
+async def _start_position(feed: FeedHub, audience: str, resume_from: str | None) -> int:
+    """Where the stream starts: the present, or ``Last-Event-ID`` when it is a position the feed has reached."""
+    if resume_from is None:
+        return await feed.read(selectors.latest_feed_seq, audience=audience)
+    value = resume_from.strip()
+    if not value.isdigit() or len(value) > MAX_SEQ_DIGITS:
+        raise Refused(400, {"last_event_id": ["Must be a non-negative integer (a notification's seq)."]})
+    newest = await feed.read(selectors.latest_feed_seq_overall)
+    if int(value) > newest:
+        raise Refused(400, {"last_event_id": [f"No notification has this seq yet (the newest is {newest})."]})
+    return int(value)
+
+
+def _authorize(request: HttpRequest) -> tuple[str, int]:
+    """(audience, user id), or ``Refused`` (401, 403); leaves no database connection open behind it."""
     try:
         user = _authenticate(request)
         if user is None:
-            return 401, None
+            raise Refused(
+                401,
+                {"detail": "Authentication credentials were not provided or are invalid."},
+                headers={"WWW-Authenticate": "Token"},
+            )
         audience = selectors.audience_of(user)
-        return (200, audience) if audience else (403, None)
+        if audience is None:
+            raise Refused(403, {"detail": "This user has no notification audience."})
+        return audience, user.pk
     finally:
         # This request's thread would otherwise keep its connection for the whole stream.
         connections.close_all()
+
+
+def _open_stream(user_id: int) -> uuid.UUID:
+    try:
+        stream_id = stream_access.open_stream(user_id=user_id)
+    finally:
+        connections.close_all()
+    if stream_id is None:
+        limit = getattr(settings, "NOTIFICATION_STREAMS_PER_USER", 10)
+        raise Refused(429, {"detail": f"This user already has {limit} live-feed streams open."})
+    return stream_id
 
 
 def _authenticate(request: HttpRequest) -> AbstractBaseUser | None:
@@ -107,17 +140,21 @@ def _authenticate(request: HttpRequest) -> AbstractBaseUser | None:
         return _token_user(key.strip())
     if header:
         return None  # a malformed or foreign scheme is not silently replaced by the session
-    if request.GET.get("token"):
-        return _token_user(request.GET["token"])
+    if "token" in request.GET:
+        return None  # long-lived tokens never travel in a URL: ask for a ?ticket= instead
+    if request.GET.get("ticket"):
+        return stream_access.redeem_ticket(request.GET["ticket"])
     user = request.user
     return user if user.is_authenticated and user.is_active else None
 
 
 def _token_user(key: str) -> AbstractBaseUser | None:
-    token = Token.objects.select_related("user").filter(key=key).first()
-    if token is None or not token.user.is_active:
+    """The user of a live knox token (expired, revoked or unknown: None)."""
+    try:
+        user, _token = TokenAuthentication().authenticate_credentials(key.encode())
+    except AuthenticationFailed:
         return None
-    return token.user
+    return user
 
 
 def _frame(notification: Notification) -> str:
@@ -125,7 +162,7 @@ def _frame(notification: Notification) -> str:
     return f"id: {notification.feed_seq}\nevent: notification\ndata: {data}\n\n"
 
 
-async def _events(feed: FeedHub, audience: str, after_seq: int) -> AsyncIterator[str]:
+async def _events(feed: FeedHub, audience: str, after_seq: int, stream_id: uuid.UUID) -> AsyncIterator[str]:
     heartbeat = _setting("NOTIFICATION_STREAM_HEARTBEAT_SECONDS", 15.0)
     lifetime = _setting("NOTIFICATION_STREAM_MAX_SECONDS", 300.0)
     retry_ms = int(_setting("NOTIFICATION_STREAM_RETRY_MS", 3000))
@@ -156,3 +193,4 @@ async def _events(feed: FeedHub, audience: str, after_seq: int) -> AsyncIterator
         yield ": stream ends here; reconnect with Last-Event-ID\n\n"
     finally:
         feed.unsubscribe(subscription)
+        feed.submit(stream_access.close_stream, stream_id=stream_id)  # not awaited: the client may be gone

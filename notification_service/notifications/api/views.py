@@ -11,8 +11,13 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from notifications import selectors, services
-from notifications.api.serializers import MarkedReadSerializer, NotificationSerializer, UnreadCountSerializer
+from notifications import selectors, services, stream_access
+from notifications.api.serializers import (
+    MarkedReadSerializer,
+    NotificationSerializer,
+    StreamTicketSerializer,
+    UnreadCountSerializer,
+)
 from notifications.models import Kind, Notification, Severity
 
 
@@ -137,3 +142,24 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     @action(detail=False, methods=["post"], url_path="read-all", filterset_class=None)
     def read_all(self, request: Request) -> Response:
         return Response({"marked_read": services.mark_all_read(audience=request.audience)})
+
+    @extend_schema(
+        summary="A single-use ticket to open the live feed",
+        description="For an EventSource on another origin, which cannot send the token header: open "
+        "`GET /api/v1/notifications/stream/?ticket=<ticket>` within `expires_at` (30 seconds). The ticket "
+        "opens one stream; to reconnect, ask for a new one (and pass `last_event_id`). Long-lived tokens "
+        "are never accepted in the URL.",
+        request=None,
+        responses={201: StreamTicketSerializer},
+        examples=[
+            OpenApiExample(
+                "A ticket",
+                value={"ticket": "<43 URL-safe characters>", "expires_at": "2026-11-29T06:00:30Z"},
+                response_only=True,
+            )
+        ],
+    )
+    @action(detail=False, methods=["post"], url_path="stream-ticket", filterset_class=None)
+    def stream_ticket(self, request: Request) -> Response:
+        ticket, expires_at = stream_access.issue_ticket(user=request.user)
+        return Response(StreamTicketSerializer({"ticket": ticket, "expires_at": expires_at}).data, status=201)

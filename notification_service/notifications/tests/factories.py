@@ -67,7 +67,7 @@ def requested(
         "needed_by": (now() + timedelta(days=2)).isoformat() if priority == "SCHEDULED" else None,
         "allow_partial": priority == "EMERGENCY",
         "patient_reference": "PT-0042",
-        "reason": "trauma bay 2",
+        "indication": "TRAUMA",
         "requested_by": hospital.username,
         "requested_at": now().isoformat(),
     } | overrides
@@ -113,7 +113,7 @@ def cancelled(*, request_id: uuid.UUID, hospital=ST_MARY) -> Event:
     data = {
         "request_id": str(request_id),
         "hospital_id": str(hospital.id),
-        "reason": "patient stabilised",
+        "reason_code": "NOT_REQUIRED",
         "cancelled_by": hospital.username,
         "cancelled_at": now().isoformat(),
     }

@@ -1,7 +1,7 @@
 """Oversized and deeply nested request bodies are refused with a JSON error and change nothing."""
 
 import pytest
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from notifications.handlers import HANDLERS
@@ -23,7 +23,7 @@ def test_a_token_login_too_large_or_too_deep_is_refused_and_issues_no_token(body
 
     assert response.status_code == status
     assert response.json()["detail"].startswith(("Request body too large", "JSON parse error - nested deeper"))
-    assert not Token.objects.exists()
+    assert not AuthToken.objects.exists()
     assert client.post("/api/v1/auth/token/", LOGIN, format="json").status_code == 200
 
 

@@ -1,5 +1,6 @@
 """The notification policy, event by event: audience, kind, severity and the words staff read."""
 
+import json
 import uuid
 
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from notifications.rules import RequestFacts, escalation_text, plan_notifications, product_text
 from notifications.tests import factories
 from notifications.tests.factories import CITY_GENERAL, ST_MARY
+from shared_events.envelope import parse_event
 
 BANK = "bloodbank"
 
@@ -111,7 +113,7 @@ def test_a_cancellation_tells_the_hospital_and_the_bank():
     assert set(plans) == {ST_MARY.audience, BANK}
     assert {(p.kind, p.severity) for p in plans.values()} == {("REQUEST_CANCELLED", "INFO")}
     assert plans[BANK].title == "Cancelled by St Mary's Hospital: 2 units O+ red cells"
-    assert "patient stabilised" in plans[ST_MARY.audience].body
+    assert plans[ST_MARY.audience].body.endswith("Reason: not required.")
 
 
 def test_a_release_tells_the_hospital_not_to_expect_the_units():
@@ -156,3 +158,25 @@ def test_escalation_text_says_how_long_it_waited():
         "This critical alert has not been read for 5 minutes"
     )
     assert escalation_text(title="X", unread_for_seconds=30)[0] == "Still unread: X"
+
+
+def _as_an_older_producer_sent_it(event, **extra):
+    """The event's bytes with fields an older producer added (``reason`` free text), parsed again."""
+    envelope = json.loads(event.envelope.to_bytes())
+    envelope["data"] |= extra
+    return parse_event(json.dumps(envelope).encode())
+
+
+def test_free_text_an_older_producer_still_sends_never_reaches_a_notification():
+    note = "Patient John Smith DOB 1970-01-01 NHS 943 476 5919"
+    request_id = uuid.uuid4()
+    requested = factories.requested(request_id=request_id, indication="OBSTETRIC_HAEMORRHAGE")
+    cancelled = factories.cancelled(request_id=request_id)
+    plans = [
+        *_plan(_as_an_older_producer_sent_it(requested, reason=note)),
+        *_plan(_as_an_older_producer_sent_it(cancelled, reason=note), request=_facts(request_id)),
+    ]
+    assert len(plans) == 4
+    assert [p for p in plans if "Smith" in p.title + p.body or "1970-01-01" in p.title + p.body] == []
+    bank = next(p for p in plans if p.audience == BANK and p.kind == "REQUEST_CREATED")
+    assert bank.body.endswith("Indication: obstetric haemorrhage.")

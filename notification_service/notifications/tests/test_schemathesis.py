@@ -5,12 +5,11 @@ import pytest
 import schemathesis
 from config.wsgi import application
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from notifications.api.schema import STREAM_PATH
 from notifications.tests import factories
-from shared_events.testing import wsgi_in_test_transaction
+from shared_events.testing import token_for, wsgi_in_test_transaction
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +25,7 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
 @pytest.fixture
 def token_header(db) -> dict[str, str]:
     with wsgi_in_test_transaction():
-        yield {"Authorization": f"Token {Token.objects.create(user=factories.hospital_user(factories.ST_MARY)).key}"}
+        yield {"Authorization": f"Token {token_for(factories.hospital_user(factories.ST_MARY))}"}
 
 
 @schema.parametrize()

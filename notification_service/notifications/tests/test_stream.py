@@ -20,19 +20,20 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.test import Client
-from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from notifications.handlers import HANDLERS
 from notifications.models import FeedSequence, Notification
 from notifications.tests import factories
 from notifications.tests.factories import CITY_GENERAL, ST_MARY
 from shared_events.kafka_server import free_port
-from shared_events.testing import wait_for
+from shared_events.testing import token_for, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SERVICE_DIR = Path(__file__).resolve().parents[2]
 STREAM = "/api/v1/notifications/stream/"
 LIFETIME = 8.0
+STREAMS_PER_USER = 6
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +51,7 @@ def server(django_db_setup, django_db_blocker) -> Iterator[tuple[str, int]]:
         "NOTIFICATION_STREAM_HEARTBEAT_SECONDS": "0.5",
         "NOTIFICATION_STREAM_MAX_SECONDS": str(LIFETIME),
         "NOTIFICATION_STREAM_RETRY_MS": "1500",
+        "NOTIFICATION_STREAMS_PER_USER": str(STREAMS_PER_USER),
     }
     process = subprocess.Popen(
         [
@@ -164,7 +166,7 @@ class SseClient:
 
 
 def _token_for(hospital) -> str:
-    return Token.objects.get_or_create(user=factories.hospital_user(hospital))[0].key
+    return token_for(factories.hospital_user(hospital))
 
 
 def _notify(event) -> None:
@@ -219,8 +221,7 @@ def test_a_client_reconnecting_with_last_event_id_gets_only_what_it_missed(serve
 
 
 def test_a_coalesced_stock_update_is_sent_again_with_the_new_count(server):
-    token = Token.objects.get_or_create(user=factories.bank_user())[0]
-    client = SseClient.connect(server, headers={"Authorization": f"Token {token.key}"})
+    client = SseClient.connect(server, headers={"Authorization": f"Token {token_for(factories.bank_user())}"})
     try:
         client.wait_until_streaming()
         _notify(factories.inventory_updated(available=12))
@@ -234,18 +235,29 @@ def test_a_coalesced_stock_update_is_sent_again_with_the_new_count(server):
         client.close()
 
 
-def test_the_stream_accepts_a_token_in_the_query_and_refuses_strangers(server):
+def _ticket(token: str) -> str:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    response = client.post("/api/v1/notifications/stream-ticket/")
+    assert response.status_code == 201, response.content
+    return response.json()["ticket"]
+
+
+def test_the_stream_takes_a_single_use_ticket_in_the_query_never_a_token_and_refuses_strangers(server):
     token = _token_for(ST_MARY)
     assert SseClient.connect(server).status == 401
     assert SseClient.connect(server, headers={"Authorization": "Token wrong"}).status == 401
-    assert SseClient.connect(server, f"{STREAM}?token=wrong").status == 401
-    no_audience = Token.objects.create(user=factories.UserFactory()).key
+    assert SseClient.connect(server, f"{STREAM}?ticket=wrong").status == 401
+    assert SseClient.connect(server, f"{STREAM}?token={token}").status == 401  # a token never goes in a URL
+    no_audience = token_for(factories.UserFactory())
     assert SseClient.connect(server, headers={"Authorization": f"Token {no_audience}"}).status == 403
-    assert SseClient.connect(server, f"{STREAM}?last_event_id=abc&token={token}").status == 400
-    client = SseClient.connect(server, f"{STREAM}?token={token}")
+    assert SseClient.connect(server, f"{STREAM}?last_event_id=abc&ticket={_ticket(token)}").status == 400
+    ticket = _ticket(token)
+    client = SseClient.connect(server, f"{STREAM}?ticket={ticket}")
     try:
         assert client.status == 200
         client.wait_until_streaming()
+        assert SseClient.connect(server, f"{STREAM}?ticket={ticket}").status == 401  # used once already
     finally:
         client.close()
 
@@ -260,7 +272,7 @@ def _other_database_connections() -> int:
 
 def test_open_streams_share_one_database_poller_and_hold_no_connection_each(server):
     auth = {"Authorization": f"Token {_token_for(ST_MARY)}"}
-    clients = [SseClient.connect(server, headers=auth) for _ in range(6)]
+    clients = [SseClient.connect(server, headers=auth) for _ in range(STREAMS_PER_USER)]
     try:
         for client in clients:
             client.wait_until_streaming()
@@ -273,10 +285,44 @@ def test_open_streams_share_one_database_poller_and_hold_no_connection_each(serv
             client.close()
 
 
+def test_a_user_gets_429_beyond_its_open_streams_until_one_closes(server):
+    auth = {"Authorization": f"Token {_token_for(ST_MARY)}"}
+    clients = [SseClient.connect(server, headers=auth) for _ in range(STREAMS_PER_USER)]
+    try:
+        assert [client.status for client in clients] == [200] * STREAMS_PER_USER
+        assert SseClient.connect(server, headers=auth).status == 429  # counted across every process
+        other_user = SseClient.connect(server, headers={"Authorization": f"Token {_token_for(CITY_GENERAL)}"})
+        assert other_user.status == 200
+        other_user.close()
+        clients.pop().close()
+
+        def one_more() -> SseClient | None:
+            client = SseClient.connect(server, headers=auth)
+            return client if client.status == 200 else None
+
+        clients.append(wait_for(one_more, timeout=10, interval=0.2, message="a stream slot freed by a close"))
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_a_last_event_id_beyond_the_newest_notification_is_refused(server):
+    auth = {"Authorization": f"Token {_token_for(ST_MARY)}"}
+    _notify(factories.requested())
+    newest = Notification.objects.order_by("-feed_seq").first().feed_seq
+    assert SseClient.connect(server, headers=auth | {"Last-Event-ID": str(newest + 1)}).status == 400
+    assert SseClient.connect(server, headers=auth | {"Last-Event-ID": "9" * 40}).status == 400
+    assert SseClient.connect(server, headers=auth | {"Last-Event-ID": "-1"}).status == 400
+    client = SseClient.connect(server, headers=auth | {"Last-Event-ID": str(newest)})
+    try:
+        assert client.status == 200
+    finally:
+        client.close()
+
+
 def test_a_browser_session_cookie_authenticates_a_same_origin_event_source(server):
     browser = Client()
-    factories.hospital_user(ST_MARY)
-    assert browser.login(username=ST_MARY.username, password="pw-for-tests")
+    browser.force_login(factories.hospital_user(ST_MARY))
     cookie = f"sessionid={browser.cookies['sessionid'].value}"
     client = SseClient.connect(server, headers={"Cookie": cookie})
     try:

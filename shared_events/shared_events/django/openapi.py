@@ -17,16 +17,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
+
 LOGIN_PATH = "/api/v1/auth/token/"
 
 TOKEN_AUTH_DESCRIPTION = (
-    "DRF token: send the header `Authorization: Token <key>`.\n\n"
+    "API token: send the header `Authorization: Token <key>`.\n\n"
     f"Get a key with `POST {LOGIN_PATH}` and the body "
-    '`{"username": "...", "password": "..."}` (the response is `{"token": "<key>"}`); '
+    '`{"username": "...", "password": "..."}` (the response is `{"token": "<key>", "expiry": ...}`); '
     "in Swagger UI, run that operation first, then click **Authorize** and paste "
     "`Token <key>`, the word `Token`, a space and the key. Tokens are per service: "
-    "log in to each service you call."
+    "log in to each service you call. A token expires at its `expiry` and ends sooner on "
+    "`POST /api/v1/auth/logout/` (this token), `POST /api/v1/auth/logout-all/` (every token of the user) "
+    "or a password change."
 )
+
+
+class TokenAuthScheme(KnoxTokenScheme):
+    """django-rest-knox's token in the schema under the name ``tokenAuth`` (clients and Swagger UI know it)."""
+
+    name = "tokenAuth"
+    priority = 1
+
 
 ERROR_DETAIL = {
     "type": "object",

@@ -10,6 +10,7 @@ import os
 import secrets
 import sys
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,9 @@ def service_settings(
         else:
             secret_key = "insecure-development-only-key"  # noqa: S105 - DEBUG only
     behind_tls = env_bool("HTTPS", default=False)
+    # Trusted reverse proxies in front (compose: 1, the TLS proxy). Only then are X-Forwarded-For
+    # (client address) and X-Forwarded-Proto (HTTPS) believed: a direct caller could write anything there.
+    num_proxies = int(os.environ.get("NUM_PROXIES") or 0)
     return {
         "BASE_DIR": base_dir,
         "SECRET_KEY": secret_key,
@@ -97,7 +101,8 @@ def service_settings(
             "django.contrib.messages",
             "django.contrib.staticfiles",
             "rest_framework",
-            "rest_framework.authtoken",
+            "knox",  # expiring API tokens stored as digests (shared_events.django.auth)
+            "axes",  # login failures per account and address, in the database (shared_events.django.auth)
             "django_filters",
             "drf_spectacular",
             "drf_spectacular_sidecar",
@@ -116,7 +121,28 @@ def service_settings(
             "django.contrib.auth.middleware.AuthenticationMiddleware",
             "django.contrib.messages.middleware.MessageMiddleware",
             "django.middleware.clickjacking.XFrameOptionsMiddleware",
+            "axes.middleware.AxesMiddleware",  # a locked-out form login gets 429 (last: sees the response)
         ],
+        # django-axes first: it refuses a locked-out account or address before any password is checked.
+        "AUTHENTICATION_BACKENDS": [
+            "axes.backends.AxesStandaloneBackend",
+            "django.contrib.auth.backends.ModelBackend",
+        ],
+        "AXES_FAILURE_LIMIT": int(os.environ.get("LOGIN_FAILURE_LIMIT", "10")),
+        "AXES_COOLOFF_TIME": timedelta(minutes=float(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15"))),
+        # Either is enough to lock: one account guessed from many addresses, or many accounts from one.
+        "AXES_LOCKOUT_PARAMETERS": ["username", "ip_address"],
+        "AXES_CLIENT_IP_CALLABLE": "shared_events.django.auth.client_ip",
+        "AXES_LOCKOUT_CALLABLE": "shared_events.django.auth.lockout_response",
+        "AXES_RESET_ON_SUCCESS": False,  # a right password does not wipe an address's failures on other accounts
+        # Counters every worker and process shares: the login throttle's cache is the database.
+        "CACHES": {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}},
+        # API tokens (django-rest-knox): a SHA-512 digest in the database, an expiry, revocable.
+        "REST_KNOX": {
+            "TOKEN_TTL": timedelta(hours=float(os.environ.get("TOKEN_TTL_HOURS", "10"))),
+            "AUTH_HEADER_PREFIX": "Token",
+            "AUTO_REFRESH": False,
+        },
         "ROOT_URLCONF": "config.urls",
         "TEMPLATES": [
             {
@@ -151,7 +177,7 @@ def service_settings(
         "DATA_UPLOAD_MAX_MEMORY_SIZE": 64 * 1024,
         "REST_FRAMEWORK": {
             "DEFAULT_AUTHENTICATION_CLASSES": [
-                "rest_framework.authentication.TokenAuthentication",
+                "knox.auth.TokenAuthentication",
                 "rest_framework.authentication.SessionAuthentication",
             ],
             "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -163,8 +189,8 @@ def service_settings(
             "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
             # Token logins per client address (shared_events.django.auth); more get 429.
             "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("LOGIN_THROTTLE_RATE", "30/minute")},
-            # Reverse proxies in front (X-Forwarded-For): the client address is the one before them.
-            "NUM_PROXIES": int(os.environ["NUM_PROXIES"]) if os.environ.get("NUM_PROXIES") else None,
+            # The client address is REMOTE_ADDR, or X-Forwarded-For's entry from the nearest trusted proxy.
+            "NUM_PROXIES": num_proxies,
         },
         "SPECTACULAR_SETTINGS": {
             "TITLE": title,
@@ -177,7 +203,8 @@ def service_settings(
             "SERVE_INCLUDE_SCHEMA": False,
             "COMPONENT_SPLIT_REQUEST": True,
             "DESCRIPTION": "Authenticate with `Authorization: Token <key>`; get the key from "
-            "`POST /api/v1/auth/token/` (see **Authorize**). Bodies are JSON, at most 64 KiB.",
+            "`POST /api/v1/auth/token/` (see **Authorize**); it expires, and `POST /api/v1/auth/logout/` "
+            "revokes it. Bodies are JSON, at most 64 KiB.",
             # Errors, auth description and examples every endpoint shares (shared_events.django.openapi).
             "POSTPROCESSING_HOOKS": [
                 "drf_spectacular.hooks.postprocess_schema_enums",
@@ -198,8 +225,9 @@ def service_settings(
             # librdkafka settings of this service's consumer, over the defaults of kafka_config.
             "CONSUMER_SETTINGS": consumer_settings or {},
         },
-        # Production hardening (manage.py check --deploy); HTTPS=1 behind TLS.
-        "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https"),
+        # Production hardening (manage.py check --deploy); HTTPS=1 behind TLS. X-Forwarded-Proto is
+        # believed only from a trusted proxy (NUM_PROXIES), which sets it itself.
+        "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https") if num_proxies else None,
         "SECURE_SSL_REDIRECT": behind_tls,
         "SESSION_COOKIE_SECURE": behind_tls,
         "CSRF_COOKIE_SECURE": behind_tls,
