@@ -39,6 +39,12 @@ RELEASED = "bloodbank.allocation.released"
 INVENTORY_UPDATED = "bloodbank.inventory.updated"
 LOW_STOCK = "bloodbank.inventory.low_stock"
 NOTIFICATION_DELIVERED = "notification.delivered"
+UNITS_DISPATCHED = "bloodbank.units.dispatched"
+UNITS_RECEIVED = "hospital.units.received"
+UNIT_FATE = "hospital.unit.fate"
+FATE_OVERDUE = "bloodbank.fate.overdue"
+RECALL_ISSUED = "bloodbank.recall.issued"
+RECALL_ACKNOWLEDGED = "hospital.recall.acknowledged"
 
 TOPICS: dict[str, TopicSpec] = {
     spec.name: spec
@@ -51,6 +57,12 @@ TOPICS: dict[str, TopicSpec] = {
         _spec(INVENTORY_UPDATED, "component:blood_group", 3, "bloodbank", schemas.InventoryUpdatedV1),
         _spec(LOW_STOCK, "component:blood_group", 3, "bloodbank", schemas.LowStockV1),
         _spec(NOTIFICATION_DELIVERED, "notification id", 3, "notification", schemas.NotificationDeliveredV1),
+        _spec(UNITS_DISPATCHED, "request id", 6, "bloodbank", schemas.UnitsDispatchedV1),
+        _spec(UNITS_RECEIVED, "request id", 6, "hospital", schemas.UnitsReceivedV1),
+        _spec(UNIT_FATE, "DIN", 6, "hospital", schemas.UnitFateV1),
+        _spec(FATE_OVERDUE, "hospital id", 3, "bloodbank", schemas.FateOverdueV1),
+        _spec(RECALL_ISSUED, "recall id", 3, "bloodbank", schemas.RecallIssuedV1),
+        _spec(RECALL_ACKNOWLEDGED, "recall id", 3, "hospital", schemas.RecallAcknowledgedV1),
     )
 }
 
