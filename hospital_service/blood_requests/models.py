@@ -41,6 +41,11 @@ class BloodRequest(models.Model):
     released_unit_ids = models.JSONField(default=list, blank=True)
     released_at = models.DateTimeField(null=True, blank=True)
 
+    # The bank's dispatch (units as in bloodbank.units.dispatched) and their receipt by DIN scan.
+    dispatched_units = models.JSONField(default=list, blank=True, encoder=DjangoJSONEncoder)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(null=True, blank=True)
+
     cancel_reason = models.CharField(max_length=500, blank=True, default="")
     cancelled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"

@@ -23,6 +23,7 @@ HOSPITAL_ID = "6b0f4c3e-2a7d-4e19-8c55-91d2f0a3b7e4"
 UNIT_ID = "a1d3c6e2-5b7f-4c08-9e21-3f4a5b6c7d80"
 DIN = "G123426000421"
 CONFLICT = OpenApiResponse(description="Not allowed in the current state (nothing was changed).")
+BAD_DIN = OpenApiResponse(description="Not an ISBT 128 DIN, or its check character does not match.")
 
 DISPATCHED = {
     "request_id": REQUEST_ID,
@@ -178,7 +179,7 @@ class TraceView(APIView):
         description="Every unit of the DIN with its steps in time order: received, allocated, dispatched, "
         "received by the hospital, its fate (transfused, wasted, returned), restocked, recalled. "
         "`by` is a username or `system`. A DIN with or without its check character; unknown → 404.",
-        responses={200: s.TraceSerializer},
+        responses={200: s.TraceSerializer, 400: BAD_DIN},
         examples=[OpenApiExample("A transfused unit", value=TRACE, response_only=True)],
     )
     def get(self, request: Request, din: str) -> Response:
@@ -195,7 +196,7 @@ class FhirView(APIView):
         summary="FHIR R5 Bundle of a donation (DIN)",
         description="A `collection` Bundle: one `BiologicallyDerivedProduct` per unit of the DIN and one "
         "`BiologicallyDerivedProductDispense` per allocation that left or may leave the bank.",
-        responses={200: OpenApiResponse(description="FHIR R5 Bundle (JSON)")},
+        responses={200: OpenApiResponse(description="FHIR R5 Bundle (JSON)"), 400: BAD_DIN},
         examples=[
             OpenApiExample(
                 "Bundle",

@@ -49,6 +49,9 @@ _PENDING = {
     "units_allocated": 0,
     "allocations": [],
     "released_unit_ids": [],
+    "dispatched_units": [],
+    "dispatched_at": None,
+    "received_at": None,
     "cancel_reason": "",
     "requested_by": "stmary_staff",
     "times_published": 1,
@@ -92,4 +95,19 @@ CANCELLED = OpenApiExample(
     value=_APPROVED | {"status": "CANCELLED", "cancel_reason": "Bleeding controlled, transfusion not needed"},
     response_only=True,
 )
-FULFILLED = OpenApiExample("Received: FULFILLED", value=_APPROVED | {"status": "FULFILLED"}, response_only=True)
+_DISPATCHED_UNITS = [
+    {key: a[key] for key in ("unit_id", "din", "component", "blood_group", "expires_at")}
+    for a in _APPROVED["allocations"]
+]
+FULFILLED = OpenApiExample(
+    "Received: FULFILLED",
+    value=_APPROVED
+    | {
+        "status": "FULFILLED",
+        "dispatched_units": _DISPATCHED_UNITS,
+        "dispatched_at": "2026-11-29T06:20:00Z",
+        "received_at": "2026-11-29T06:45:00Z",
+    },
+    response_only=True,
+)
+RECEIVE = OpenApiExample("The scanned DINs", value={"dins": ["G123426000421", "G123426000422"]}, request_only=True)
