@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from allocation.models import Allocation, BankRequest
 
@@ -49,6 +49,23 @@ class BankRequestAdmin(admin.ModelAdmin):
     date_hierarchy = "received_at"
     inlines = [AllocationInline]
     exclude = ["decision_event"]
+    actions = ["dispatch_selected"]
+
+    @admin.action(description="Dispatch the allocated units of the selected requests")
+    def dispatch_selected(self, request, queryset) -> None:
+        from traceability.services import NothingToDispatch, dispatch_request
+
+        for bank_request in queryset.order_by("request_id"):
+            try:
+                dispatch = dispatch_request(request_id=bank_request.request_id, by=request.user.get_username())
+            except NothingToDispatch as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+            else:
+                self.message_user(
+                    request,
+                    f"{dispatch.units.count()} unit(s) of {bank_request.request_id} dispatched",
+                    messages.SUCCESS,
+                )
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in BankRequest._meta.fields if field.name != "decision_event"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from traceability.handlers import HANDLERS as TRACEABILITY_HANDLERS
+
 from allocation import services
 from shared_events import topics
 from shared_events.envelope import Event
@@ -18,4 +20,5 @@ def handle_blood_cancelled(event: Event) -> None:
 HANDLERS = {
     topics.REQUESTED: handle_blood_requested,
     topics.CANCELLED: handle_blood_cancelled,
+    **TRACEABILITY_HANDLERS,
 }

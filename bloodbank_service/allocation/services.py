@@ -392,7 +392,8 @@ def release_allocations(*, bank_request: BankRequest, reason: str, by: str, now:
     """Release the request's live allocations (compensation); publish ``allocation.released``.
 
     Units still ALLOCATED go back to AVAILABLE, or to EXPIRED if they expired
-    meanwhile. Returns the released unit ids (empty: nothing published).
+    meanwhile; ISSUED units are left as they are (transfusion.md section 3).
+    Returns the released unit ids (empty: nothing published).
     """
     now = now or timezone.now()
     with transaction.atomic(savepoint=False):
@@ -408,11 +409,15 @@ def release_allocations(*, bank_request: BankRequest, reason: str, by: str, now:
         units = {unit.pk: unit for unit in Unit.objects.select_for_update().filter(pk__in=unit_ids).order_by("pk")}
         history = []
         returned: Counter[tuple[str, str]] = Counter()
+        # Only units still ALLOCATED are released: an ISSUED unit has left the bank and never comes back
+        # to the shelf by a cancel; its allocation stays live until the hospital records its fate.
+        live = [allocation for allocation in live if units[allocation.unit_id].status == UnitStatus.ALLOCATED]
+        if not live:
+            return []
+        unit_ids = [allocation.unit_id for allocation in live]
         for allocation in live:
             unit = units[allocation.unit_id]
             allocation.released_at, allocation.release_reason = now, reason
-            if unit.status != UnitStatus.ALLOCATED:
-                continue  # issued or otherwise gone: the record says so, nothing to put back
             target = UnitStatus.AVAILABLE if unit.expires_at > now else UnitStatus.EXPIRED
             history.append(
                 UnitStatusChange(

@@ -1,5 +1,6 @@
 """bloodbank_service settings: everything from the environment (see shared_events.django.service_settings)."""
 
+import os
 from pathlib import Path
 
 from shared_events.django.service_settings import service_settings
@@ -9,12 +10,14 @@ globals().update(
         base_dir=Path(__file__).resolve().parent.parent,
         service="bloodbank",
         title="Blood bank service API",
-        apps=["inventory", "allocation"],
+        apps=["inventory", "allocation", "traceability"],
         handlers="allocation.handlers.HANDLERS",
         periodic=[
             ("inventory.services.expire_units", 60.0),
             # SCHEDULED requests wait so that EMERGENCY ones are decided first (and see WHEN_CAUGHT_UP).
             ("allocation.services.decide_waiting_requests", 0.5),
+            # Every issued unit needs a fate: hospitals with overdue ones are told (at most daily each).
+            ("traceability.services.announce_overdue_fates", 3600.0),
         ],
         # As soon as the consumer has handled every event it fetched, the SCHEDULED requests among them.
         when_caught_up=["allocation.services.decide_new_waiting_requests"],
@@ -26,3 +29,8 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {  # noqa: F821 - defined by servi
     "UnitStatusEnum": "inventory.models.UnitStatus",
     "RequestStatusEnum": "allocation.models.RequestStatus",
 }
+
+# transfusion.md: units ISSUED this long without a fate are overdue; a returned red-cell or
+# whole-blood unit out of controlled storage longer than this is not taken back into stock.
+FATE_OVERDUE_HOURS = int(os.environ.get("FATE_OVERDUE_HOURS", "72"))
+RETURN_LIMIT_MINUTES = int(os.environ.get("RETURN_LIMIT_MINUTES", "30"))

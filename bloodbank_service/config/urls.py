@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("shared_events.django.urls")),
     path("api/v1/", include("inventory.api.urls")),
     path("api/v1/", include("allocation.api.urls")),
+    path("api/v1/", include("traceability.api.urls")),
     path("admin/", admin.site.urls),
     # Session login/logout for the browsable API (DRF's pages). No password reset or change pages:
     # no mail is set up, they would be open to anyone, and accounts are managed in /admin/.

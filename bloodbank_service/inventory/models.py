@@ -21,6 +21,9 @@ class UnitStatus(models.TextChoices):
     QUARANTINED = "QUARANTINED"
     EXPIRED = "EXPIRED"
     DISCARDED = "DISCARDED"
+    # Final fates recorded by the hospital the unit was issued to (transfusion.md section 1).
+    TRANSFUSED = "TRANSFUSED"
+    WASTED = "WASTED"
 
 
 class Unit(models.Model):
@@ -37,6 +40,8 @@ class Unit(models.Model):
     status = models.CharField(max_length=12, choices=UnitStatus.choices, default=UnitStatus.AVAILABLE)
     received_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Set by a recall: such a unit is never allocated or released to stock again.
+    recalled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["expires_at", "din"]
@@ -75,6 +80,11 @@ class UnitStatusChange(models.Model):
     by = models.CharField(max_length=150, help_text="username, or 'system:<process>'")
     reason = models.TextField(blank=True)
     request_id = models.UUIDField(null=True, blank=True)
+    # The traceability step this row records (transfusion.md "Trace"); blank on rows written before
+    # steps were recorded: the trace derives those from the statuses. A step may leave the status
+    # as it was (e.g. RECEIVED_BY_HOSPITAL, RECALLED of an issued unit).
+    step = models.CharField(max_length=24, blank=True, default="")
+    detail = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["at", "id"]

@@ -327,6 +327,8 @@ def change_status(*, unit_ids: Iterable[uuid.UUID], to: UnitStatus, reason: str,
         for unit in units:
             if unit.status not in _ALLOWED_FROM[to]:
                 raise TransitionError(f"unit {unit.din} is {unit.status}; it cannot become {to}")
+            if to == UnitStatus.AVAILABLE and unit.recalled_at is not None:
+                raise TransitionError(f"unit {unit.din} is recalled; it never returns to stock")
         history = []
         deltas: Counter[StockKey] = Counter()
         for unit in units:

@@ -7,6 +7,7 @@ services (raising would dead-letter them for nothing).
 from __future__ import annotations
 
 from bank_stock.handlers import handle_inventory_updated, handle_low_stock
+from recalls.services import record_recall
 
 from blood_requests import services
 from shared_events import topics
@@ -25,7 +26,17 @@ def handle_allocation_released(event: Event) -> None:
     services.record_allocation_released(data=event.data, event_id=event.id)
 
 
+def handle_units_dispatched(event: Event) -> None:
+    services.record_dispatch(data=event.data, event_id=event.id)
+
+
+def handle_recall_issued(event: Event) -> None:
+    record_recall(data=event.data)
+
+
 HANDLERS = {
+    topics.UNITS_DISPATCHED: handle_units_dispatched,
+    topics.RECALL_ISSUED: handle_recall_issued,
     topics.APPROVED: handle_blood_approved,
     topics.REJECTED: handle_blood_rejected,
     topics.RELEASED: handle_allocation_released,

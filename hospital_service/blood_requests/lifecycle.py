@@ -1,7 +1,12 @@
 """The request state machine and the watchdog's back-off: pure rules, no Django.
 
-    PENDING ──▶ APPROVED | PARTIALLY_APPROVED | REJECTED | CANCELLED
-    APPROVED | PARTIALLY_APPROVED ──▶ FULFILLED | CANCELLED
+    PENDING ──▶ APPROVED | PARTIALLY_APPROVED | REJECTED | CANCELLED | DISPATCHED
+    APPROVED | PARTIALLY_APPROVED ──▶ DISPATCHED | CANCELLED
+    DISPATCHED ──▶ FULFILLED (received by DIN scan) | CANCELLED
+
+PENDING → DISPATCHED: the bank's dispatch and approval travel on different topics, so the
+dispatch may arrive first. A CANCELLED request whose units were dispatched stays CANCELLED
+but still takes their receipt (transfusion.md section 3).
 
 Every status change of a request goes through ``ensure_transition``.
 """
@@ -19,11 +24,12 @@ class RequestStatus(StrEnum):
     PARTIALLY_APPROVED = "PARTIALLY_APPROVED"
     REJECTED = "REJECTED"
     CANCELLED = "CANCELLED"
+    DISPATCHED = "DISPATCHED"
     FULFILLED = "FULFILLED"
 
 
 APPROVED_STATUSES = frozenset({RequestStatus.APPROVED, RequestStatus.PARTIALLY_APPROVED})
-OPEN_STATUSES = frozenset({RequestStatus.PENDING, *APPROVED_STATUSES})
+OPEN_STATUSES = frozenset({RequestStatus.PENDING, *APPROVED_STATUSES, RequestStatus.DISPATCHED})
 
 TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
     RequestStatus.PENDING: frozenset(
@@ -32,10 +38,12 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
             RequestStatus.PARTIALLY_APPROVED,
             RequestStatus.REJECTED,
             RequestStatus.CANCELLED,
+            RequestStatus.DISPATCHED,
         }
     ),
-    RequestStatus.APPROVED: frozenset({RequestStatus.FULFILLED, RequestStatus.CANCELLED}),
-    RequestStatus.PARTIALLY_APPROVED: frozenset({RequestStatus.FULFILLED, RequestStatus.CANCELLED}),
+    RequestStatus.APPROVED: frozenset({RequestStatus.DISPATCHED, RequestStatus.CANCELLED}),
+    RequestStatus.PARTIALLY_APPROVED: frozenset({RequestStatus.DISPATCHED, RequestStatus.CANCELLED}),
+    RequestStatus.DISPATCHED: frozenset({RequestStatus.FULFILLED, RequestStatus.CANCELLED}),
     RequestStatus.REJECTED: frozenset(),
     RequestStatus.CANCELLED: frozenset(),
     RequestStatus.FULFILLED: frozenset(),

@@ -45,6 +45,11 @@ class BloodRequest(models.Model):
     released_unit_ids = models.JSONField(default=list, blank=True)
     released_at = models.DateTimeField(null=True, blank=True)
 
+    # The bank's dispatch (units as in bloodbank.units.dispatched) and their receipt by DIN scan.
+    dispatched_units = models.JSONField(default=list, blank=True, encoder=DjangoJSONEncoder)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(null=True, blank=True)
+
     cancel_reason_code = models.CharField(max_length=16, choices=CANCEL_REASON_CHOICES, blank=True, default="")
     cancel_reason = models.CharField(max_length=500, blank=True, default="")  # free text: stays here
     cancelled_by = models.ForeignKey(

@@ -7,6 +7,7 @@ event is written to the outbox in the same transaction as the change it reports.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -24,7 +25,7 @@ from blood_requests.models import BloodRequest, StatusChange
 from shared_events import topics
 from shared_events.django.outbox import publish
 from shared_events.enums import CancelReason, Indication, Priority
-from shared_events.schemas import AllocationReleasedV1, BloodApprovedV1, BloodRejectedV1
+from shared_events.schemas import AllocationReleasedV1, BloodApprovedV1, BloodRejectedV1, UnitsDispatchedV1
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +135,8 @@ def cancel_blood_request(
     reason: str = "",
     reason_code: str = CancelReason.OTHER.value,
 ) -> BloodRequest:
-    """Cancel a PENDING or approved request and publish ``hospital.blood.cancelled`` with ``reason_code``
-    (the free-text ``reason`` stays in this database).
+    """Cancel a PENDING, approved or DISPATCHED request and publish ``hospital.blood.cancelled`` with
+    ``reason_code`` (the free-text ``reason`` stays in this database).
 
     Raises ``BloodRequest.DoesNotExist`` (another hospital's too) or ``InvalidTransition``.
     """
@@ -174,18 +175,98 @@ def outstanding_allocations(blood_request: BloodRequest) -> list[dict[str, Any]]
     return [a for a in blood_request.allocations if str(a["unit_id"]) not in released]
 
 
-def receive_blood_request(*, blood_request_id: UUID | str, hospital: Hospital, user: AbstractBaseUser) -> BloodRequest:
-    """The allocated units arrived: they enter the local inventory and the request is FULFILLED."""
+class ReceiptMismatch(Exception):
+    """The scanned DINs are not the dispatched ones: nothing is recorded (HTTP 409 with the lists)."""
+
+    def __init__(self, *, unexpected: list[str], missing: list[str]) -> None:
+        self.unexpected_dins, self.missing_dins = unexpected, missing
+        super().__init__("the scanned DINs do not match the dispatched units")
+
+
+def can_receive(blood_request: BloodRequest) -> bool:
+    """DISPATCHED, or CANCELLED after its units were dispatched and not yet received (section 3)."""
+    if blood_request.received_at is not None or not blood_request.dispatched_units:
+        return False
+    return blood_request.status in (RequestStatus.DISPATCHED, RequestStatus.CANCELLED)
+
+
+def receive_blood_request(
+    *, blood_request_id: UUID | str, hospital: Hospital, user: AbstractBaseUser, dins: list[str]
+) -> BloodRequest:
+    """The dispatched units arrived: their scanned ``dins`` (13 characters) must equal the dispatch's as a
+    multiset, else ``ReceiptMismatch`` and nothing is recorded. The units enter the local inventory, the
+    request becomes FULFILLED (a cancelled one stays CANCELLED), ``hospital.units.received`` is published.
+    """
     with transaction.atomic():
         blood_request = _locked_request(blood_request_id=blood_request_id, hospital=hospital)
-        lifecycle.ensure_transition(blood_request.status, RequestStatus.FULFILLED)
-        allocations = outstanding_allocations(blood_request)
-        if not allocations:
-            raise InvalidTransition(
-                blood_request.status, RequestStatus.FULFILLED, "the bank released every allocated unit"
+        if not can_receive(blood_request):
+            why = "already received" if blood_request.received_at else "the bank has not dispatched its units"
+            raise InvalidTransition(blood_request.status, RequestStatus.FULFILLED, f"cannot receive: {why}")
+        expected = Counter(unit["din"] for unit in blood_request.dispatched_units)
+        scanned = Counter(dins)
+        if scanned != expected:
+            raise ReceiptMismatch(
+                unexpected=sorted((scanned - expected).elements()), missing=sorted((expected - scanned).elements())
             )
-        receive_units(hospital=hospital, source_request=blood_request, allocations=allocations)
-        _move(blood_request, RequestStatus.FULFILLED, detail=f"{len(allocations)} unit(s) received by {user}")
+        now = timezone.now()
+        blood_request.received_at = now
+        detail = f"{len(dins)} unit(s) received by {user} (DINs scanned)"
+        if blood_request.status == RequestStatus.DISPATCHED:
+            _move(blood_request, RequestStatus.FULFILLED, detail=detail, at=now, extra_fields=("received_at",))
+        else:  # cancelled after dispatch: stays CANCELLED, but the units are here and each needs a fate
+            blood_request.save(update_fields=["received_at", "updated_at"])
+            StatusChange.objects.create(request=blood_request, status=blood_request.status, at=now, detail=detail)
+        receive_units(hospital=hospital, source_request=blood_request, allocations=blood_request.dispatched_units)
+        subject = str(blood_request.id)
+        publish(
+            topics.UNITS_RECEIVED,
+            {
+                "request_id": blood_request.id,
+                "hospital_id": hospital.id,
+                "dins": sorted(dins),
+                "unit_ids": [unit["unit_id"] for unit in blood_request.dispatched_units],
+                "received_by": user.get_username(),
+                "received_at": now,
+            },
+            subject=subject,
+            correlation_id=subject,
+        )
+    return blood_request
+
+
+def record_dispatch(*, data: UnitsDispatchedV1, event_id: UUID | None = None) -> BloodRequest | None:
+    """Apply ``bloodbank.units.dispatched``: the units are on their way; the request becomes DISPATCHED.
+
+    It may overtake the approval (another topic): PENDING → DISPATCHED. A cancelled request stays
+    CANCELLED and still takes the receipt. A repeat changes nothing.
+    """
+    with transaction.atomic(savepoint=False):
+        blood_request = _request_for_event(data.request_id, data.hospital_id, topics.UNITS_DISPATCHED)
+        if blood_request is None or blood_request.dispatched_units:
+            return blood_request
+        blood_request.dispatched_units = [unit.model_dump(mode="json") for unit in data.units]
+        blood_request.dispatched_at = data.dispatched_at
+        detail = f"bank dispatched {len(data.units)} unit(s)"
+        fields = ("dispatched_units", "dispatched_at")
+        if lifecycle.can_transition(blood_request.status, RequestStatus.DISPATCHED):
+            _move(
+                blood_request,
+                RequestStatus.DISPATCHED,
+                detail=detail,
+                at=data.dispatched_at,
+                event_id=event_id,
+                extra_fields=fields,
+            )
+        else:
+            blood_request.save(update_fields=[*fields, "updated_at"])
+            StatusChange.objects.create(
+                request=blood_request,
+                status=blood_request.status,
+                at=data.dispatched_at,
+                detail=f"{detail} after the request was {blood_request.status.lower()}: receive them and record "
+                "each unit's fate",
+                event_id=event_id,
+            )
     return blood_request
 
 
@@ -214,28 +295,39 @@ def record_approval(*, data: BloodApprovedV1, event_id: UUID | None = None) -> B
         if blood_request is None:
             return None
         target = RequestStatus.PARTIALLY_APPROVED if data.partial else RequestStatus.APPROVED
+        if blood_request.status == RequestStatus.DISPATCHED and blood_request.decided_at is None:
+            _fill_approval(blood_request, data)  # the dispatch came first: keep the decision, no status change
+            blood_request.save(update_fields=[*_APPROVAL_FIELDS, "updated_at"])
+            return blood_request
         if blood_request.status != RequestStatus.PENDING:
             log.info("approval of %s ignored: request is %s", blood_request.id, blood_request.status)
             return blood_request
-        blood_request.allocations = [allocation.model_dump(mode="json") for allocation in data.allocations]
-        blood_request.units_allocated = data.units_allocated
-        blood_request.decided_at = data.decided_at
-        blood_request.decision_reason_code = ""
-        blood_request.decision_detail = (
-            f"{data.units_allocated} of {data.units_requested} unit(s) allocated"
-            if data.partial
-            else f"all {data.units_allocated} unit(s) allocated"
-        )
+        _fill_approval(blood_request, data)
         _move(
             blood_request,
             target,
             detail=f"bank approved: {blood_request.decision_detail}",
             at=data.decided_at,
             event_id=event_id,
-            extra_fields=("allocations", "units_allocated", "decided_at", "decision_reason_code", "decision_detail"),
+            extra_fields=_APPROVAL_FIELDS,
         )
         metrics.decision_applied(blood_request)
     return blood_request
+
+
+_APPROVAL_FIELDS = ("allocations", "units_allocated", "decided_at", "decision_reason_code", "decision_detail")
+
+
+def _fill_approval(blood_request: BloodRequest, data: BloodApprovedV1) -> None:
+    blood_request.allocations = [allocation.model_dump(mode="json") for allocation in data.allocations]
+    blood_request.units_allocated = data.units_allocated
+    blood_request.decided_at = data.decided_at
+    blood_request.decision_reason_code = ""
+    blood_request.decision_detail = (
+        f"{data.units_allocated} of {data.units_requested} unit(s) allocated"
+        if data.partial
+        else f"all {data.units_allocated} unit(s) allocated"
+    )
 
 
 def record_rejection(*, data: BloodRejectedV1, event_id: UUID | None = None) -> BloodRequest | None:

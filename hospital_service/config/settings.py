@@ -15,7 +15,7 @@ globals().update(
         base_dir=Path(__file__).resolve().parent.parent,
         service="hospital",
         title="Hospital service API",
-        apps=["hospitals", "blood_requests", "local_inventory", "bank_stock", "dashboard"],
+        apps=["hospitals", "blood_requests", "local_inventory", "bank_stock", "recalls", "dashboard"],
         handlers="blood_requests.handlers.HANDLERS",
         periodic=[
             ("blood_requests.services.republish_stale_requests", REQUEST_REPUBLISH_CHECK_SECONDS),

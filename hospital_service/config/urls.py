@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/v1/", include("blood_requests.api.urls")),
     path("api/v1/", include("local_inventory.api.urls")),
     path("api/v1/", include("bank_stock.api.urls")),
+    path("api/v1/", include("recalls.api.urls")),
     path("admin/", admin.site.urls),
     path(
         "accounts/login/",

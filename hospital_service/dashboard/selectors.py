@@ -14,7 +14,7 @@ from hospitals.models import Hospital
 from local_inventory.models import LocalUnitStatus
 from local_inventory.selectors import local_summary, local_units
 
-from shared_events.enums import BloodGroup, Component
+from shared_events.enums import BloodGroup, Component, WasteReason, choices
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,7 @@ def dashboard_state(*, hospital: Hospital) -> dict[str, Any]:
         "local_units": list(local_units(hospital=hospital).filter(status=LocalUnitStatus.AVAILABLE)[:50]),
         "bank_stock": _bank_stock_grid(),
         "alerts": _alerts(hospital=hospital),
+        "waste_reasons": choices(WasteReason),
         "now": timezone.now(),
         "cancel_reason_choices": CANCEL_REASON_CHOICES,
     }

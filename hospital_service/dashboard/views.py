@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from blood_requests import services as request_services
-from blood_requests.api.serializers import BloodRequestCreateSerializer
+from blood_requests.api.serializers import BloodRequestCreateSerializer, ReceiveSerializer
 from blood_requests.lifecycle import InvalidTransition
 from blood_requests.models import (
     BLOOD_GROUP_CHOICES,
@@ -25,10 +25,12 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from hospitals.models import Hospital
 from hospitals.selectors import hospital_of
 from local_inventory import services as unit_services
+from local_inventory.api.serializers import DiscardSerializer, TransfuseSerializer
 from local_inventory.models import LocalUnit
 
 from dashboard.selectors import dashboard_state
@@ -125,8 +127,12 @@ def _run_action(request: HttpRequest, act: Callable[[Hospital], str]) -> HttpRes
         message = act(hospital)
     except (BloodRequest.DoesNotExist, LocalUnit.DoesNotExist):
         raise Http404 from None
-    except (InvalidTransition, unit_services.UnitNotAvailable) as exc:
+    except (InvalidTransition, unit_services.UnitNotAvailable, DashboardInputError) as exc:
         messages.error(request, f"Not done: {exc}.")
+    except request_services.ReceiptMismatch as exc:
+        differences = [f"not dispatched: {', '.join(exc.unexpected_dins)}"] if exc.unexpected_dins else []
+        differences += [f"missing: {', '.join(exc.missing_dins)}"] if exc.missing_dins else []
+        messages.error(request, f"Not received: the scanned DINs do not match ({'; '.join(differences)}).")
     else:
         messages.success(request, message)
     return redirect("dashboard:home")
@@ -149,12 +155,29 @@ def cancel_request(request: HttpRequest, request_id: str) -> HttpResponse:
     return _run_action(request, act)
 
 
+class DashboardInputError(ValueError):
+    """A dashboard form's input the API serializer refused."""
+
+
+def _validated(serializer_class: type, data: dict[str, Any]) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        raise DashboardInputError(
+            "; ".join(f"{field}: {' '.join(str(e) for e in errs)}" for field, errs in serializer.errors.items())
+        )
+    return serializer.validated_data
+
+
 @login_required
 @require_POST
 def receive_request(request: HttpRequest, request_id: str) -> HttpResponse:
+    scanned = request.POST.get("dins", "").replace(",", " ").split()
+
     def act(hospital: Hospital) -> str:
+        BloodRequest.objects.get(id=request_id, hospital=hospital)  # another hospital's: 404 whatever was posted
+        dins = _validated(ReceiveSerializer, {"dins": scanned})["dins"]
         received = request_services.receive_blood_request(
-            blood_request_id=request_id, hospital=hospital, user=request.user
+            blood_request_id=request_id, hospital=hospital, user=request.user, dins=dins
         )
         return f"{received.local_units.count()} unit(s) received into local stock."
 
@@ -164,9 +187,13 @@ def receive_request(request: HttpRequest, request_id: str) -> HttpResponse:
 @login_required
 @require_POST
 def transfuse_unit(request: HttpRequest, unit_id: str) -> HttpResponse:
+    data = {"patient_reference": request.POST.get("patient_reference", "").strip(), "started_at": timezone.now()}
+
     def act(hospital: Hospital) -> str:
-        unit = unit_services.transfuse_unit(unit_id=unit_id, hospital=hospital, user=request.user)
-        return f"Unit {unit.din} recorded as transfused."
+        LocalUnit.objects.get(id=unit_id, hospital=hospital)  # another hospital's: 404 whatever was posted
+        fields = _validated(TransfuseSerializer, data)
+        unit = unit_services.transfuse_unit(unit_id=unit_id, hospital=hospital, user=request.user, **fields)
+        return f"Unit {unit.din} recorded as transfused to {unit.patient_reference}."
 
     return _run_action(request, act)
 
@@ -174,13 +201,15 @@ def transfuse_unit(request: HttpRequest, unit_id: str) -> HttpResponse:
 @login_required
 @require_POST
 def discard_unit(request: HttpRequest, unit_id: str) -> HttpResponse:
-    reason = request.POST.get("reason", "").strip()[:500]
-    if not reason:
-        messages.error(request, "Not done: give a reason to discard a unit.")
-        return redirect("dashboard:home")
+    data = {"reason": request.POST.get("reason", ""), "note": request.POST.get("note", "").strip()[:500]}
 
     def act(hospital: Hospital) -> str:
-        unit = unit_services.discard_unit(unit_id=unit_id, hospital=hospital, user=request.user, reason=reason)
-        return f"Unit {unit.din} recorded as discarded."
+        LocalUnit.objects.get(id=unit_id, hospital=hospital)  # another hospital's: 404 whatever was posted
+        if not data["reason"]:
+            raise DashboardInputError("give a reason to discard a unit")
+        unit = unit_services.discard_unit(
+            unit_id=unit_id, hospital=hospital, user=request.user, **_validated(DiscardSerializer, data)
+        )
+        return f"Unit {unit.din} recorded as wasted."
 
     return _run_action(request, act)

@@ -9,12 +9,20 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from shared_events.enums import WasteReason, choices
+
 
 class LocalUnitStatus(models.TextChoices):
+    """AVAILABLE (or QUARANTINED by a recall) until its one final fate: TRANSFUSED, WASTED or RETURNED.
+
+    WASTED replaces the former DISCARDED and EXPIRED (``waste_reason`` says why).
+    """
+
     AVAILABLE = "AVAILABLE", "Available"
+    QUARANTINED = "QUARANTINED", "Quarantined"
     TRANSFUSED = "TRANSFUSED", "Transfused"
-    DISCARDED = "DISCARDED", "Discarded"
-    EXPIRED = "EXPIRED", "Expired"
+    WASTED = "WASTED", "Wasted"
+    RETURNED = "RETURNED", "Returned to the bank"
 
 
 class LocalUnit(models.Model):
@@ -29,7 +37,7 @@ class LocalUnit(models.Model):
     source_request = models.ForeignKey(
         "blood_requests.BloodRequest", on_delete=models.PROTECT, related_name="local_units"
     )
-    status = models.CharField(max_length=10, choices=LocalUnitStatus.choices, default=LocalUnitStatus.AVAILABLE)
+    status = models.CharField(max_length=12, choices=LocalUnitStatus.choices, default=LocalUnitStatus.AVAILABLE)
     status_reason = models.CharField(max_length=500, blank=True, default="")
     status_changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -37,11 +45,22 @@ class LocalUnit(models.Model):
     status_changed_at = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
 
+    # The fate (transfusion.md sections 1 and 2); ``status_reason`` keeps the local free-text note.
+    patient_reference = models.CharField(max_length=64, blank=True, default="")
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    adverse_reaction = models.BooleanField(default=False)
+    waste_reason = models.CharField(max_length=30, choices=choices(WasteReason), blank=True, default="")
+    left_storage_at = models.DateTimeField(null=True, blank=True)
+    returned_at = models.DateTimeField(null=True, blank=True)
+    cold_chain_intact = models.BooleanField(null=True, blank=True)
+
     class Meta:
         ordering = ["expires_at", "din"]
         indexes = [models.Index(fields=["hospital", "status", "expires_at"], name="local_unit_stock")]
         constraints = [
-            models.UniqueConstraint(fields=["hospital", "bank_unit_id"], name="local_unit_received_once"),
+            # Once per issue: a unit returned to the bank may be issued to this hospital again later.
+            models.UniqueConstraint(fields=["source_request", "bank_unit_id"], name="local_unit_received_once"),
         ]
 
     def __str__(self) -> str:

@@ -25,8 +25,8 @@ def local_summary(*, hospital: Hospital) -> list[dict[str, object]]:
             available_units=Count("id", filter=Q(status=LocalUnitStatus.AVAILABLE)),
             expiring_within_72h=Count("id", filter=Q(status=LocalUnitStatus.AVAILABLE, expires_at__lte=soon)),
             transfused_units=Count("id", filter=Q(status=LocalUnitStatus.TRANSFUSED)),
-            discarded_units=Count("id", filter=Q(status=LocalUnitStatus.DISCARDED)),
-            expired_units=Count("id", filter=Q(status=LocalUnitStatus.EXPIRED)),
+            discarded_units=Count("id", filter=Q(status=LocalUnitStatus.WASTED) & ~Q(waste_reason="EXPIRED")),
+            expired_units=Count("id", filter=Q(status=LocalUnitStatus.WASTED, waste_reason="EXPIRED")),
         )
         .order_by("component", "blood_group")
     )

@@ -95,6 +95,69 @@ def approved_event(blood_request: BloodRequest, *, units: int | None = None) -> 
     )
 
 
+UNIT_ENTRY_FIELDS = ("unit_id", "din", "component", "blood_group", "expires_at")
+
+
+def dispatched_event(blood_request: BloodRequest, units: list[dict[str, Any]] | None = None) -> Event:
+    """``bloodbank.units.dispatched`` for the request: its allocated units not released (or ``units``)."""
+    released = {str(unit_id) for unit_id in blood_request.released_unit_ids}
+    units = units if units is not None else [a for a in blood_request.allocations if str(a["unit_id"]) not in released]
+    return _event(
+        topics.UNITS_DISPATCHED,
+        {
+            "request_id": str(blood_request.id),
+            "hospital_id": str(blood_request.hospital_id),
+            "units": [
+                {key: a[key] for key in ("unit_id", "din", "component", "blood_group", "expires_at")} for a in units
+            ],
+            "dispatched_by": "bank_admin",
+            "dispatched_at": timezone.now().isoformat(),
+        },
+        str(blood_request.id),
+    )
+
+
+def approve_and_dispatch(blood_request: BloodRequest, *, units: int | None = None) -> BloodRequest:
+    """Apply the bank's approval and dispatch of the request (as the handlers would)."""
+    approval = approved_event(blood_request, units=units)
+    services.record_approval(data=approval.data, event_id=approval.id)
+    blood_request.refresh_from_db()
+    dispatch = dispatched_event(blood_request)
+    services.record_dispatch(data=dispatch.data, event_id=dispatch.id)
+    blood_request.refresh_from_db()
+    return blood_request
+
+
+def receive_all(blood_request: BloodRequest, *, user: Any) -> BloodRequest:
+    """Approve, dispatch and receive the request by scanning every dispatched DIN."""
+    if not blood_request.dispatched_units:
+        blood_request = approve_and_dispatch(blood_request)
+    return services.receive_blood_request(
+        blood_request_id=blood_request.id,
+        hospital=blood_request.hospital,
+        user=user,
+        dins=[unit["din"] for unit in blood_request.dispatched_units],
+    )
+
+
+def recall_event(
+    *, recall_id: str, hospital_id: Any, units: list[dict[str, Any]], reason: str = "DONOR_INFECTION"
+) -> Event:
+    return _event(
+        topics.RECALL_ISSUED,
+        {
+            "recall_id": recall_id,
+            "reason": reason,
+            "severity": "HIGH",
+            "dins": sorted({unit["din"] for unit in units}),
+            "hospitals": [{"hospital_id": str(hospital_id), "units": units}],
+            "issued_by": "bank_admin",
+            "issued_at": timezone.now().isoformat(),
+        },
+        recall_id,
+    )
+
+
 def rejected_event(blood_request: BloodRequest, *, reason_code: str = "INSUFFICIENT_STOCK") -> Event:
     return _event(
         topics.REJECTED,

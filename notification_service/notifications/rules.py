@@ -47,6 +47,12 @@ NOTIFIED_EVENT_TYPES = (
     topics.RELEASED,
     topics.INVENTORY_UPDATED,
     topics.LOW_STOCK,
+    topics.UNITS_DISPATCHED,
+    topics.UNITS_RECEIVED,
+    topics.UNIT_FATE,
+    topics.FATE_OVERDUE,
+    topics.RECALL_ISSUED,
+    topics.RECALL_ACKNOWLEDGED,
 )
 
 
@@ -357,6 +363,158 @@ def _low_stock(
     return [bank, *(PlannedNotification(audience=a, body=hospital_body, **common) for a in hospitals)]
 
 
+# -- traceability (transfusion.md section 10) ------------------------------------------------------
+RECALL_WORDS = {
+    "DONOR_INFECTION": "donor infection",
+    "BACTERIAL_CONTAMINATION": "bacterial contamination",
+    "MANUFACTURING_DEFECT": "manufacturing defect",
+    "OTHER": "other cause",
+}
+
+
+def _dins(dins: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(dins[:limit])
+    return shown + (f" and {len(dins) - limit} more" if len(dins) > limit else "")
+
+
+def _dispatched(
+    data: schemas.UnitsDispatchedV1, at: datetime, request: RequestFacts | None, _hospitals: Sequence[str]
+) -> list[PlannedNotification]:
+    ref = short_id(data.request_id)
+    count = units_text(len(data.units))
+    product = product_text(data.units[0].blood_group.value, data.units[0].component.value)
+    return [
+        PlannedNotification(
+            audience=hospital_audience(data.hospital_id),
+            kind="UNITS_DISPATCHED",
+            severity=INFO,
+            title=f"On the way: {count} for request {ref}",
+            body=(
+                f"The blood bank dispatched {count} ({product}) for request {ref}. Scan each bag's DIN on "
+                f"arrival: {_dins([u.din for u in data.units])}."
+            ),
+            occurred_at=at,
+            **_about(data.request_id, request),
+        )
+    ]
+
+
+def _received(
+    data: schemas.UnitsReceivedV1, at: datetime, request: RequestFacts | None, _hospitals: Sequence[str]
+) -> list[PlannedNotification]:
+    ref = short_id(data.request_id)
+    hospital = request.hospital_name if request else "The hospital"
+    return [
+        PlannedNotification(
+            audience=BANK_AUDIENCE,
+            kind="UNITS_RECEIVED",
+            severity=INFO,
+            title=f"Received: {units_text(len(data.dins))} of request {ref}",
+            body=f"{hospital} scanned in {units_text(len(data.dins))} of request {ref}: {_dins(data.dins)}.",
+            occurred_at=at,
+            **_about(data.request_id, request),
+        )
+    ]
+
+
+def _fate(
+    data: schemas.UnitFateV1, at: datetime, request: RequestFacts | None, _hospitals: Sequence[str]
+) -> list[PlannedNotification]:
+    if not data.adverse_reaction:
+        return []  # other fates notify nobody: the bank's trace shows them
+    hospital = request.hospital_name if request else "A hospital"
+    product = product_text(data.unit.blood_group.value, data.unit.component.value)
+    return [
+        PlannedNotification(
+            audience=BANK_AUDIENCE,
+            kind="ADVERSE_REACTION",
+            severity=WARNING,
+            title=f"Adverse reaction: unit {data.unit.din}",
+            body=(
+                f"{hospital} reports an adverse reaction to unit {data.unit.din} ({product}), transfused "
+                f"{_utc(data.started_at)}. Check the other components of this donation and start the "
+                "haemovigilance report."
+            ),
+            occurred_at=at,
+            component=data.unit.component.value,
+            blood_group=data.unit.blood_group.value,
+        )
+    ]
+
+
+def _fate_overdue(
+    data: schemas.FateOverdueV1, at: datetime, _request: RequestFacts | None, _hospitals: Sequence[str]
+) -> list[PlannedNotification]:
+    count = units_text(len(data.units))
+    return [
+        PlannedNotification(
+            audience=hospital_audience(data.hospital_id),
+            kind="FATE_OVERDUE",
+            severity=WARNING,
+            title=f"Fate not recorded: {count}",
+            body=(
+                f"{count} issued to you more than {data.overdue_after_hours} hours ago have no recorded fate "
+                f"(transfused, wasted or returned): {_dins([u.din for u in data.units])}. Record each one."
+            ),
+            occurred_at=data.as_of,
+        )
+    ]
+
+
+def _recall_issued(
+    data: schemas.RecallIssuedV1, at: datetime, _request: RequestFacts | None, _hospitals: Sequence[str]
+) -> list[PlannedNotification]:
+    ref = short_id(data.recall_id)
+    why = RECALL_WORDS.get(data.reason.value, data.reason.value)
+    issued = sum(len(h.units) for h in data.hospitals)
+    common = {"kind": "RECALL_ISSUED", "severity": CRITICAL, "occurred_at": at}
+    bank = PlannedNotification(
+        audience=BANK_AUDIENCE,
+        title=f"RECALL {ref}: {len(data.dins)} donation(s), {data.severity.value}",
+        body=(
+            f"Recall {ref} ({why}) of {_dins(data.dins)}: units in stock quarantined; {units_text(issued)} "
+            f"at {len(data.hospitals)} hospital(s) must be accounted for."
+        ),
+        **common,
+    )
+    return [
+        bank,
+        *(
+            PlannedNotification(
+                audience=hospital_audience(h.hospital_id),
+                title=f"RECALL: {units_text(len(h.units))} — do not transfuse",
+                body=(
+                    f"The blood bank recalls {_dins([u.din for u in h.units])} ({why}, {data.severity.value}). "
+                    "Units held are quarantined: do not transfuse; waste or return them. For any already "
+                    "transfused, follow up the recipient (look-back)."
+                ),
+                **common,
+            )
+            for h in data.hospitals
+        ),
+    ]
+
+
+def _recall_acknowledged(
+    data: schemas.RecallAcknowledgedV1, at: datetime, _request: RequestFacts | None, _hospitals: Sequence[str]
+) -> list[PlannedNotification]:
+    ref = short_id(data.recall_id)
+    states = Counter(a.state.value for a in data.units)
+    transfused = states.get("TRANSFUSED", 0)
+    summary = ", ".join(f"{n} {state.lower().replace('_', ' ')}" for state, n in sorted(states.items()))
+    return [
+        PlannedNotification(
+            audience=BANK_AUDIENCE,
+            kind="RECALL_ACKNOWLEDGED",
+            severity=WARNING if transfused else INFO,
+            title=f"Recall {ref} answered" + (f": {units_text(transfused)} transfused" if transfused else ""),
+            body=f"A hospital answered recall {ref}: {summary}."
+            + (" Look-back needed for the transfused recipients." if transfused else ""),
+            occurred_at=at,
+        )
+    ]
+
+
 def escalation_text(*, title: str, unread_for_seconds: float) -> tuple[str, str]:
     """Title and body of the re-raised notification."""
     if unread_for_seconds >= 120:
@@ -377,4 +535,10 @@ _PLANNERS = {
     topics.RELEASED: _released,
     topics.INVENTORY_UPDATED: _inventory_updated,
     topics.LOW_STOCK: _low_stock,
+    topics.UNITS_DISPATCHED: _dispatched,
+    topics.UNITS_RECEIVED: _received,
+    topics.UNIT_FATE: _fate,
+    topics.FATE_OVERDUE: _fate_overdue,
+    topics.RECALL_ISSUED: _recall_issued,
+    topics.RECALL_ACKNOWLEDGED: _recall_acknowledged,
 }

@@ -78,6 +78,47 @@ class StockCrossing(StrEnum):
     RECOVERED = "RECOVERED"
 
 
+class Fate(StrEnum):
+    """What finally became of an issued unit (``transfusion.md`` section 1)."""
+
+    TRANSFUSED = "TRANSFUSED"
+    WASTED = "WASTED"
+    RETURNED = "RETURNED"
+
+
+class WasteReason(StrEnum):
+    EXPIRED = "EXPIRED"
+    TEMPERATURE_EXCURSION = "TEMPERATURE_EXCURSION"
+    DAMAGED = "DAMAGED"
+    NOT_REQUIRED_OUT_TOO_LONG = "NOT_REQUIRED_OUT_TOO_LONG"
+    CONTAMINATION_SUSPECTED = "CONTAMINATION_SUSPECTED"
+    RECALLED = "RECALLED"
+    OTHER = "OTHER"
+
+
+class RecallReason(StrEnum):
+    DONOR_INFECTION = "DONOR_INFECTION"
+    BACTERIAL_CONTAMINATION = "BACTERIAL_CONTAMINATION"
+    MANUFACTURING_DEFECT = "MANUFACTURING_DEFECT"
+    OTHER = "OTHER"
+
+
+class RecallSeverity(StrEnum):
+    HIGH = "HIGH"
+    MEDIUM = "MEDIUM"
+    LOW = "LOW"
+
+
+class RecallUnitState(StrEnum):
+    """A hospital's answer for one recalled unit."""
+
+    QUARANTINED_HERE = "QUARANTINED_HERE"
+    IN_TRANSIT = "IN_TRANSIT"
+    TRANSFUSED = "TRANSFUSED"
+    WASTED = "WASTED"
+    RETURNED = "RETURNED"
+
+
 class Service(StrEnum):
     """The producing services, as they appear in the envelope's ``source``."""
 

@@ -23,11 +23,16 @@ from shared_events.enums import (
     BloodGroup,
     CancelReason,
     Component,
+    Fate,
     Indication,
     Priority,
+    RecallReason,
+    RecallSeverity,
+    RecallUnitState,
     RejectReason,
     StockCrossing,
     StockLevel,
+    WasteReason,
 )
 
 
@@ -164,3 +169,162 @@ class NotificationDeliveredV1(Payload):
     source_event_id: UUID
     source_event_type: str
     delivered_at: UtcDatetime
+
+
+# -- vein-to-vein traceability (transfusion.md sections 1-4, 10) ------------------------------
+
+Din = Annotated[str, Field(pattern=r"^[A-Z0-9][0-9]{12}$", description="ISBT 128 DIN, 13 characters")]
+PatientReference = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/#-]*$",
+        description="opaque (e.g. a record number), never a name",
+    ),
+]
+
+
+class UnitEntry(Payload):
+    """One unit as the traceability events name it."""
+
+    unit_id: UUID
+    din: Din
+    product_code: str | None = Field(default=None, pattern=r"^E[0-9A-Z]{4}[0-9A-Z][0-9A-Z][0-9a-z]$")
+    division: str = Field(default="00", pattern=r"^([0A-Z]0|[A-Z][a-z])$")
+    component: Component
+    blood_group: BloodGroup
+    expires_at: UtcDatetime
+    special_attributes: list[str] = Field(default_factory=list)
+
+
+class UnitsDispatchedV1(Payload):
+    """The bank sent these units to the hospital for the request (bank status ISSUED).
+
+    The bank's courier and note are free text: they stay at the bank.
+    """
+
+    request_id: UUID
+    hospital_id: UUID
+    pack: int | None = Field(default=None, ge=1)
+    units: list[UnitEntry] = Field(min_length=1)
+    dispatched_by: str
+    dispatched_at: UtcDatetime
+
+
+class UnitsReceivedV1(Payload):
+    """The hospital scanned the dispatched units in: their DINs matched the dispatch."""
+
+    request_id: UUID
+    hospital_id: UUID
+    pack: int | None = Field(default=None, ge=1)
+    dins: list[Din] = Field(min_length=1)
+    unit_ids: list[UUID] = Field(default_factory=list)
+    received_by: str
+    received_at: UtcDatetime
+
+
+class UnitFateV1(Payload):
+    """The final fate of one issued unit, recorded once at the hospital."""
+
+    request_id: UUID
+    hospital_id: UUID
+    unit: UnitEntry
+    fate: Fate
+    recorded_by: str
+    recorded_at: UtcDatetime
+    # TRANSFUSED
+    patient_reference: PatientReference | None = None
+    started_at: UtcDatetime | None = None
+    ended_at: UtcDatetime | None = None
+    adverse_reaction: bool = False
+    # WASTED
+    reason: WasteReason | None = None
+    # RETURNED
+    left_storage_at: UtcDatetime | None = None
+    returned_at: UtcDatetime | None = None
+    cold_chain_intact: bool | None = None
+
+    @model_validator(mode="after")
+    def _fields_of_the_fate(self) -> UnitFateV1:
+        if self.fate == Fate.TRANSFUSED:
+            if self.patient_reference is None or self.started_at is None:
+                raise ValueError("TRANSFUSED needs patient_reference and started_at")
+            if self.ended_at is not None and self.ended_at < self.started_at:
+                raise ValueError("ended_at is before started_at")
+        elif self.fate == Fate.WASTED:
+            if self.reason is None:
+                raise ValueError("WASTED needs a reason")
+        elif self.left_storage_at is None or self.returned_at is None or self.cold_chain_intact is None:
+            raise ValueError("RETURNED needs left_storage_at, returned_at and cold_chain_intact")
+        elif self.returned_at < self.left_storage_at:
+            raise ValueError("returned_at is before left_storage_at")
+        if self.fate != Fate.TRANSFUSED and self.patient_reference is not None:
+            raise ValueError("patient_reference belongs to a transfusion only")
+        return self
+
+
+class OverdueUnit(UnitEntry):
+    request_id: UUID
+    dispatched_at: UtcDatetime
+
+
+class FateOverdueV1(Payload):
+    """Units issued to the hospital longer than ``overdue_after_hours`` ago with no fate recorded."""
+
+    hospital_id: UUID
+    overdue_after_hours: int = Field(ge=1)
+    units: list[OverdueUnit] = Field(min_length=1)
+    as_of: UtcDatetime
+
+
+class RecalledUnit(UnitEntry):
+    request_id: UUID | None = None
+    bank_status: str = Field(description="the unit's status at the bank when recalled")
+
+
+class RecallHospital(Payload):
+    hospital_id: UUID
+    units: list[RecalledUnit] = Field(min_length=1)
+
+
+class RecallIssuedV1(Payload):
+    """The bank recalls donations (DINs): each hospital must quarantine and account for its listed units.
+
+    The bank's note is free text: it stays at the bank; ``reason`` carries the cause.
+    """
+
+    recall_id: UUID
+    reason: RecallReason
+    severity: RecallSeverity
+    dins: list[Din] = Field(min_length=1)
+    hospitals: list[RecallHospital] = Field(default_factory=list)
+    issued_by: str
+    issued_at: UtcDatetime
+
+
+class RecallAnswer(Payload):
+    unit_id: UUID
+    din: Din
+    state: RecallUnitState
+    patient_reference: PatientReference | None = None
+    started_at: UtcDatetime | None = None
+
+    @model_validator(mode="after")
+    def _look_back(self) -> RecallAnswer:
+        transfused = self.state == RecallUnitState.TRANSFUSED
+        if transfused and (self.patient_reference is None or self.started_at is None):
+            raise ValueError("a TRANSFUSED unit needs patient_reference and started_at (the look-back)")
+        if not transfused and self.patient_reference is not None:
+            raise ValueError("patient_reference belongs to a transfused unit only")
+        return self
+
+
+class RecallAcknowledgedV1(Payload):
+    """A hospital's answer to a recall, sent at once and again on every later change of a unit."""
+
+    recall_id: UUID
+    hospital_id: UUID
+    units: list[RecallAnswer] = Field(min_length=1)
+    acknowledged_by: str
+    acknowledged_at: UtcDatetime

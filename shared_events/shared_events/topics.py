@@ -46,6 +46,12 @@ RELEASED = "bloodbank.allocation.released"
 INVENTORY_UPDATED = "bloodbank.inventory.updated"
 LOW_STOCK = "bloodbank.inventory.low_stock"
 NOTIFICATION_DELIVERED = "notification.delivered"
+UNITS_DISPATCHED = "bloodbank.units.dispatched"
+UNITS_RECEIVED = "hospital.units.received"
+UNIT_FATE = "hospital.unit.fate"
+FATE_OVERDUE = "bloodbank.fate.overdue"
+RECALL_ISSUED = "bloodbank.recall.issued"
+RECALL_ACKNOWLEDGED = "hospital.recall.acknowledged"
 
 _BANK_AND_NOTIFICATION = ("bloodbank", "notification")
 _HOSPITAL_AND_NOTIFICATION = ("hospital", "notification")
@@ -68,6 +74,12 @@ TOPICS: dict[str, TopicSpec] = {
         ),
         _spec(LOW_STOCK, "component:blood_group", 3, "bloodbank", _HOSPITAL_AND_NOTIFICATION, schemas.LowStockV1),
         _spec(NOTIFICATION_DELIVERED, "notification id", 3, "notification", (), schemas.NotificationDeliveredV1),
+        _spec(UNITS_DISPATCHED, "request id", 6, "bloodbank", _HOSPITAL_AND_NOTIFICATION, schemas.UnitsDispatchedV1),
+        _spec(UNITS_RECEIVED, "request id", 6, "hospital", _BANK_AND_NOTIFICATION, schemas.UnitsReceivedV1),
+        _spec(UNIT_FATE, "DIN", 6, "hospital", _BANK_AND_NOTIFICATION, schemas.UnitFateV1),
+        _spec(FATE_OVERDUE, "hospital id", 3, "bloodbank", ("notification",), schemas.FateOverdueV1),
+        _spec(RECALL_ISSUED, "recall id", 3, "bloodbank", _HOSPITAL_AND_NOTIFICATION, schemas.RecallIssuedV1),
+        _spec(RECALL_ACKNOWLEDGED, "recall id", 3, "hospital", _BANK_AND_NOTIFICATION, schemas.RecallAcknowledgedV1),
     )
 }
 

@@ -27,10 +27,21 @@ class UnitFilter(django_filters.FilterSet):
     expires_before = django_filters.IsoDateTimeFilter(method="filter_expires_before")
     batch = django_filters.CharFilter()
     din = django_filters.CharFilter()
+    fate_overdue = django_filters.BooleanFilter(
+        method="filter_fate_overdue", label="issued longer than FATE_OVERDUE_HOURS ago with no fate recorded"
+    )
 
     class Meta:
         model = Unit
-        fields = ["status", "component", "blood_group", "expires_before", "batch", "din"]
+        fields = ["status", "component", "blood_group", "expires_before", "batch", "din", "fate_overdue"]
+
+    def filter_fate_overdue(self, queryset, _name, value: bool | None):
+        from traceability.selectors import overdue_unit_ids
+
+        if value is None:
+            return queryset
+        overdue = overdue_unit_ids()
+        return queryset.filter(pk__in=overdue) if value else queryset.exclude(pk__in=overdue)
 
     def filter_expires_before(self, queryset, _name, value: datetime):
         # In UTC: PostgreSQL refuses UTC offsets beyond 15:59 that Python accepts (a 500 otherwise).
@@ -46,7 +57,8 @@ NOT_ALLOWED = OpenApiResponse(description="This status change is not allowed (e.
 @extend_schema_view(
     list=extend_schema(
         summary="List units",
-        description="Filters `status`, `component`, `blood_group`, `expires_before`, `batch`, `din`.",
+        description="Filters `status`, `component`, `blood_group`, `expires_before`, `batch`, `din`, "
+        "`fate_overdue` (issued longer than `FATE_OVERDUE_HOURS` ago, no fate recorded yet).",
         examples=[examples.UNIT_LISTED],
     ),
     retrieve=extend_schema(summary="One unit, with its status history", examples=[examples.UNIT_DETAIL]),

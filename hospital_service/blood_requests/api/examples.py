@@ -53,6 +53,9 @@ _PENDING = {
     "allocations": [],
     "released_unit_ids": [],
     "cancel_reason_code": "",
+    "dispatched_units": [],
+    "dispatched_at": None,
+    "received_at": None,
     "cancel_reason": "",
     "requested_by": "stmary_staff",
     "times_published": 1,
@@ -105,4 +108,19 @@ CANCELLED = OpenApiExample(
     },
     response_only=True,
 )
-FULFILLED = OpenApiExample("Received: FULFILLED", value=_APPROVED | {"status": "FULFILLED"}, response_only=True)
+_DISPATCHED_UNITS = [
+    {key: a[key] for key in ("unit_id", "din", "component", "blood_group", "expires_at")}
+    for a in _APPROVED["allocations"]
+]
+FULFILLED = OpenApiExample(
+    "Received: FULFILLED",
+    value=_APPROVED
+    | {
+        "status": "FULFILLED",
+        "dispatched_units": _DISPATCHED_UNITS,
+        "dispatched_at": "2026-11-29T06:20:00Z",
+        "received_at": "2026-11-29T06:45:00Z",
+    },
+    response_only=True,
+)
+RECEIVE = OpenApiExample("The scanned DINs", value={"dins": ["G123426000421", "G123426000422"]}, request_only=True)

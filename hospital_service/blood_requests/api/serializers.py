@@ -18,6 +18,7 @@ from blood_requests.models import (
     BloodRequest,
     StatusChange,
 )
+from shared_events.din import InvalidDIN, normalize_din
 from shared_events.enums import CancelReason, Indication, Priority
 
 
@@ -74,6 +75,14 @@ class StatusChangeSerializer(serializers.ModelSerializer):
         fields = ["status", "at", "detail"]
 
 
+class DispatchedUnitSerializer(serializers.Serializer):
+    unit_id = serializers.UUIDField()
+    din = serializers.CharField()
+    component = serializers.CharField()
+    blood_group = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
 class AllocationSerializer(serializers.Serializer):
     unit_id = serializers.UUIDField()
     din = serializers.CharField()
@@ -96,6 +105,7 @@ class BloodRequestSerializer(serializers.ModelSerializer):
     decision = serializers.SerializerMethodField()
     allocations = AllocationSerializer(many=True, read_only=True)
     released_unit_ids = serializers.ListField(child=serializers.UUIDField(), read_only=True)
+    dispatched_units = DispatchedUnitSerializer(many=True, read_only=True)
 
     class Meta:
         model = BloodRequest
@@ -118,6 +128,9 @@ class BloodRequestSerializer(serializers.ModelSerializer):
             "allocations",
             "released_unit_ids",
             "cancel_reason_code",
+            "dispatched_units",
+            "dispatched_at",
+            "received_at",
             "cancel_reason",
             "requested_by",
             "times_published",
@@ -137,6 +150,27 @@ class BloodRequestSerializer(serializers.ModelSerializer):
                 "decided_at": obj.decided_at,
             }
         ).data
+
+
+class ReceiveSerializer(serializers.Serializer):
+    dins = serializers.ListField(
+        child=serializers.CharField(max_length=14),
+        min_length=1,
+        max_length=40,
+        help_text="The DINs scanned from the bags (13 characters, or 14 with the check character, which is "
+        "verified); a DIN twice for two units of one donation.",
+    )
+
+    def validate_dins(self, value: list[str]) -> list[str]:
+        dins, errors = [], {}
+        for index, text in enumerate(value):
+            try:
+                dins.append(normalize_din(text))
+            except InvalidDIN as exc:
+                errors[index] = [str(exc)]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return dins
 
 
 class CancelSerializer(serializers.Serializer):

@@ -16,7 +16,12 @@ from rest_framework.response import Response
 
 from blood_requests import idempotency, selectors, services
 from blood_requests.api import examples
-from blood_requests.api.serializers import BloodRequestCreateSerializer, BloodRequestSerializer, CancelSerializer
+from blood_requests.api.serializers import (
+    BloodRequestCreateSerializer,
+    BloodRequestSerializer,
+    CancelSerializer,
+    ReceiveSerializer,
+)
 from blood_requests.lifecycle import InvalidTransition
 from blood_requests.models import BloodRequest
 
@@ -107,8 +112,9 @@ class BloodRequestViewSet(
 
     @extend_schema(
         summary="Cancel a request",
-        description="Allowed while `PENDING`, `APPROVED` or `PARTIALLY_APPROVED`; the bank releases any allocated "
-        "units.",
+        description="Allowed while `PENDING`, `APPROVED`, `PARTIALLY_APPROVED` or `DISPATCHED`; the bank releases "
+        "units still allocated. Units already dispatched are not put back on the bank's shelf: receive them and "
+        "record each one's fate (e.g. return).",
         request=CancelSerializer,
         responses={
             200: BloodRequestSerializer,
@@ -135,20 +141,37 @@ class BloodRequestViewSet(
         return Response(BloodRequestSerializer(self.get_object()).data)
 
     @extend_schema(
-        summary="Record that the allocated units arrived",
-        description="The units enter this hospital's local inventory and the request becomes `FULFILLED`.",
-        request=None,
-        responses={200: BloodRequestSerializer, 409: OpenApiResponse(description="The request is not approved.")},
-        examples=[examples.FULFILLED],
+        summary="Receive the dispatched units by scanning their DINs",
+        description="Allowed once the bank has dispatched the units (`DISPATCHED`, or `CANCELLED` after "
+        "dispatch). The scanned `dins` must equal the dispatched units' DINs as a multiset; otherwise 409 with "
+        "`unexpected_dins` and `missing_dins` and nothing is recorded. Then the units enter the local inventory, "
+        "the request becomes `FULFILLED` and `hospital.units.received` is published.",
+        request=ReceiveSerializer,
+        responses={
+            200: BloodRequestSerializer,
+            409: OpenApiResponse(description="Not dispatched (or already received), or the DINs do not match."),
+        },
+        examples=[examples.RECEIVE, examples.FULFILLED],
     )
     @action(detail=True, methods=["post"])
     def receive(self, request: Request, pk: str | None = None) -> Response:
+        self.get_object()  # another hospital's request is 404 whatever the body
+        serializer = ReceiveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
         try:
             services.receive_blood_request(
-                blood_request_id=self.object_id(pk), hospital=self.hospital, user=request.user
+                blood_request_id=self.object_id(pk),
+                hospital=self.hospital,
+                user=request.user,
+                dins=serializer.validated_data["dins"],
             )
         except BloodRequest.DoesNotExist:
             raise Http404 from None
         except InvalidTransition as exc:
             raise Conflict(str(exc)) from None
+        except services.ReceiptMismatch as exc:
+            return Response(
+                {"detail": str(exc), "unexpected_dins": exc.unexpected_dins, "missing_dins": exc.missing_dins},
+                status=status.HTTP_409_CONFLICT,
+            )
         return Response(BloodRequestSerializer(self.get_object()).data)

@@ -6,11 +6,12 @@ import pytest
 from django.utils import timezone
 from local_inventory.models import LocalUnit
 from rest_framework.test import APIClient
-from testing_support.factories import approved_event, make_request, rejected_event
+from testing_support.factories import approve_and_dispatch, approved_event, make_request, receive_all, rejected_event
 
 from blood_requests import services
 from blood_requests.models import BloodRequest, IdempotencyRecord
 from shared_events import topics
+from shared_events.din import check_character, make_din
 from shared_events.django.models import OutboxEvent
 from shared_events.envelope import parse_event
 
@@ -224,9 +225,7 @@ def test_a_closed_request_cannot_be_cancelled(api, hospital, staff, final):
     elif final == "CANCELLED":
         services.cancel_blood_request(blood_request_id=blood_request.id, hospital=hospital, user=staff)
     else:
-        event = approved_event(blood_request)
-        services.record_approval(data=event.data, event_id=event.id)
-        services.receive_blood_request(blood_request_id=blood_request.id, hospital=hospital, user=staff)
+        receive_all(blood_request, user=staff)
     cancels_before = OutboxEvent.objects.filter(event_type=topics.CANCELLED).count()
 
     response = api.post(f"{URL}{blood_request.id}/cancel/", {}, format="json")
@@ -237,35 +236,69 @@ def test_a_closed_request_cannot_be_cancelled(api, hospital, staff, final):
     assert OutboxEvent.objects.filter(event_type=topics.CANCELLED).count() == cancels_before
 
 
-def test_receiving_puts_the_allocated_units_into_local_stock(api, hospital, staff):
-    blood_request = make_request(hospital=hospital, user=staff, units=3)
-    event = approved_event(blood_request, units=2)
-    services.record_approval(data=event.data, event_id=event.id)
+def test_receiving_by_din_scan_puts_the_dispatched_units_into_local_stock(api, hospital, staff):
+    blood_request = approve_and_dispatch(make_request(hospital=hospital, user=staff, units=3), units=2)
+    dins = [unit["din"] for unit in blood_request.dispatched_units]
 
-    response = api.post(f"{URL}{blood_request.id}/receive/", {}, format="json")
+    response = api.post(f"{URL}{blood_request.id}/receive/", {"dins": dins}, format="json")
 
-    assert response.status_code == 200
+    assert response.status_code == 200, response.data
     assert response.data["status"] == "FULFILLED"
-    assert [h["status"] for h in response.data["status_history"]] == ["PENDING", "PARTIALLY_APPROVED", "FULFILLED"]
+    assert [h["status"] for h in response.data["status_history"]] == [
+        "PENDING",
+        "PARTIALLY_APPROVED",
+        "DISPATCHED",
+        "FULFILLED",
+    ]
     units = LocalUnit.objects.filter(source_request=blood_request)
-    assert units.count() == 2
-    assert {u.din for u in units} == {a.din for a in event.data.allocations}
+    assert sorted(u.din for u in units) == sorted(dins)
     assert {u.status for u in units} == {"AVAILABLE"}
+    [received] = [parse_event(bytes(r.value)) for r in OutboxEvent.objects.filter(event_type=topics.UNITS_RECEIVED)]
+    assert sorted(received.data.dins) == sorted(dins)
 
 
-@pytest.mark.parametrize("state", ["PENDING", "REJECTED", "FULFILLED"])
-def test_receiving_is_409_unless_approved(api, hospital, staff, state):
+def test_a_scan_that_differs_is_refused_with_what_differs_and_nothing_recorded(api, hospital, staff):
+    blood_request = approve_and_dispatch(make_request(hospital=hospital, user=staff, units=2))
+    first, second = (unit["din"] for unit in blood_request.dispatched_units)
+    stranger = make_din("A9999", 26, 999_999)
+
+    response = api.post(f"{URL}{blood_request.id}/receive/", {"dins": [first, first, stranger]}, format="json")
+
+    assert response.status_code == 409
+    assert response.data["unexpected_dins"] == sorted([first, stranger])
+    assert response.data["missing_dins"] == [second]
+    blood_request.refresh_from_db()
+    assert blood_request.status == "DISPATCHED"
+    assert not LocalUnit.objects.exists()
+    assert not OutboxEvent.objects.filter(event_type=topics.UNITS_RECEIVED).exists()
+
+
+def test_a_din_with_a_wrong_check_character_is_a_400(api, hospital, staff):
+    blood_request = approve_and_dispatch(make_request(hospital=hospital, user=staff, units=1))
+    din = blood_request.dispatched_units[0]["din"]
+    wrong = "0" if check_character(din) != "0" else "1"
+    response = api.post(f"{URL}{blood_request.id}/receive/", {"dins": [din + wrong]}, format="json")
+    assert response.status_code == 400
+    assert "dins" in response.data
+    ok = api.post(f"{URL}{blood_request.id}/receive/", {"dins": [din + check_character(din)]}, format="json")
+    assert ok.status_code == 200
+
+
+@pytest.mark.parametrize("state", ["PENDING", "APPROVED", "REJECTED", "FULFILLED"])
+def test_receiving_is_409_unless_dispatched(api, hospital, staff, state):
     blood_request = make_request(hospital=hospital, user=staff)
     if state == "REJECTED":
         event = rejected_event(blood_request)
         services.record_rejection(data=event.data, event_id=event.id)
-    elif state == "FULFILLED":
+    elif state == "APPROVED":
         event = approved_event(blood_request)
         services.record_approval(data=event.data, event_id=event.id)
-        api.post(f"{URL}{blood_request.id}/receive/", {}, format="json")
+    elif state == "FULFILLED":
+        receive_all(blood_request, user=staff)
     units_before = LocalUnit.objects.count()
 
-    assert api.post(f"{URL}{blood_request.id}/receive/", {}, format="json").status_code == 409
+    dins = [a["din"] for a in BloodRequest.objects.get(pk=blood_request.pk).allocations] or [make_din("A9999", 26, 1)]
+    assert api.post(f"{URL}{blood_request.id}/receive/", {"dins": dins}, format="json").status_code == 409
     assert LocalUnit.objects.count() == units_before
 
 

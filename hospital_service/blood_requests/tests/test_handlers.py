@@ -4,7 +4,14 @@ import logging
 import uuid
 
 import pytest
-from testing_support.factories import approved_event, make_request, rejected_event, released_event
+from testing_support.factories import (
+    approved_event,
+    dispatched_event,
+    make_request,
+    receive_all,
+    rejected_event,
+    released_event,
+)
 
 from blood_requests import services
 from blood_requests.handlers import HANDLERS
@@ -25,6 +32,8 @@ def _history(blood_request: BloodRequest) -> list[str]:
 
 def test_the_hospital_handles_every_event_it_consumes():
     assert set(HANDLERS) == {
+        topics.UNITS_DISPATCHED,
+        topics.RECALL_ISSUED,
         topics.APPROVED,
         topics.REJECTED,
         topics.RELEASED,
@@ -106,8 +115,7 @@ def test_a_late_approval_after_a_cancel_does_not_change_the_status(hospital, sta
 
 def test_a_decision_after_receipt_changes_nothing(hospital, staff):
     blood_request = make_request(hospital=hospital, user=staff)
-    _handle(approved_event(blood_request))
-    services.receive_blood_request(blood_request_id=blood_request.id, hospital=hospital, user=staff)
+    receive_all(blood_request, user=staff)
 
     _handle(rejected_event(blood_request))
 
@@ -115,18 +123,50 @@ def test_a_decision_after_receipt_changes_nothing(hospital, staff):
     assert blood_request.status == "FULFILLED"
 
 
-def test_released_units_are_kept_and_not_received(hospital, staff):
+def test_released_units_are_kept_and_not_dispatched(hospital, staff):
     blood_request = make_request(hospital=hospital, user=staff, units=2)
     approval = approved_event(blood_request)
     _handle(approval)
     released = str(approval.data.allocations[0].unit_id)
 
     _handle(released_event(blood_request, [released]))
-    services.receive_blood_request(blood_request_id=blood_request.id, hospital=hospital, user=staff)
+    blood_request.refresh_from_db()
+    _handle(dispatched_event(blood_request))
+    receive_all(BloodRequest.objects.get(pk=blood_request.pk), user=staff)
 
     blood_request.refresh_from_db()
     assert blood_request.released_unit_ids == [released]
     assert [str(u.bank_unit_id) for u in blood_request.local_units.all()] == [str(approval.data.allocations[1].unit_id)]
+
+
+def test_a_dispatch_that_overtakes_the_approval_is_taken_and_the_approval_kept(hospital, staff):
+    blood_request = make_request(hospital=hospital, user=staff, units=1)
+    approval = approved_event(blood_request)
+    units = [a.model_dump(mode="json") for a in approval.data.allocations]
+
+    _handle(dispatched_event(blood_request, units))
+    _handle(approval)
+
+    blood_request.refresh_from_db()
+    assert blood_request.status == "DISPATCHED"
+    assert blood_request.decided_at is not None
+    assert _history(blood_request) == ["PENDING", "DISPATCHED"]
+
+
+def test_a_dispatch_after_a_cancel_keeps_the_request_cancelled_but_receivable(hospital, staff):
+    blood_request = make_request(hospital=hospital, user=staff, units=1)
+    approval = approved_event(blood_request)
+    _handle(approval)
+    services.cancel_blood_request(blood_request_id=blood_request.id, hospital=hospital, user=staff)
+    blood_request.refresh_from_db()
+
+    _handle(dispatched_event(blood_request))
+    receive_all(BloodRequest.objects.get(pk=blood_request.pk), user=staff)
+
+    blood_request.refresh_from_db()
+    assert blood_request.status == "CANCELLED"
+    assert blood_request.received_at is not None
+    assert blood_request.local_units.count() == 1
 
 
 def test_a_release_after_a_cancel_is_recorded_without_a_status_change(hospital, staff):

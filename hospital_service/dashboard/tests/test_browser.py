@@ -118,7 +118,9 @@ def test_staff_see_an_emergency_request_turn_approved_without_reloading(
             shown_after = time.monotonic() - applied_at
             assert shown_after < 2.0, f"badge changed {shown_after:.2f}s after the decision"
             assert page.evaluate("window.__notReloaded") is True, "the page reloaded"
-            expect(card.get_by_role("button", name="Mark received")).to_be_visible()
+            # Approved, not dispatched yet: it can be cancelled, not received.
+            expect(card.get_by_role("button", name="Cancel")).to_be_visible()
+            expect(card.get_by_role("button", name="Receive")).to_have_count(0)
             expect(page.get_by_text("Request approved")).to_be_visible()
             expect(page.locator("td.level-critical")).to_contain_text("CRITICAL")
             expect(page.locator("td.level-low")).to_contain_text("LOW")

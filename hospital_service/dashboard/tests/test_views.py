@@ -10,10 +10,12 @@ from django.utils import timezone
 from local_inventory.models import LocalUnit
 from testing_support.factories import (
     UserFactory,
+    approve_and_dispatch,
     approved_event,
     inventory_event,
     low_stock_event,
     make_request,
+    receive_all,
 )
 
 from shared_events import topics
@@ -113,15 +115,16 @@ def test_the_form_shows_the_apis_validation_messages(browser, form, message):
     assert not BloodRequest.objects.exists()
 
 
-def test_cancel_and_receive_buttons(browser, hospital, staff):
+def test_cancel_and_receive_by_scanning(browser, hospital, staff):
     to_cancel = make_request(hospital=hospital, user=staff)
-    to_receive = make_request(hospital=hospital, user=staff, units=1)
-    event = approved_event(to_receive)
-    services.record_approval(data=event.data, event_id=event.id)
+    to_receive = approve_and_dispatch(make_request(hospital=hospital, user=staff, units=1))
+    din = to_receive.dispatched_units[0]["din"]
 
     browser.post(f"/dashboard/requests/{to_cancel.id}/cancel/", {"reason": "not needed"})
-    browser.post(f"/dashboard/requests/{to_receive.id}/receive/")
-    again = browser.post(f"/dashboard/requests/{to_receive.id}/receive/", follow=True)
+    wrong = browser.post(f"/dashboard/requests/{to_receive.id}/receive/", {"dins": "A999926999999"}, follow=True)
+    assert "do not match" in wrong.content.decode()
+    browser.post(f"/dashboard/requests/{to_receive.id}/receive/", {"dins": din})
+    again = browser.post(f"/dashboard/requests/{to_receive.id}/receive/", {"dins": din}, follow=True)
 
     to_cancel.refresh_from_db()
     to_receive.refresh_from_db()
@@ -139,21 +142,21 @@ def test_actions_on_another_hospitals_request_are_404(browser, other_hospital, o
 
 
 def test_unit_buttons_transfuse_and_discard(browser, hospital, staff):
-    blood_request = make_request(hospital=hospital, user=staff, units=2)
-    event = approved_event(blood_request)
-    services.record_approval(data=event.data, event_id=event.id)
-    services.receive_blood_request(blood_request_id=blood_request.id, hospital=hospital, user=staff)
+    receive_all(make_request(hospital=hospital, user=staff, units=2), user=staff)
     first, second = LocalUnit.objects.order_by("din")
 
-    browser.post(f"/dashboard/units/{first.id}/transfuse/")
+    browser.post(f"/dashboard/units/{first.id}/transfuse/", {"patient_reference": ""})
     browser.post(f"/dashboard/units/{second.id}/discard/", {"reason": ""})
     first.refresh_from_db()
     second.refresh_from_db()
-    assert (first.status, second.status) == ("TRANSFUSED", "AVAILABLE")
+    assert (first.status, second.status) == ("AVAILABLE", "AVAILABLE")
 
-    browser.post(f"/dashboard/units/{second.id}/discard/", {"reason": "cold chain broken"})
+    browser.post(f"/dashboard/units/{first.id}/transfuse/", {"patient_reference": "MRN-12"})
+    browser.post(f"/dashboard/units/{second.id}/discard/", {"reason": "TEMPERATURE_EXCURSION"})
+    first.refresh_from_db()
     second.refresh_from_db()
-    assert second.status == "DISCARDED"
+    assert (first.status, first.patient_reference) == ("TRANSFUSED", "MRN-12")
+    assert (second.status, second.waste_reason) == ("WASTED", "TEMPERATURE_EXCURSION")
 
 
 @pytest.mark.parametrize("path", ["/dashboard/", "/accounts/login/"])

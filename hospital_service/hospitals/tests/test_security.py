@@ -6,12 +6,11 @@ Tokens are real (``POST /api/v1/auth/token/``), not ``force_authenticate``.
 from __future__ import annotations
 
 import pytest
-from blood_requests import services
 from django.core.cache import cache
 from django.test import Client
 from local_inventory.models import LocalUnit
 from rest_framework.test import APIClient
-from testing_support.factories import UserFactory, approved_event, make_request
+from testing_support.factories import UserFactory, make_request, receive_all
 
 from shared_events.access_probe import (
     OPEN_URL_NAMES,
@@ -49,11 +48,7 @@ def _token_client(username: str) -> APIClient:
 @pytest.fixture
 def received_request(hospital, staff):
     """St Mary's request, approved and received: two units in St Mary's local inventory."""
-    blood_request = make_request(hospital=hospital, user=staff, units=2)
-    event = approved_event(blood_request)
-    services.record_approval(data=event.data, event_id=event.id)
-    services.receive_blood_request(blood_request_id=blood_request.id, hospital=hospital, user=staff)
-    return blood_request
+    return receive_all(make_request(hospital=hospital, user=staff, units=2), user=staff)
 
 
 def test_every_operation_answers_403_to_a_login_that_is_no_hospital_s_staff():

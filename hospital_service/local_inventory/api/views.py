@@ -17,6 +17,7 @@ from local_inventory.api.serializers import (
     DiscardSerializer,
     LocalSummaryRowSerializer,
     LocalUnitSerializer,
+    ReturnSerializer,
     TransfuseSerializer,
 )
 from local_inventory.models import LocalUnit
@@ -35,10 +36,21 @@ UNIT = {
     "status_changed_by": None,
     "status_changed_at": None,
     "received_at": "2026-11-29T07:10:00Z",
+    "patient_reference": "",
+    "started_at": None,
+    "ended_at": None,
+    "adverse_reaction": False,
+    "waste_reason": "",
+    "left_storage_at": None,
+    "returned_at": None,
+    "cold_chain_intact": None,
 }
 _CHANGED = {"status_changed_by": "stmary_staff", "status_changed_at": "2026-11-29T08:30:00Z"}
 UNIT_EXAMPLE = OpenApiExample("A unit in stock", value=UNIT, response_only=True)
-NOT_AVAILABLE = OpenApiResponse(description="The unit is not available (already transfused, discarded or expired).")
+NOT_AVAILABLE = OpenApiResponse(
+    description="The unit's status does not allow this: it already has another fate, is quarantined (recalled), "
+    "or had expired."
+)
 
 
 class UnitConflict(APIException):
@@ -67,6 +79,7 @@ class LocalUnitViewSet(HospitalScopedMixin, mixins.ListModelMixin, mixins.Retrie
         return selectors.local_units(hospital=self.hospital).select_related("status_changed_by")
 
     def _act(self, action_fn, serializer_class, request: Request, pk: str | None) -> Response:
+        self.get_object()  # another hospital's unit is 404 whatever the body
         serializer = serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -81,14 +94,32 @@ class LocalUnitViewSet(HospitalScopedMixin, mixins.ListModelMixin, mixins.Retrie
 
     @extend_schema(
         summary="Record that a unit was transfused",
-        description="Only an `AVAILABLE` unit; `reason` is optional.",
+        description="Only an `AVAILABLE` unit not expired at `started_at` (a quarantined, recalled unit: 409). "
+        "`patient_reference` is opaque, never a name. The fate goes to the bank (`hospital.unit.fate`). "
+        "The same fate and fields again: 200, nothing sent; another fate: 409.",
         request=TransfuseSerializer,
         responses={200: LocalUnitSerializer, 409: NOT_AVAILABLE},
         examples=[
-            OpenApiExample("Transfused", value={"reason": "Ward 4B"}, request_only=True),
+            OpenApiExample(
+                "Transfused",
+                value={
+                    "patient_reference": "MRN-000123",
+                    "started_at": "2026-11-29T08:00:00Z",
+                    "ended_at": "2026-11-29T09:30:00Z",
+                    "adverse_reaction": False,
+                },
+                request_only=True,
+            ),
             OpenApiExample(
                 "The unit now",
-                value=UNIT | _CHANGED | {"status": "TRANSFUSED", "status_reason": "Ward 4B"},
+                value=UNIT
+                | _CHANGED
+                | {
+                    "status": "TRANSFUSED",
+                    "patient_reference": "MRN-000123",
+                    "started_at": "2026-11-29T08:00:00Z",
+                    "ended_at": "2026-11-29T09:30:00Z",
+                },
                 response_only=True,
             ),
         ],
@@ -99,14 +130,15 @@ class LocalUnitViewSet(HospitalScopedMixin, mixins.ListModelMixin, mixins.Retrie
 
     @extend_schema(
         summary="Record that a unit was wasted",
-        description="Only an `AVAILABLE` unit; `reason` is required.",
+        description="An `AVAILABLE` or `QUARANTINED` unit; `reason` is coded (`note` stays here, required for "
+        "`OTHER`). The fate goes to the bank.",
         request=DiscardSerializer,
         responses={200: LocalUnitSerializer, 409: NOT_AVAILABLE},
         examples=[
-            OpenApiExample("Discarded", value={"reason": "Cold chain broken"}, request_only=True),
+            OpenApiExample("Wasted", value={"reason": "TEMPERATURE_EXCURSION", "note": ""}, request_only=True),
             OpenApiExample(
                 "The unit now",
-                value=UNIT | _CHANGED | {"status": "DISCARDED", "status_reason": "Cold chain broken"},
+                value=UNIT | _CHANGED | {"status": "WASTED", "waste_reason": "TEMPERATURE_EXCURSION"},
                 response_only=True,
             ),
         ],
@@ -114,6 +146,41 @@ class LocalUnitViewSet(HospitalScopedMixin, mixins.ListModelMixin, mixins.Retrie
     @action(detail=True, methods=["post"])
     def discard(self, request: Request, pk: str | None = None) -> Response:
         return self._act(services.discard_unit, DiscardSerializer, request, pk)
+
+    @extend_schema(
+        summary="Return a unit to the bank",
+        description="An `AVAILABLE` or `QUARANTINED` unit. The bank decides whether it goes back to stock: red "
+        "cells and whole blood only within 30 minutes out of the fridge with the cold chain intact, platelets "
+        "never refrigerated, plasma and cryo still frozen.",
+        request=ReturnSerializer,
+        responses={200: LocalUnitSerializer, 409: NOT_AVAILABLE},
+        examples=[
+            OpenApiExample(
+                "Returned",
+                value={
+                    "left_storage_at": "2026-11-29T08:00:00Z",
+                    "returned_at": "2026-11-29T08:20:00Z",
+                    "cold_chain_intact": True,
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "The unit now",
+                value=UNIT
+                | _CHANGED
+                | {
+                    "status": "RETURNED",
+                    "left_storage_at": "2026-11-29T08:00:00Z",
+                    "returned_at": "2026-11-29T08:20:00Z",
+                    "cold_chain_intact": True,
+                },
+                response_only=True,
+            ),
+        ],
+    )
+    @action(detail=True, methods=["post"], url_path="return")
+    def return_to_bank(self, request: Request, pk: str | None = None) -> Response:
+        return self._act(services.return_unit, ReturnSerializer, request, pk)
 
 
 class LocalSummaryView(HospitalScopedMixin, APIView):

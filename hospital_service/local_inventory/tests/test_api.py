@@ -1,4 +1,4 @@
-"""Hospital-local units: list, transfuse, discard, summary, expiry, tenancy."""
+"""Hospital-local units: the one final fate of each (transfuse, waste, return), summary, expiry, tenancy."""
 
 from datetime import timedelta
 
@@ -8,10 +8,21 @@ from testing_support.factories import LocalUnitFactory, make_request
 
 from local_inventory.models import LocalUnit
 from local_inventory.services import expire_local_units
+from shared_events import topics
+from shared_events.django.models import OutboxEvent
+from shared_events.envelope import parse_event
 
 pytestmark = pytest.mark.django_db
 
 UNITS = "/api/v1/inventory/units/"
+
+
+def _fates() -> list:
+    return [parse_event(bytes(row.value)) for row in OutboxEvent.objects.filter(event_type=topics.UNIT_FATE)]
+
+
+def _transfusion(**fields) -> dict:
+    return {"patient_reference": "MRN-4411", "started_at": timezone.now().isoformat()} | fields
 
 
 @pytest.fixture
@@ -34,35 +45,91 @@ def test_units_are_listed_and_filtered(api, hospital, source):
     assert api.get(UNITS, {"status": "TRANSFUSED"}).data["count"] == 0
 
 
-def test_a_transfusion_is_recorded_once(api, unit, staff):
-    response = api.post(f"{UNITS}{unit.id}/transfuse/", {"reason": "theatre 2"}, format="json")
+def test_a_transfusion_needs_the_recipient_and_goes_to_the_bank_once(api, unit, source):
+    body = _transfusion(ended_at=(timezone.now() + timedelta(minutes=1)).isoformat(), adverse_reaction=True)
+    response = api.post(f"{UNITS}{unit.id}/transfuse/", body, format="json")
 
-    assert response.status_code == 200
-    assert response.data["status"] == "TRANSFUSED"
+    assert response.status_code == 200, response.data
+    assert (response.data["status"], response.data["patient_reference"]) == ("TRANSFUSED", "MRN-4411")
     assert response.data["status_changed_by"] == "stmary_staff"
-    assert api.post(f"{UNITS}{unit.id}/transfuse/", {}, format="json").status_code == 409
-    assert api.post(f"{UNITS}{unit.id}/discard/", {"reason": "x"}, format="json").status_code == 409
+    [fate] = _fates()
+    assert fate.subject == unit.din
+    assert (fate.data.fate, fate.data.patient_reference, fate.data.adverse_reaction) == ("TRANSFUSED", "MRN-4411", True)
+    assert fate.data.request_id == source.id and fate.data.unit.unit_id == unit.bank_unit_id
+
+    again = api.post(f"{UNITS}{unit.id}/transfuse/", body, format="json")
+    assert again.status_code == 200  # the same fate and fields: nothing new
+    assert len(_fates()) == 1
+    assert (
+        api.post(f"{UNITS}{unit.id}/transfuse/", _transfusion(patient_reference="MRN-2"), format="json").status_code
+        == 409
+    )
+    assert api.post(f"{UNITS}{unit.id}/discard/", {"reason": "DAMAGED"}, format="json").status_code == 409
+    assert len(_fates()) == 1
 
 
-def test_a_discard_needs_a_reason(api, unit):
-    assert api.post(f"{UNITS}{unit.id}/discard/", {}, format="json").status_code == 400
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"patient_reference": "John Smith", "started_at": "2026-01-01T10:00:00Z"},  # a name, not a reference
+        {"patient_reference": "MRN-1"},
+        _transfusion(started_at=(timezone.now() + timedelta(hours=1)).isoformat()),
+        _transfusion(ended_at=(timezone.now() - timedelta(hours=1)).isoformat()),
+    ],
+)
+def test_a_bad_transfusion_is_a_400_and_changes_nothing(api, unit, body):
+    response = api.post(f"{UNITS}{unit.id}/transfuse/", body, format="json")
+    assert response.status_code == 400
     unit.refresh_from_db()
     assert unit.status == "AVAILABLE"
+    assert _fates() == []
 
-    response = api.post(f"{UNITS}{unit.id}/discard/", {"reason": "bag damaged"}, format="json")
+
+def test_a_waste_needs_a_coded_reason_and_the_note_stays_here(api, unit):
+    assert api.post(f"{UNITS}{unit.id}/discard/", {"reason": "bag damaged"}, format="json").status_code == 400
+    assert api.post(f"{UNITS}{unit.id}/discard/", {"reason": "OTHER"}, format="json").status_code == 400
+
+    response = api.post(f"{UNITS}{unit.id}/discard/", {"reason": "DAMAGED", "note": "torn port"}, format="json")
     assert response.status_code == 200
-    assert (response.data["status"], response.data["status_reason"]) == ("DISCARDED", "bag damaged")
+    assert (response.data["status"], response.data["waste_reason"]) == ("WASTED", "DAMAGED")
+    [fate] = _fates()
+    assert fate.data.reason == "DAMAGED"
+    assert b"torn port" not in bytes(OutboxEvent.objects.get(event_type=topics.UNIT_FATE).value)
+
+
+def test_a_return_carries_the_cold_chain_facts(api, unit):
+    left = timezone.now() - timedelta(minutes=20)
+    body = {"left_storage_at": left.isoformat(), "cold_chain_intact": True}
+    response = api.post(f"{UNITS}{unit.id}/return/", body, format="json")
+    assert response.status_code == 200, response.data
+    assert response.data["status"] == "RETURNED"
+    [fate] = _fates()
+    assert (fate.data.fate, fate.data.cold_chain_intact, fate.data.left_storage_at) == ("RETURNED", True, left)
+    bad = {
+        "left_storage_at": left.isoformat(),
+        "returned_at": (left - timedelta(minutes=1)).isoformat(),
+        "cold_chain_intact": True,
+    }
+    other = LocalUnitFactory(hospital=unit.hospital, source_request=unit.source_request)
+    assert api.post(f"{UNITS}{other.id}/return/", bad, format="json").status_code == 400
+
+
+def test_a_quarantined_unit_is_never_transfused_but_may_be_wasted_or_returned(api, hospital, source):
+    held = LocalUnitFactory(hospital=hospital, source_request=source, status="QUARANTINED")
+    assert api.post(f"{UNITS}{held.id}/transfuse/", _transfusion(), format="json").status_code == 409
+    assert api.post(f"{UNITS}{held.id}/discard/", {"reason": "RECALLED"}, format="json").status_code == 200
 
 
 def test_an_expired_unit_cannot_be_transfused(api, hospital, source):
     stale = LocalUnitFactory(hospital=hospital, source_request=source, expires_at=timezone.now() - timedelta(minutes=1))
 
-    assert api.post(f"{UNITS}{stale.id}/transfuse/", {}, format="json").status_code == 409
+    assert api.post(f"{UNITS}{stale.id}/transfuse/", _transfusion(), format="json").status_code == 409
     stale.refresh_from_db()
     assert stale.status == "AVAILABLE"
 
 
-def test_the_local_expiry_sweep_expires_only_available_units_past_expiry(hospital, source):
+def test_the_local_expiry_sweep_wastes_expired_units_and_tells_the_bank(hospital, source):
     past = LocalUnitFactory(hospital=hospital, source_request=source, expires_at=timezone.now() - timedelta(hours=1))
     used = LocalUnitFactory(
         hospital=hospital, source_request=source, expires_at=timezone.now() - timedelta(hours=1), status="TRANSFUSED"
@@ -71,7 +138,9 @@ def test_the_local_expiry_sweep_expires_only_available_units_past_expiry(hospita
 
     assert expire_local_units() == 1
     statuses = dict(LocalUnit.objects.values_list("id", "status"))
-    assert statuses == {past.id: "EXPIRED", used.id: "TRANSFUSED", fresh.id: "AVAILABLE"}
+    assert statuses == {past.id: "WASTED", used.id: "TRANSFUSED", fresh.id: "AVAILABLE"}
+    [fate] = _fates()
+    assert (fate.data.fate, fate.data.reason, fate.data.recorded_by) == ("WASTED", "EXPIRED", "system")
     assert expire_local_units() == 0
 
 
@@ -92,13 +161,9 @@ def test_the_summary_counts_by_component_and_group(api, hospital, source):
 def test_another_hospitals_units_are_invisible(api, other_api, unit):
     assert other_api.get(UNITS).data["count"] == 0
     assert other_api.get(f"{UNITS}{unit.id}/").status_code == 404
-    assert other_api.post(f"{UNITS}{unit.id}/transfuse/", {}, format="json").status_code == 404
-    assert other_api.post(f"{UNITS}{unit.id}/discard/", {"reason": "x"}, format="json").status_code == 404
+    assert other_api.post(f"{UNITS}{unit.id}/transfuse/", _transfusion(), format="json").status_code == 404
+    assert other_api.post(f"{UNITS}{unit.id}/discard/", {"reason": "DAMAGED"}, format="json").status_code == 404
+    assert other_api.post(f"{UNITS}{unit.id}/return/", {}, format="json").status_code == 404
     assert other_api.get("/api/v1/inventory/summary/").data == []
     unit.refresh_from_db()
     assert unit.status == "AVAILABLE"
-
-
-def test_outsiders_get_403(outsider_api, unit):
-    assert outsider_api.get(UNITS).status_code == 403
-    assert outsider_api.get("/api/v1/inventory/summary/").status_code == 403

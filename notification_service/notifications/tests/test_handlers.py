@@ -36,6 +36,12 @@ def test_the_service_handles_every_bank_and_hospital_event_type_and_not_its_own(
         topics.RELEASED,
         topics.INVENTORY_UPDATED,
         topics.LOW_STOCK,
+        topics.UNITS_DISPATCHED,
+        topics.UNITS_RECEIVED,
+        topics.UNIT_FATE,
+        topics.FATE_OVERDUE,
+        topics.RECALL_ISSUED,
+        topics.RECALL_ACKNOWLEDGED,
     }
 
 

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TraceabilityConfig(AppConfig):
+    name = "traceability"
+    verbose_name = "Traceability (dispatch, fates, recalls)"
