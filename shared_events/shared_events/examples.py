@@ -19,6 +19,15 @@ HOSPITAL_ID = "0b9d6a57-5f8e-5b8c-9a4e-2f1c6d3e7a90"
 UNIT_IDS = ("9a3e2c61-1f4b-4d7e-8c2a-6b5d4e3f2a10", "c7d8e9f0-2a3b-4c5d-8e6f-7a8b9c0d1e2f")
 NOTIFICATION_ID = "3e4f5a6b-7c8d-4e9f-a0b1-c2d3e4f5a6b7"
 INVENTORY_KEY = "RED_CELLS:O+"
+DINS = ("G123426000421", "G123426000422")
+RECALL_ID = "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d"
+_UNIT = {
+    "unit_id": UNIT_IDS[0],
+    "din": DINS[0],
+    "component": "RED_CELLS",
+    "blood_group": "O+",
+    "expires_at": "2026-04-20T23:59:00Z",
+}
 
 PAYLOADS: dict[str, dict[str, Any]] = {
     topics.REQUESTED: {
@@ -100,6 +109,69 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "reason": "CANCELLED",
         "released_at": "2026-03-14T09:40:01Z",
     },
+    topics.UNITS_DISPATCHED: {
+        "request_id": REQUEST_ID,
+        "hospital_id": HOSPITAL_ID,
+        "units": [_UNIT, _UNIT | {"unit_id": UNIT_IDS[1], "din": DINS[1], "blood_group": "O-"}],
+        "dispatched_by": "bank_admin",
+        "dispatched_at": "2026-03-14T09:35:00Z",
+    },
+    topics.UNITS_RECEIVED: {
+        "request_id": REQUEST_ID,
+        "hospital_id": HOSPITAL_ID,
+        "dins": list(DINS),
+        "unit_ids": list(UNIT_IDS),
+        "received_by": "stmary_staff",
+        "received_at": "2026-03-14T09:52:00Z",
+    },
+    topics.UNIT_FATE: {
+        "request_id": REQUEST_ID,
+        "hospital_id": HOSPITAL_ID,
+        "unit": _UNIT,
+        "fate": "TRANSFUSED",
+        "patient_reference": "MRN-00042",
+        "started_at": "2026-03-14T10:05:00Z",
+        "ended_at": "2026-03-14T11:40:00Z",
+        "recorded_by": "stmary_staff",
+        "recorded_at": "2026-03-14T11:45:00Z",
+    },
+    topics.FATE_OVERDUE: {
+        "hospital_id": HOSPITAL_ID,
+        "overdue_after_hours": 72,
+        "units": [
+            _UNIT
+            | {
+                "unit_id": UNIT_IDS[1],
+                "din": DINS[1],
+                "request_id": REQUEST_ID,
+                "dispatched_at": "2026-03-14T09:35:00Z",
+            }
+        ],
+        "as_of": "2026-03-17T09:35:00Z",
+    },  # fmt: skip
+    topics.RECALL_ISSUED: {
+        "recall_id": RECALL_ID,
+        "reason": "DONOR_INFECTION",
+        "severity": "HIGH",
+        "dins": [DINS[1]],
+        "hospitals": [
+            {
+                "hospital_id": HOSPITAL_ID,
+                "units": [
+                    _UNIT | {"unit_id": UNIT_IDS[1], "din": DINS[1], "request_id": REQUEST_ID, "bank_status": "ISSUED"}
+                ],
+            },
+        ],
+        "issued_by": "bank_admin",
+        "issued_at": "2026-03-18T08:00:00Z",
+    },  # fmt: skip
+    topics.RECALL_ACKNOWLEDGED: {
+        "recall_id": RECALL_ID,
+        "hospital_id": HOSPITAL_ID,
+        "units": [{"unit_id": UNIT_IDS[1], "din": DINS[1], "state": "QUARANTINED_HERE"}],
+        "acknowledged_by": "stmary_staff",
+        "acknowledged_at": "2026-03-18T08:20:00Z",
+    },
     topics.NOTIFICATION_DELIVERED: {
         "notification_id": NOTIFICATION_ID,
         "audience": f"hospital:{HOSPITAL_ID}",
@@ -116,7 +188,14 @@ SOURCES = {"hospital": "hospital-service", "bloodbank": "bloodbank-service", "no
 def subject(event_type: str) -> str:
     """The example event's subject, which is also its Kafka key."""
     key = topics.TOPICS[event_type].key
-    return {"request id": REQUEST_ID, "component:blood_group": INVENTORY_KEY, "notification id": NOTIFICATION_ID}[key]
+    return {
+        "request id": REQUEST_ID,
+        "component:blood_group": INVENTORY_KEY,
+        "notification id": NOTIFICATION_ID,
+        "DIN": DINS[0],
+        "hospital id": HOSPITAL_ID,
+        "recall id": RECALL_ID,
+    }[key]
 
 
 def example_event(event_type: str) -> CloudEvent:
