@@ -66,6 +66,13 @@ KEY_SCHEMAS: dict[str, dict[str, Any]] = {
         "pattern": r"^(WHOLE_BLOOD|RED_CELLS|PLASMA|PLATELETS|CRYO):(O|A|B|AB)[+-]$",
         "description": "`COMPONENT:BLOOD_GROUP` (the event's `subject`), UTF-8, e.g. `RED_CELLS:O+`.",
     },
+    "DIN": {
+        "type": "string",
+        "pattern": r"^[A-Z0-9][0-9]{12}$",
+        "description": "The unit's ISBT 128 Donation Identification Number (the event's `subject`), UTF-8.",
+    },
+    "hospital id": _UUID_KEY | {"description": "The hospital id (the event's `subject`), UTF-8."},
+    "recall id": _UUID_KEY | {"description": "The recall id (the event's `subject`), UTF-8."},
 }
 
 DEAD_LETTER_HEADERS = {
