@@ -148,7 +148,7 @@ PAYLOADS: dict[str, dict[str, Any]] = {
             }
         ],
         "as_of": "2026-03-17T09:35:00Z",
-    },  # fmt: skip
+    },
     topics.RECALL_ISSUED: {
         "recall_id": RECALL_ID,
         "reason": "DONOR_INFECTION",
@@ -164,7 +164,7 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         ],
         "issued_by": "bank_admin",
         "issued_at": "2026-03-18T08:00:00Z",
-    },  # fmt: skip
+    },
     topics.RECALL_ACKNOWLEDGED: {
         "recall_id": RECALL_ID,
         "hospital_id": HOSPITAL_ID,
