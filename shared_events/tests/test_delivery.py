@@ -299,7 +299,8 @@ def test_a_broker_restarted_on_its_data_keeps_the_log_and_the_relay_carries_on(m
 
     broker = KafkaCluster(data_dir=tmp_path / "kafka")
     broker.start()
-    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap_servers)
+    for name, value in broker.client_env().items():  # its address and its own admin login
+        monkeypatch.setenv(name, value)
     stop = threading.Event()
     try:
         create_topics()
