@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from shared_events import topics
 from shared_events.envelope import CloudEvent, build_event
@@ -19,6 +19,7 @@ HOSPITAL_ID = "0b9d6a57-5f8e-5b8c-9a4e-2f1c6d3e7a90"
 UNIT_IDS = ("9a3e2c61-1f4b-4d7e-8c2a-6b5d4e3f2a10", "c7d8e9f0-2a3b-4c5d-8e6f-7a8b9c0d1e2f")
 NOTIFICATION_ID = "3e4f5a6b-7c8d-4e9f-a0b1-c2d3e4f5a6b7"
 INVENTORY_KEY = "RED_CELLS:O+"
+_EXAMPLES = UUID("2f8e5c1a-7b3d-4e6f-9a0b-1c2d3e4f5a6b")  # event ids: uuid5 of the type in this namespace
 
 PAYLOADS: dict[str, dict[str, Any]] = {
     topics.REQUESTED: {
@@ -129,6 +130,6 @@ def example_event(event_type: str) -> CloudEvent:
         source=SOURCES[topics.TOPICS[event_type].producer],
         subject=subject(event_type),
         correlation_id=REQUEST_ID,
-        event_id=UUID(int=list(topics.TOPICS).index(event_type) + 1, version=4),
+        event_id=uuid5(_EXAMPLES, event_type),
         time=datetime.fromisoformat(times[-1]),
     )
