@@ -62,16 +62,24 @@ def services(config: dict) -> dict[str, dict]:
 
 
 def _of(services: dict[str, dict], service: str) -> dict[str, dict]:
-    """The compose services built from ``service``'s Dockerfile (web, worker, jobs)."""
-    dockerfile = f"{service}_service/Dockerfile"
-    return {name: spec for name, spec in services.items() if spec.get("build", {}).get("dockerfile") == dockerfile}
+    """The compose services built as ``service``'s image (web, worker, jobs)."""
+    return {name: spec for name, spec in services.items() if spec.get("build") == _build(service)}
+
+
+def _build(service: str) -> dict[str, object]:
+    """How compose builds ``service``'s image: the one Dockerfile, with the build argument SERVICE."""
+    return {"context": str(ROOT), "dockerfile": "Dockerfile", "args": {"SERVICE": service}}
 
 
 def _dockerfile(service: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) of a service's Dockerfile, continuation lines joined."""
-    text = re.sub(r"\\\n\s*", " ", (ROOT / f"{service}_service" / "Dockerfile").read_text())
+    """(INSTRUCTION, arguments) of the Dockerfile as built for ``service``: continuation lines joined,
+    ``${SERVICE}`` replaced by the build argument (the ``case`` check of it excepted)."""
+    text = re.sub(r"\\\n\s*", " ", (ROOT / "Dockerfile").read_text())
     lines = (line.strip() for line in text.splitlines())
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines if line and line[0] != "#"]
+    instructions = [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines if line and line[0] != "#"
+    ]
+    return [(instruction, args.replace("${SERVICE}", service)) for instruction, args in instructions]
 
 
 def _image_env(service: str) -> dict[str, str]:
@@ -363,7 +371,7 @@ def test_each_service_has_its_database_a_migrate_job_a_web_process_and_a_worker(
         assert all(env.get(name) for name in REQUIRED_SETTINGS), sorted(set(REQUIRED_SETTINGS) - set(env))
         assert env["DATABASE_URL"] == f"postgres://{service}:{password}@{service}-db:5432/{service}"
         assert (env["DEBUG"], env["LOG_FORMAT"]) == ("0", "json")
-        assert process["build"] == {"context": str(ROOT), "dockerfile": f"{service}_service/Dockerfile"}
+        assert process["build"] == _build(service)
         assert process["depends_on"][f"{service}-db"]["condition"] == "service_healthy"
     for process in (web, worker):
         assert process["restart"] == "unless-stopped"
@@ -397,7 +405,7 @@ def test_web_and_worker_share_a_metrics_directory_of_their_own(config, services,
     # The image sets the same path and makes it the app user's, which a new named volume copies.
     target = services[f"{service}-web"]["environment"]["PROMETHEUS_MULTIPROC_DIR"]
     assert _image_env(service)["PROMETHEUS_MULTIPROC_DIR"] == target
-    assert any(f"install -d -o app -g app {target}" in args for instruction, args in _dockerfile(service))
+    assert any(f"install -d -o 10001 -g 10001 {target}" in args for instruction, args in _dockerfile(service))
 
 
 # ------------------------------------------------------------------ commands and images
@@ -470,10 +478,18 @@ def test_every_manage_py_command_the_deployment_runs_is_a_command_of_that_servic
     assert used <= known, sorted(used - known)
 
 
-def test_one_dockerfile_per_service_and_no_other():
-    assert sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob("**/Dockerfile") if ".venv" not in p.parts) == [
-        f"{service}_service/Dockerfile" for service in sorted(SERVICES)
-    ]
+def test_one_dockerfile_for_every_service_and_no_other():
+    installed = {".venv", "node_modules"}  # third-party packages' own
+    found = [p.relative_to(ROOT).as_posix() for p in ROOT.glob("**/Dockerfile") if not installed & set(p.parts)]
+    assert found == ["Dockerfile"]
+    instructions = _dockerfile("any")
+    stages = [i for i, (instruction, _) in enumerate(instructions) if instruction == "FROM"]
+    for start, end in zip(stages, [*stages[1:], len(instructions)], strict=True):
+        assert ("ARG", "SERVICE") in instructions[start:end]  # each stage declares the build argument it uses
+    (check,) = [args for instruction, args in instructions if instruction == "RUN" and "case" in args]
+    for service, accepted in [*((s, True) for s in SERVICES), ("", False), ("kafka", False)]:
+        result = subprocess.run(["sh", "-c", check], env={"SERVICE": service}, capture_output=True, text=True)
+        assert (result.returncode == 0) == accepted, (service, result.stderr)
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -488,45 +504,62 @@ def test_the_dockerfile_builds_from_pinned_slim_python_in_two_stages_as_a_non_ro
             assert source.exists(), f"COPY {args}: {source} missing"
     runtime = instructions[[i for i, (instruction, _) in enumerate(instructions) if instruction == "FROM"][1] :]
     assert ("COPY", "--from=builder /opt/venv /opt/venv") in runtime
-    assert [args for instruction, args in runtime if instruction == "USER"] == ["app"]
-    assert any("useradd --system --uid 10001" in args for instruction, args in runtime if instruction == "RUN")
+    assert [args for instruction, args in runtime if instruction == "USER"] == ["10001:10001"]  # numeric: not root
+    assert any(
+        "useradd --system --uid 10001 --gid 10001" in args for instruction, args in runtime if instruction == "RUN"
+    )
     assert any("manage.py collectstatic --noinput" in args for instruction, args in runtime if instruction == "RUN")
     assert not any("migrate" in args for _, args in instructions)  # a compose job, not a build or start step
     ignored = (ROOT / ".dockerignore").read_text().split()
-    assert {".venv", "var", ".env", ".git"} <= set(ignored)
+    assert {".venv", "var", ".env", ".git", "**/node_modules"} <= set(ignored)
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_the_image_runs_gunicorn_with_the_shared_settings_and_checks_readyz(service):
     instructions = dict(_dockerfile(service))  # the last CMD / HEALTHCHECK wins, as in Docker
-    command = _exec_form(instructions["CMD"])
-    assert command[:3] == ["gunicorn", "--config", "python:shared_events.gunicorn_config"]
-    app = command[-1].split(":")[0]
+    assert _exec_form(instructions["CMD"]) == ["gunicorn", "--config", "gunicorn.conf.py"]
+    assert instructions["WORKDIR"] == f"/app/{service}_service"  # where the service's gunicorn.conf.py is
+    printed = _gunicorn_settings(service)
+    app = printed["wsgi_app"].split(":")[0]
     assert (ROOT / f"{service}_service" / (app.replace(".", "/") + ".py")).exists()
-    if service == "notification":  # ASGI, for the Server-Sent Events feed
-        assert command[3:] == ["--worker-class", "uvicorn_worker.UvicornWorker", "config.asgi:application"]
+    if service == "notification":  # ASGI, for the Server-Sent Events feed; open streams must not hold a stop
+        assert (printed["wsgi_app"], printed["worker_class"]) == (
+            "config.asgi:application",
+            "uvicorn_worker.UvicornWorker",
+        )
+        assert printed["graceful_timeout"] == "5"
     else:
-        assert command[3:] == ["config.wsgi"]
+        assert (printed["wsgi_app"], printed["worker_class"], printed["graceful_timeout"]) == (
+            "config.wsgi",
+            "gthread",
+            "20",
+        )
+    assert printed["child_exit"] == "<child_exit()>"  # the shared settings, hooks included
     assert _exec_form(instructions["HEALTHCHECK"]) == ["python", "-m", "shared_events.healthcheck", "/readyz"]
     requirements = (ROOT / f"{service}_service" / "requirements.txt").read_text()
     assert re.search(r"^gunicorn==", requirements, flags=re.MULTILINE)
     assert (service == "notification") == bool(re.search(r"^uvicorn-worker==", requirements, flags=re.MULTILINE))
 
 
-def test_gunicorn_settings_come_from_the_environment():
-    env = {"PATH": f"{VENV_BIN}:/usr/bin:/bin", "PORT": "8123", "GUNICORN_WORKERS": "7", "GUNICORN_TIMEOUT": "45"}
+def _gunicorn_settings(service: str, **env: str) -> dict[str, str]:
+    """What gunicorn makes of the service's gunicorn.conf.py (``--print-config``), in its folder."""
     result = subprocess.run(
-        ["gunicorn", "--config", "python:shared_events.gunicorn_config", "--print-config", "config.wsgi"],
-        cwd=ROOT / "hospital_service",
-        env=env | {"SECRET_KEY": "x"},
+        ["gunicorn", "--config", "gunicorn.conf.py", "--print-config"],
+        cwd=ROOT / f"{service}_service",
+        env={"PATH": f"{VENV_BIN}:/usr/bin:/bin", "SECRET_KEY": "x"} | env,
         capture_output=True,
         text=True,
     )
     assert result.returncode == 0, result.stderr
-    printed = dict(re.findall(r"^(\w+)\s+= (.*)$", result.stdout, flags=re.MULTILINE))
+    return dict(re.findall(r"^(\w+)\s+= (.*)$", result.stdout, flags=re.MULTILINE))
+
+
+def test_gunicorn_settings_come_from_the_environment():
+    printed = _gunicorn_settings("hospital", PORT="8123", GUNICORN_WORKERS="7", GUNICORN_TIMEOUT="45")
     assert printed["bind"] == "['0.0.0.0:8123']"
     assert (printed["workers"], printed["timeout"], printed["threads"]) == ("7", "45", "4")
     assert (printed["worker_class"], printed["graceful_timeout"], printed["max_requests"]) == ("gthread", "20", "1000")
+    assert _gunicorn_settings("notification", GUNICORN_GRACEFUL_TIMEOUT="9")["graceful_timeout"] == "9"
 
 
 @pytest.fixture(scope="module")

@@ -191,7 +191,7 @@ def _operation(service: str, action: str, channel: str, message_keys: list[str],
         "action": action,
         "channel": _ref("channels", channel),
         "summary": summary,
-        "tags": [{"name": service}],
+        "tags": [_ref("components", "tags", service)],
         "messages": [_ref("channels", channel, "messages", key) for key in message_keys],
     }
     if action == "receive":
@@ -243,13 +243,20 @@ def asyncapi_document() -> dict[str, Any]:
             "version": "1.0.0",
             "description": DESCRIPTION,
             "license": LICENSE,
-            "tags": [{"name": service, "description": f"{service}-service"} for service in DLQ_SERVICES],
+            "tags": [_ref("components", "tags", service) for service in DLQ_SERVICES],
         },
         "defaultContentType": "application/cloudevents+json",
         "servers": SERVERS,
         "channels": _channels(),
         "operations": _operations(),
-        "components": {"schemas": schemas, "messages": messages},
+        "components": {
+            "schemas": schemas,
+            "messages": messages,
+            "tags": {
+                service: {"name": service, "description": f"What {service}-service sends and receives."}
+                for service in DLQ_SERVICES
+            },
+        },
     }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from shared_events import topics
 from shared_events.envelope import CloudEvent, build_event
@@ -28,6 +28,7 @@ _UNIT = {
     "blood_group": "O+",
     "expires_at": "2026-04-20T23:59:00Z",
 }
+_EXAMPLES = UUID("2f8e5c1a-7b3d-4e6f-9a0b-1c2d3e4f5a6b")  # event ids: uuid5 of the type in this namespace
 
 PAYLOADS: dict[str, dict[str, Any]] = {
     topics.REQUESTED: {
@@ -208,6 +209,6 @@ def example_event(event_type: str) -> CloudEvent:
         source=SOURCES[topics.TOPICS[event_type].producer],
         subject=subject(event_type),
         correlation_id=REQUEST_ID,
-        event_id=UUID(int=list(topics.TOPICS).index(event_type) + 1, version=4),
+        event_id=uuid5(_EXAMPLES, event_type),
         time=datetime.fromisoformat(times[-1]),
     )

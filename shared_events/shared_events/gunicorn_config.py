@@ -1,8 +1,9 @@
 """Gunicorn settings of every service's web process, from the environment.
 
-Each service image runs ``gunicorn --config python:shared_events.gunicorn_config config.wsgi``
-(notification: ``--worker-class uvicorn_worker.UvicornWorker config.asgi:application``, for
-its Server-Sent Events feed). Defaults suit a container with a few cores behind a proxy.
+The image (the repository's Dockerfile) runs ``gunicorn --config gunicorn.conf.py`` in the
+service's folder; that file imports these settings and names the application (hospital and
+bloodbank: ``config.wsgi``; notification: ``config.asgi:application`` with uvicorn workers,
+for its Server-Sent Events feed). Defaults suit a container with a few cores behind a proxy.
 
 Environment (default):
 - ``PORT`` (8000): listen on ``0.0.0.0:PORT``.
@@ -37,7 +38,7 @@ def _int(name: str, default: int) -> int:
 
 bind = f"0.0.0.0:{_int('PORT', 8000)}"
 workers = _int("GUNICORN_WORKERS", 2 * len(os.sched_getaffinity(0)) + 1)
-worker_class = "gthread"  # the notification image passes --worker-class uvicorn_worker.UvicornWorker
+worker_class = "gthread"  # notification_service/gunicorn.conf.py: uvicorn_worker.UvicornWorker
 threads = _int("GUNICORN_THREADS", 4)
 timeout = _int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)

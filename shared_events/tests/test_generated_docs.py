@@ -3,8 +3,13 @@
 import json
 from pathlib import Path
 
+from cloudevents.core.bindings import kafka as binding
+from cloudevents.core.formats.json import JSONFormat
+
+from shared_events import examples
 from shared_events.asyncapi import asyncapi_document
-from shared_events.topics import topic_table
+from shared_events.envelope import parse_event
+from shared_events.topics import APPROVED, topic_table
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -15,3 +20,22 @@ def test_docs_asyncapi_is_generated_from_the_event_classes():
 
 def test_kafka_topics_json_matches_the_registry():
     assert json.loads((ROOT / "kafka" / "topics.json").read_text()) == topic_table(), "run make asyncapi"
+
+
+def test_the_wire_example_in_docs_events_md_is_the_example_event():
+    lines = (ROOT / "docs" / "events.md").read_text().splitlines()
+    wire = {
+        line[:8].rstrip(": "): line[9:] for line in lines if line.startswith(("key:     ", "headers: ", "value:   "))
+    }
+    example = examples.example_event(APPROVED)
+    assert wire == {
+        "key": example.subject,
+        "headers": "content-type: application/cloudevents+json; charset=UTF-8",
+        "value": example.to_bytes().decode(),
+    }, "run make asyncapi, then copy the example into docs/events.md"
+    name, value = wire["headers"].split(": ", 1)
+    message = binding.KafkaMessage(
+        headers={name: value.encode()}, key=wire["key"].encode(), value=wire["value"].encode()
+    )
+    assert binding.from_kafka(message, JSONFormat()).get_id() == str(example.id)
+    assert parse_event(wire["value"], topic=APPROVED).data.units_allocated == 2
