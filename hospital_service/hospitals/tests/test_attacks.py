@@ -36,9 +36,7 @@ def _token_login(username: str, password: str, **client_kwargs: str) -> int:
 
 
 def test_a_made_up_x_forwarded_for_does_not_dodge_the_token_logins_lockout(staff):
-    answers = [
-        _token_login(staff.username, f"guess-{n}", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}") for n in range(20)
-    ]
+    answers = [_token_login(staff.username, f"guess-{n}", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}") for n in range(20)]
     assert answers == [400] * (LIMIT - 1) + [429] * (21 - LIMIT)
     assert _token_login(staff.username, RIGHT, HTTP_X_FORWARDED_FOR="198.51.100.99") == 429
 
