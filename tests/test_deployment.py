@@ -664,3 +664,19 @@ def test_a_service_refuses_to_start_without_a_secret_key_unless_debugging(servic
     result = manage(service, "check", env={})
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_access_logs_never_write_a_query_string_where_the_stream_ticket_travels():
+    import logging
+
+    from shared_events import gunicorn_config
+
+    assert "%(U)s" in gunicorn_config.access_log_format
+    assert not {"%(r)s", "%(q)s", "%(f)s"} & set(re.findall(r"%\(\w+\)s", gunicorn_config.access_log_format))
+    assert gunicorn_config.forwarded_allow_ips == ""  # the servers believe no X-Forwarded-* header
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("203.0.113.9:5000", "GET", "/api/v1/notifications/stream/?ticket=s3cret&last_event_id=4", "1.1", 200), None,
+    )  # fmt: skip
+    assert any(f.filter(record) for f in logging.getLogger("uvicorn.access").filters)
+    assert record.getMessage() == '203.0.113.9:5000 - "GET /api/v1/notifications/stream/ HTTP/1.1" 200'
