@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 from inventory.lifecycle import Step
 from inventory.models import Unit, UnitStatus, UnitStatusChange
-from inventory.services import TransitionError, refresh_stock
+from inventory.services import refresh_stock
 
 from shared_events import topics
 from shared_events.django.outbox import publish
@@ -530,8 +530,3 @@ def close_recall(*, recall_id: UUID | str, by: str, now: datetime | None = None)
         recall.status, recall.closed_by, recall.closed_at = RecallStatus.CLOSED, by, now
         recall.save(update_fields=["status", "closed_by", "closed_at"])
     return recall
-
-
-def ensure_not_recalled(unit: Unit) -> None:
-    if unit.recalled_at is not None:
-        raise TransitionError(f"unit {unit.din} is recalled; it never returns to stock")

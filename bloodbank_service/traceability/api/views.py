@@ -10,7 +10,7 @@ from inventory.models import Unit
 from inventory.permissions import IsBankStaff
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -168,7 +168,7 @@ def _din(text: str) -> str:
     try:
         return normalize_din(text)
     except InvalidDIN as exc:
-        raise ValidationError({"din": [str(exc)]}) from None
+        raise ParseError(str(exc)) from None  # 400 {"detail": ...}: the path, not a body field
 
 
 class TraceView(APIView):
