@@ -86,7 +86,8 @@ def _in_sync(cluster: KafkaCluster) -> bool:
 
 
 def _wait_in_sync(cluster: KafkaCluster, what: str) -> None:
-    wait_for(lambda: _in_sync(cluster), timeout=RECOVERY_SECONDS, interval=0.5, message=f"every partition in sync after {what}")
+    in_sync = f"every partition in sync after {what}"
+    wait_for(lambda: _in_sync(cluster), timeout=RECOVERY_SECONDS, interval=0.5, message=in_sync)
 
 
 # -- the cluster ------------------------------------------------------------------------------
@@ -218,9 +219,8 @@ def test_leader_of_the_request_topic_killed_and_restarted(stack: Stack, load: St
             load.wait_for_more(20, message="requests before the kill")
             leader = cluster.leader_of(topic)
             cluster.kill_node(leader)
-            wait_for(
-                lambda: cluster.leader_of(topic) not in (leader, -1), timeout=RECOVERY_SECONDS, message="a new leader of requested-0"
-            )
+            new_leader = "a new leader of requested-0"
+            wait_for(lambda: cluster.leader_of(topic) not in (leader, -1), timeout=RECOVERY_SECONDS, message=new_leader)
             while_down = load.wait_for_more(30, message="requests while the leader is dead")
             _decided_while(stack, while_down, f"decisions with broker {leader} dead")
             cluster.start_node(leader, timeout=RECOVERY_SECONDS)
@@ -299,7 +299,8 @@ def test_two_brokers_down_30_seconds_writes_stall_and_resume(stack: Stack, load:
             with ThreadPoolExecutor(len(victims)) as pool:
                 list(pool.map(lambda node: cluster.start_node(node, timeout=RECOVERY_SECONDS), victims))
             back_at = time.monotonic()
-            wait_for(lambda: statuses(stack, during)["APPROVED"], timeout=RECOVERY_SECONDS, interval=0.2, message="a decision")
+            resumed = "a decision of a request made during the outage"
+            wait_for(lambda: statuses(stack, during)["APPROVED"], timeout=RECOVERY_SECONDS, message=resumed)
             notes["first decision after the brokers' return (s)"] = round(time.monotonic() - back_at, 1)
             _wait_in_sync(cluster, f"brokers {victims} restarted")
             load.wait_for_more(20, message="requests after the outage")
@@ -326,7 +327,7 @@ def test_bank_workers_scaled_to_three_and_back_to_one(stack: Stack, load: Steady
             started_at = time.monotonic()
             for name in extra:
                 stack.start_process(name)
-            wait_for(lambda: _sharing(stack, group, 3), timeout=60, interval=0.2, message="three bank workers")
+            wait_for(lambda: _sharing(stack, group, 3), timeout=RECOVERY_SECONDS, interval=0.2, message="three workers")
             notes["scale-up: three members sharing (s)"] = round(time.monotonic() - started_at, 1)
             three = load.wait_for_more(30, message="requests with three bank workers")
             _decided_while(stack, three, "decisions with three bank workers")
