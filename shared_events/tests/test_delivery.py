@@ -42,7 +42,9 @@ def test_an_event_written_to_the_outbox_is_published_and_handled(make_consumer):
     event = _publish("r-1")
     relay_stop, consumer = threading.Event(), make_consumer()
     with running(OutboxRelay(stop=relay_stop).run, relay_stop), running(consumer.run, consumer.stop):
-        wait_for(lambda: _effects("r-1") == 1, message="the handler's effect")
+        # The session's first event also waits for a cold broker: the group's first join and the idempotent
+        # producer's id (slower with every registry topic created per test); 20 s was too tight under load.
+        wait_for(lambda: _effects("r-1") == 1, timeout=60, message="the handler's effect")
     row = OutboxEvent.objects.get(event_id=event.id)
     assert row.sent_at is not None
     assert Effect.objects.get(subject="r-1").event_id == event.id
