@@ -52,7 +52,7 @@ _PENDING = {
     "units_allocated": 0,
     "allocations": [],
     "released_unit_ids": [],
-    "cancel_reason_code": "",
+    "cancel_reason_code": None,
     "cancel_reason": "",
     "requested_by": "stmary_staff",
     "times_published": 1,
