@@ -38,7 +38,7 @@ class BankRequest(models.Model):
     allow_partial = models.BooleanField(null=True, blank=True)
     patient_reference = models.CharField(max_length=64, blank=True)
     # A code: the hospital's free-text note never reaches the bank (it could name the patient).
-    indication = models.CharField(max_length=24, choices=choices(Indication), blank=True)
+    indication = models.CharField(max_length=24, choices=choices(Indication), null=True, blank=True)  # noqa: DJ001 - null: not sent (the schema enum has no "")
     requested_by = models.CharField(max_length=150, blank=True)
     requested_at = models.DateTimeField(null=True, blank=True)
     correlation_id = models.CharField(max_length=100, blank=True)
@@ -56,7 +56,7 @@ class BankRequest(models.Model):
 
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancelled_by = models.CharField(max_length=150, blank=True)
-    cancel_reason_code = models.CharField(max_length=16, choices=choices(CancelReason), blank=True)
+    cancel_reason_code = models.CharField(max_length=16, choices=choices(CancelReason), null=True, blank=True)  # noqa: DJ001 - as above
 
     class Meta:
         ordering = ["-received_at"]

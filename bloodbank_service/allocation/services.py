@@ -91,7 +91,7 @@ def _fill_details(bank_request: BankRequest, request: BloodRequestedV1) -> None:
     bank_request.needed_by = request.needed_by
     bank_request.allow_partial = request.allow_partial
     bank_request.patient_reference = request.patient_reference or ""
-    bank_request.indication = request.indication.value if request.indication else ""
+    bank_request.indication = request.indication.value if request.indication else None
     bank_request.requested_by = request.requested_by
     bank_request.requested_at = request.requested_at
 
@@ -374,7 +374,7 @@ def cancel_blood_request(*, cancel: BloodCancelledV1, correlation_id: str = "", 
             )
         bank_request.cancelled_at = cancel.cancelled_at
         bank_request.cancelled_by = cancel.cancelled_by
-        bank_request.cancel_reason_code = cancel.reason_code.value if cancel.reason_code else ""
+        bank_request.cancel_reason_code = cancel.reason_code.value if cancel.reason_code else None
         if not bank_request.is_decided:
             _reject(
                 bank_request,

@@ -50,7 +50,7 @@ class BloodRequest(models.Model):
     dispatched_at = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField(null=True, blank=True)
 
-    cancel_reason_code = models.CharField(max_length=16, choices=CANCEL_REASON_CHOICES, blank=True, default="")
+    cancel_reason_code = models.CharField(max_length=16, choices=CANCEL_REASON_CHOICES, null=True, blank=True)  # noqa: DJ001 - null until cancelled (the schema enum has no "")
     cancel_reason = models.CharField(max_length=500, blank=True, default="")  # free text: stays here
     cancelled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"

@@ -63,7 +63,7 @@ REQUEST = {
     ],
     "cancelled_at": None,
     "cancelled_by": "",
-    "cancel_reason_code": "",
+    "cancel_reason_code": None,
 }
 REQUEST_EXAMPLE = OpenApiExample("An approved EMERGENCY request", value=REQUEST, response_only=True)
 

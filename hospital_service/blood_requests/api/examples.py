@@ -52,7 +52,7 @@ _PENDING = {
     "units_allocated": 0,
     "allocations": [],
     "released_unit_ids": [],
-    "cancel_reason_code": "",
+    "cancel_reason_code": None,
     "dispatched_units": [],
     "dispatched_at": None,
     "received_at": None,
