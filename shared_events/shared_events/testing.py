@@ -277,7 +277,7 @@ def wait_for(condition: Callable[[], T], *, timeout: float = 20.0, interval: flo
         time.sleep(interval)
 
 
-def read_topic(topic: str, count: int, *, timeout: float = 20.0) -> list[Message]:
+def read_topic(topic: str, count: int, *, timeout: float = 60.0) -> list[Message]:
     """Read ``count`` messages of ``topic`` from the beginning, with a fresh consumer group."""
     consumer = Consumer(consumer_config(f"test-reader-{uuid.uuid4()}", **{"enable.auto.commit": False}))
     consumer.subscribe([topic])

@@ -35,7 +35,8 @@ def secured_broker(kafka_bootstrap: str) -> None:
 
 # ------------------------------------------------------------------ the contract's table
 
-# The "Topics" table of the event contract (shared/design/events.md), copied here on purpose:
+# The "Topics" tables of the event contract (shared/design/events.md; the traceability topics of
+# docs/events.md), copied here on purpose:
 # the broker's answers are checked against the contract, not against the registry the ACLs
 # were derived from. The DLQ row: each service writes and replays its own dlq.<service>.
 CONTRACT = {
@@ -47,6 +48,12 @@ CONTRACT = {
     "bloodbank.inventory.updated": ("bloodbank", {"hospital", "notification"}),
     "bloodbank.inventory.low_stock": ("bloodbank", {"hospital", "notification"}),
     "notification.delivered": ("notification", set()),  # (audit, ops)
+    "bloodbank.units.dispatched": ("bloodbank", {"hospital", "notification"}),
+    "hospital.units.received": ("hospital", {"bloodbank", "notification"}),
+    "hospital.unit.fate": ("hospital", {"bloodbank", "notification"}),
+    "bloodbank.fate.overdue": ("bloodbank", {"notification"}),
+    "bloodbank.recall.issued": ("bloodbank", {"hospital", "notification"}),
+    "hospital.recall.acknowledged": ("hospital", {"bloodbank", "notification"}),
 }
 
 
