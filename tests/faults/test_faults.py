@@ -229,6 +229,7 @@ def test_leader_of_the_request_topic_killed_and_restarted(stack: Stack, load: St
         _assert_all_approved(settle(stack, load.created, timeout=SETTLE_SECONDS))
 
 
+@pytest.mark.slow
 def test_active_controller_killed_and_restarted(stack: Stack, load: SteadyLoad, cluster: KafkaCluster):
     """kill -9 of the KRaft quorum leader: another controller is elected, requests go on being decided."""
     with reported("b kill -9 active controller", stack, load):
