@@ -53,8 +53,6 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {  # noqa: F821 - set by service_s
     "RequestStatusEnum": "blood_requests.models.STATUS_CHOICES",
     "LocalUnitStatusEnum": "local_inventory.models.LocalUnitStatus",
     "StockLevelEnum": "shared_events.enums.StockLevel",
+    "WasteReasonEnum": "local_inventory.models.WASTE_REASON_CHOICES",
+    "CancelReasonCodeEnum": "blood_requests.models.CANCEL_REASON_CHOICES",
 }
-
-# drf-spectacular names the coded reasons (waste, cancel) once per serializer field; the schema is
-# correct, only the enum names repeat. Silenced until ENUM_NAME_OVERRIDES names each choice set once.
-SILENCED_SYSTEM_CHECKS = ["drf_spectacular.W001"]

@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from shared_events.enums import WasteReason, choices
 
+WASTE_REASON_CHOICES = choices(WasteReason)  # one name for the choice set in the OpenAPI schema
+
 
 class LocalUnitStatus(models.TextChoices):
     """AVAILABLE (or QUARANTINED by a recall) until its one final fate: TRANSFUSED, WASTED or RETURNED.
@@ -50,7 +52,7 @@ class LocalUnit(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     adverse_reaction = models.BooleanField(default=False)
-    waste_reason = models.CharField(max_length=30, choices=choices(WasteReason), blank=True, default="")
+    waste_reason = models.CharField(max_length=30, choices=WASTE_REASON_CHOICES, blank=True, default="")
     left_storage_at = models.DateTimeField(null=True, blank=True)
     returned_at = models.DateTimeField(null=True, blank=True)
     cold_chain_intact = models.BooleanField(null=True, blank=True)

@@ -2,8 +2,8 @@ from blood_requests.lifecycle import PATIENT_REFERENCE_MAX_LENGTH, is_opaque_pat
 from django.utils import timezone
 from rest_framework import serializers
 
-from local_inventory.models import LocalUnit
-from shared_events.enums import WasteReason, choices
+from local_inventory.models import WASTE_REASON_CHOICES, LocalUnit
+from shared_events.enums import WasteReason
 
 _SKEW = timezone.timedelta(minutes=2)  # clocks of the ward PC and the server differ a little
 
@@ -19,6 +19,12 @@ class LocalUnitSerializer(serializers.ModelSerializer):
     status_changed_by = serializers.CharField(
         source="status_changed_by.username", read_only=True, default=None, allow_null=True
     )  # null until someone transfuses or discards the unit
+    waste_reason = serializers.ChoiceField(
+        choices=WASTE_REASON_CHOICES,
+        read_only=True,
+        allow_blank=True,
+        help_text="Why the unit was wasted; blank unless WASTED.",
+    )
 
     class Meta:
         model = LocalUnit
@@ -71,7 +77,7 @@ class TransfuseSerializer(serializers.Serializer):
 
 
 class DiscardSerializer(serializers.Serializer):
-    reason = serializers.ChoiceField(choices=choices(WasteReason), help_text="Why the unit was wasted (coded).")
+    reason = serializers.ChoiceField(choices=WASTE_REASON_CHOICES, help_text="Why the unit was wasted (coded).")
     note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="", help_text="Stays here.")
 
     def validate(self, attrs: dict) -> dict:
