@@ -29,6 +29,7 @@ def main(total: int) -> None:
     from inventory import rules
     from inventory.din import make_din
     from inventory.models import Unit, UnitStatus, UnitStatusChange
+    from inventory.products import default_product_code
     from inventory.services import ALL_KEYS, ensure_stock_keys, refresh_stock
     from mix import units_per_key
 
@@ -46,6 +47,7 @@ def main(total: int) -> None:
                 Unit(
                     din=make_din("Z9998", now.year, sequence),
                     component=component,
+                    product_code=default_product_code(component),
                     blood_group=group,
                     volume_ml=280,
                     collected_at=collected,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
 
@@ -42,11 +43,21 @@ class Unit(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     # Set by a recall: such a unit is never allocated or released to stock again.
     recalled_at = models.DateTimeField(null=True, blank=True)
+    # ISBT 128 product identity (transfusion.md section 8): a unit is (DIN, product code, division).
+    product_code = models.CharField(
+        max_length=8, help_text="ISBT 128 Product Code, e.g. E0398V00 (PDC, type of donation, division)"
+    )
+    division = models.CharField(max_length=2, default="00", help_text="00 undivided; A0, Ab ... for splits")
+    # Special attributes (shared_events.enums.UnitAttribute) and red-cell antigens the unit is typed
+    # negative for (shared_events.enums.ANTIGENS), set at receipt (transfusion.md section 6).
+    special_attributes = ArrayField(models.CharField(max_length=16), default=list, blank=True)
+    antigen_negative = ArrayField(models.CharField(max_length=4), default=list, blank=True)
+    irradiated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["expires_at", "din"]
         constraints = [
-            models.UniqueConstraint(fields=["din", "component"], name="unit_unique_din_component"),
+            models.UniqueConstraint(fields=["din", "product_code", "division"], name="unit_unique_isbt_product"),
             models.CheckConstraint(condition=Q(expires_at__gt=F("collected_at")), name="unit_expires_after_collection"),
             models.CheckConstraint(condition=Q(volume_ml__gt=0), name="unit_volume_positive"),
         ]

@@ -20,6 +20,7 @@ from django.utils import timezone
 from inventory import rules
 from inventory.din import normalize_din
 from inventory.models import StockSnapshot, StockThreshold, Unit, UnitStatus, UnitStatusChange
+from inventory.products import default_product_code
 from shared_events import topics
 from shared_events.django.outbox import publish
 from shared_events.enums import BloodGroup, Component, StockLevel
@@ -287,6 +288,7 @@ def receive_unit(
         unit = Unit.objects.create(
             din=din,
             component=component,
+            product_code=default_product_code(component),
             blood_group=blood_group,
             volume_ml=volume_ml,
             collected_at=collected_at,

@@ -49,6 +49,42 @@ class Indication(StrEnum):
     OTHER = "OTHER"
 
 
+UNKNOWN_GROUP = "UNKNOWN"
+"""``blood_group`` of an EMERGENCY request for a patient not yet typed: emergency release (transfusion.md section 5)."""
+
+
+class RequestProtocol(StrEnum):
+    """STANDARD: one component, a number of units. MTP: massive transfusion packs (transfusion.md section 7)."""
+
+    STANDARD = "STANDARD"
+    MTP = "MTP"
+
+
+class SpecialRequirement(StrEnum):
+    """What a request may require of its units (transfusion.md section 6)."""
+
+    IRRADIATED = "IRRADIATED"
+    CMV_NEGATIVE = "CMV_NEGATIVE"
+    LEUKOREDUCED = "LEUKOREDUCED"
+    WASHED = "WASHED"
+    HBS_NEGATIVE = "HBS_NEGATIVE"
+
+
+class UnitAttribute(StrEnum):
+    """What a unit may carry: the special requirements plus HT_NEGATIVE (low-titre anti-A/B plasma)."""
+
+    IRRADIATED = "IRRADIATED"
+    CMV_NEGATIVE = "CMV_NEGATIVE"
+    LEUKOREDUCED = "LEUKOREDUCED"
+    WASHED = "WASHED"
+    HBS_NEGATIVE = "HBS_NEGATIVE"
+    HT_NEGATIVE = "HT_NEGATIVE"
+
+
+ANTIGENS: tuple[str, ...] = ("C", "c", "E", "e", "K", "k", "Fya", "Fyb", "Jka", "Jkb", "M", "N", "S", "s")
+"""Red-cell antigens a unit can be typed negative for and a request can ask to lack (case-sensitive)."""
+
+
 class CancelReason(StrEnum):
     """Why a request was cancelled, as a code (the free-text note stays at the hospital)."""
 
@@ -64,6 +100,8 @@ class RejectReason(StrEnum):
     INVALID_REQUEST = "INVALID_REQUEST"
     NEEDED_BY_PASSED = "NEEDED_BY_PASSED"
     CANCELLED_BEFORE_DECISION = "CANCELLED_BEFORE_DECISION"
+    # v2 of bloodbank.blood.rejected only: compatible units exist, none has what the request requires.
+    NO_UNITS_MEETING_REQUIREMENTS = "NO_UNITS_MEETING_REQUIREMENTS"
 
 
 class StockLevel(StrEnum):
@@ -93,6 +131,17 @@ class WasteReason(StrEnum):
     NOT_REQUIRED_OUT_TOO_LONG = "NOT_REQUIRED_OUT_TOO_LONG"
     CONTAMINATION_SUSPECTED = "CONTAMINATION_SUSPECTED"
     RECALLED = "RECALLED"
+    OTHER = "OTHER"
+
+
+class BankDiscardReason(StrEnum):
+    """Why the bank discarded a unit from its own stock (transfusion.md section 9)."""
+
+    EXPIRED = "EXPIRED"
+    FAILED_TESTING = "FAILED_TESTING"
+    DAMAGED = "DAMAGED"
+    RECALLED = "RECALLED"
+    TEMPERATURE_EXCURSION = "TEMPERATURE_EXCURSION"
     OTHER = "OTHER"
 
 

@@ -20,6 +20,8 @@ from pydantic import (
 )
 
 from shared_events.enums import (
+    ANTIGENS,
+    UNKNOWN_GROUP,
     BloodGroup,
     CancelReason,
     Component,
@@ -30,8 +32,11 @@ from shared_events.enums import (
     RecallSeverity,
     RecallUnitState,
     RejectReason,
+    RequestProtocol,
+    SpecialRequirement,
     StockCrossing,
     StockLevel,
+    UnitAttribute,
     WasteReason,
 )
 
@@ -75,6 +80,74 @@ class BloodRequestedV1(Payload):
         return self
 
 
+Antigen = Literal[*ANTIGENS]
+
+ProductCode = Annotated[
+    str,
+    Field(
+        pattern=r"^E[0-9A-Z]{4}[0-9A-Z][0-9A-Z][0-9a-z]$",
+        description="ISBT 128 Product Code: PDC (E + 4), type of donation, division (2)",
+    ),
+]
+Division = Annotated[str, Field(pattern=r"^([0A-Z]0|[A-Z][a-z])$", description="ISBT 128 division: 00, A0, Ab ...")]
+
+
+class BloodRequestedV2(Payload):
+    """A hospital asks the blood bank for units, or for massive transfusion packs (``protocol`` MTP).
+
+    v2 adds emergency release (``blood_group`` UNKNOWN with ``authorised_by``), ``group_confirmed``
+    (false, the safe choice, unless two concordant group determinations were made),
+    ``rhd_negative_required``, special requirements and antigen-negative units, and MTP, which has no
+    ``component`` or ``units``. The bank rejects a combination transfusion.md forbids (e.g. UNKNOWN on
+    a SCHEDULED request) as INVALID_REQUEST, so such an event is decided, not dead-lettered.
+    """
+
+    request_id: UUID
+    hospital_id: UUID
+    hospital_name: str = Field(min_length=1, max_length=200)
+    blood_group: BloodGroup | Literal["UNKNOWN"]
+    protocol: RequestProtocol = RequestProtocol.STANDARD
+    component: Component | None = None
+    units: int | None = Field(default=None, ge=1, le=20)
+    priority: Priority
+    needed_by: UtcDatetime | None = None
+    allow_partial: bool
+    authorised_by: str | None = Field(default=None, min_length=1, max_length=150)
+    group_confirmed: bool = False
+    rhd_negative_required: bool = True
+    special_requirements: list[SpecialRequirement] = Field(default_factory=list)
+    antigen_negative: list[Antigen] = Field(default_factory=list)
+    patient_reference: str | None = Field(default=None, max_length=64)
+    indication: Indication | None = None
+    requested_by: str
+    requested_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _shape(self) -> BloodRequestedV2:
+        if self.priority == Priority.SCHEDULED and self.needed_by is None:
+            raise ValueError("needed_by is required for SCHEDULED requests")
+        if self.protocol == RequestProtocol.MTP:
+            if self.component is not None or self.units is not None:
+                raise ValueError("an MTP request has no component or units: the packs say what is sent")
+        elif self.component is None or self.units is None:
+            raise ValueError("component and units are required (except for MTP)")
+        return self
+
+    @property
+    def group_unknown(self) -> bool:
+        return self.blood_group == UNKNOWN_GROUP
+
+    @classmethod
+    def from_v1(cls, v1: BloodRequestedV1) -> BloodRequestedV2:
+        """A v1 request as v2: group not confirmed (v1 could not say so), RhD-negative required, no needs."""
+        return cls.model_validate(v1.model_dump())
+
+
+def requested_v2(data: BloodRequestedV1 | BloodRequestedV2) -> BloodRequestedV2:
+    """The payload of a ``hospital.blood.requested`` event of either major, as v2."""
+    return data if isinstance(data, BloodRequestedV2) else BloodRequestedV2.from_v1(data)
+
+
 class BloodCancelledV1(Payload):
     """A hospital cancels a request; units allocated to it are released."""
 
@@ -95,6 +168,10 @@ class Allocation(Payload):
     blood_group: BloodGroup
     expires_at: UtcDatetime
     batch: str
+    # Optional since transfusion.md sections 6 and 8 (absent from older producers' events).
+    product_code: ProductCode | None = None
+    division: Division | None = None
+    special_attributes: list[UnitAttribute] = Field(default_factory=list)
 
 
 class BloodApprovedV1(Payload):
@@ -107,6 +184,8 @@ class BloodApprovedV1(Payload):
     partial: bool
     allocations: list[Allocation] = Field(min_length=1)
     decided_at: UtcDatetime
+    pack: int | None = Field(default=None, ge=1, description="the MTP pack this decision is for")
+    uncrossmatched: bool = Field(default=False, description="emergency release of a patient of unknown group")
 
     @model_validator(mode="after")
     def _counts_match(self) -> BloodApprovedV1:
@@ -117,6 +196,9 @@ class BloodApprovedV1(Payload):
         return self
 
 
+_V1_REJECT_REASONS = frozenset(RejectReason) - {RejectReason.NO_UNITS_MEETING_REQUIREMENTS}
+
+
 class BloodRejectedV1(Payload):
     """The blood bank could not allocate anything to a request."""
 
@@ -125,6 +207,28 @@ class BloodRejectedV1(Payload):
     reason_code: RejectReason
     detail: str
     decided_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _v1_reasons_only(self) -> BloodRejectedV1:
+        if self.reason_code not in _V1_REJECT_REASONS:
+            raise ValueError(f"reason_code {self.reason_code} exists from v2 on")
+        return self
+
+
+class BloodRejectedV2(Payload):
+    """v2: adds NO_UNITS_MEETING_REQUIREMENTS (a v1 reader would refuse it) and the MTP ``pack``."""
+
+    request_id: UUID
+    hospital_id: UUID
+    reason_code: RejectReason
+    detail: str
+    decided_at: UtcDatetime
+    pack: int | None = Field(default=None, ge=1)
+
+
+def rejected_v2(data: BloodRejectedV1 | BloodRejectedV2) -> BloodRejectedV2:
+    """The payload of a ``bloodbank.blood.rejected`` event of either major, as v2."""
+    return data if isinstance(data, BloodRejectedV2) else BloodRejectedV2.model_validate(data.model_dump())
 
 
 class AllocationReleasedV1(Payload):
@@ -146,6 +250,9 @@ class InventoryUpdatedV1(Payload):
     expiring_within_72h: int = Field(ge=0)
     level: StockLevel
     as_of: UtcDatetime
+    days_of_supply: float | None = Field(
+        default=None, ge=0, description="available / mean daily issue over 28 days; null: none issued"
+    )
 
 
 class LowStockV1(Payload):
@@ -158,6 +265,9 @@ class LowStockV1(Payload):
     low_threshold: int = Field(ge=0)
     critical_threshold: int = Field(ge=0)
     as_of: UtcDatetime
+    days_of_supply: float | None = Field(default=None, ge=0)
+    low_days: float | None = Field(default=None, ge=0)
+    critical_days: float | None = Field(default=None, ge=0)
 
 
 class NotificationDeliveredV1(Payload):
@@ -190,8 +300,8 @@ class UnitEntry(Payload):
 
     unit_id: UUID
     din: Din
-    product_code: str | None = Field(default=None, pattern=r"^E[0-9A-Z]{4}[0-9A-Z][0-9A-Z][0-9a-z]$")
-    division: str = Field(default="00", pattern=r"^([0A-Z]0|[A-Z][a-z])$")
+    product_code: ProductCode | None = None
+    division: Division = "00"
     component: Component
     blood_group: BloodGroup
     expires_at: UtcDatetime
@@ -328,3 +438,25 @@ class RecallAcknowledgedV1(Payload):
     units: list[RecallAnswer] = Field(min_length=1)
     acknowledged_by: str
     acknowledged_at: UtcDatetime
+
+
+# -- massive transfusion protocol (transfusion.md section 7) -----------------------------------
+
+
+class MtpPackRequestedV1(Payload):
+    """The hospital asks for the next pack of an active MTP request (pack 1 comes with the request)."""
+
+    request_id: UUID
+    hospital_id: UUID
+    pack: int = Field(ge=2)
+    requested_by: str
+    requested_at: UtcDatetime
+
+
+class MtpStoppedV1(Payload):
+    """The hospital stopped an MTP: the bank releases the units it has not dispatched (MTP_STOPPED)."""
+
+    request_id: UUID
+    hospital_id: UUID
+    stopped_by: str
+    stopped_at: UtcDatetime

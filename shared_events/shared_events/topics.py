@@ -52,6 +52,8 @@ UNIT_FATE = "hospital.unit.fate"
 FATE_OVERDUE = "bloodbank.fate.overdue"
 RECALL_ISSUED = "bloodbank.recall.issued"
 RECALL_ACKNOWLEDGED = "hospital.recall.acknowledged"
+MTP_PACK_REQUESTED = "hospital.mtp.pack_requested"
+MTP_STOPPED = "hospital.mtp.stopped"
 
 _BANK_AND_NOTIFICATION = ("bloodbank", "notification")
 _HOSPITAL_AND_NOTIFICATION = ("hospital", "notification")
@@ -59,10 +61,24 @@ _HOSPITAL_AND_NOTIFICATION = ("hospital", "notification")
 TOPICS: dict[str, TopicSpec] = {
     spec.name: spec
     for spec in (
-        _spec(REQUESTED, "request id", 6, "hospital", _BANK_AND_NOTIFICATION, schemas.BloodRequestedV1),
+        TopicSpec(
+            REQUESTED,
+            "request id",
+            6,
+            "hospital",
+            _BANK_AND_NOTIFICATION,
+            {1: schemas.BloodRequestedV1, 2: schemas.BloodRequestedV2},
+        ),
         _spec(CANCELLED, "request id", 6, "hospital", _BANK_AND_NOTIFICATION, schemas.BloodCancelledV1),
         _spec(APPROVED, "request id", 6, "bloodbank", _HOSPITAL_AND_NOTIFICATION, schemas.BloodApprovedV1),
-        _spec(REJECTED, "request id", 6, "bloodbank", _HOSPITAL_AND_NOTIFICATION, schemas.BloodRejectedV1),
+        TopicSpec(
+            REJECTED,
+            "request id",
+            6,
+            "bloodbank",
+            _HOSPITAL_AND_NOTIFICATION,
+            {1: schemas.BloodRejectedV1, 2: schemas.BloodRejectedV2},
+        ),
         _spec(RELEASED, "request id", 6, "bloodbank", _HOSPITAL_AND_NOTIFICATION, schemas.AllocationReleasedV1),
         _spec(
             INVENTORY_UPDATED,
@@ -80,6 +96,8 @@ TOPICS: dict[str, TopicSpec] = {
         _spec(FATE_OVERDUE, "hospital id", 3, "bloodbank", ("notification",), schemas.FateOverdueV1),
         _spec(RECALL_ISSUED, "recall id", 3, "bloodbank", _HOSPITAL_AND_NOTIFICATION, schemas.RecallIssuedV1),
         _spec(RECALL_ACKNOWLEDGED, "recall id", 3, "hospital", _BANK_AND_NOTIFICATION, schemas.RecallAcknowledgedV1),
+        _spec(MTP_PACK_REQUESTED, "request id", 6, "hospital", _BANK_AND_NOTIFICATION, schemas.MtpPackRequestedV1),
+        _spec(MTP_STOPPED, "request id", 6, "hospital", _BANK_AND_NOTIFICATION, schemas.MtpStoppedV1),
     )
 }
 

@@ -70,7 +70,7 @@ def test_every_event_type_on_the_broker_decodes_with_the_cloudevents_sdk(kafka_t
             "type": event_type,
             "subject": ours.subject,
             "datacontenttype": "application/json",
-            "dataschema": f"urn:bloodbank:event:{event_type}:v1",
+            "dataschema": TOPICS[event_type].dataschema(),
             "correlationid": examples.REQUEST_ID,
             "partitionkey": ours.subject,  # the binding's name for the message key
         }, event_type

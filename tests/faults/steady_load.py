@@ -117,6 +117,7 @@ with transaction.atomic():
         Unit(
             din=make_din("B9999", now.year, 500000 + n),
             component="RED_CELLS",
+            product_code="E0398V00",
             blood_group=groups[n % len(groups)],
             volume_ml=280,
             collected_at=now - timedelta(days=1),

@@ -11,6 +11,7 @@ from django.utils import timezone
 from inventory.demo import demo_units
 from inventory.models import Unit, UnitStatus, UnitStatusChange
 from inventory.permissions import BANK_STAFF_GROUP
+from inventory.products import default_product_code
 from inventory.services import ALL_KEYS, ensure_stock_keys, refresh_stock
 from shared_events.demo import BANK_ADMIN, add_development_argument, seed_password
 
@@ -46,6 +47,7 @@ class Command(BaseCommand):
             Unit(
                 din=demo.din,
                 component=demo.component.value,
+                product_code=default_product_code(demo.component),
                 blood_group=demo.blood_group.value,
                 volume_ml=demo.volume_ml,
                 collected_at=demo.collected_at,
