@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import transaction
 from prometheus_client import Counter, Histogram
 
@@ -21,10 +23,22 @@ DECISION_SECONDS = Histogram(
 )
 
 
-def decision_made(bank_request: BankRequest) -> None:
-    """Count ``bank_request``'s decision once its transaction commits (a rolled-back one never happened)."""
-    outcome, reason, priority = bank_request.status, bank_request.reason_code or "", bank_request.priority
-    started = bank_request.requested_at
+def decision_made(
+    bank_request: BankRequest,
+    *,
+    outcome: str | None = None,
+    reason: str | None = None,
+    started: datetime | None = None,
+) -> None:
+    """Count ``bank_request``'s decision once its transaction commits (a rolled-back one never happened).
+
+    An MTP pack's decision passes its own ``outcome``, ``reason`` and ``started`` (when it was asked for;
+    pack 1: the request's ``requested_at``).
+    """
+    outcome = outcome or bank_request.status
+    reason = (bank_request.reason_code if reason is None else reason) or ""
+    priority = bank_request.priority
+    started = started or bank_request.requested_at
 
     def record() -> None:
         DECISIONS.labels(outcome, reason if outcome == "REJECTED" else "").inc()

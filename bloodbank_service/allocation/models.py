@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from inventory.models import COMPONENT_CHOICES, GROUP_CHOICES, Unit
 
-from shared_events.enums import CancelReason, Indication, Priority, RejectReason, choices
+from shared_events.enums import (
+    ANTIGENS,
+    UNKNOWN_GROUP,
+    CancelReason,
+    Indication,
+    Priority,
+    RejectReason,
+    RequestProtocol,
+    SpecialRequirement,
+    choices,
+)
 
 PRIORITY_CHOICES = [(p.value, p.value) for p in Priority]
 REASON_CHOICES = [(r.value, r.value) for r in RejectReason]
+# A request's group may be UNKNOWN (emergency release, transfusion.md section 5); a unit's never is.
+REQUEST_GROUP_CHOICES = [*GROUP_CHOICES, (UNKNOWN_GROUP, "Unknown (emergency release)")]
+ANTIGEN_CHOICES = [(antigen, antigen) for antigen in ANTIGENS]
 
 
 class RequestStatus(models.TextChoices):
@@ -17,6 +31,9 @@ class RequestStatus(models.TextChoices):
     APPROVED = "APPROVED"
     PARTIALLY_APPROVED = "PARTIALLY_APPROVED"
     REJECTED = "REJECTED"
+    # MTP (transfusion.md section 7): packs are decided one by one from pack 1's decision on, until stopped.
+    MTP_ACTIVE = "MTP_ACTIVE", "MTP active"
+    MTP_STOPPED = "MTP_STOPPED", "MTP stopped"
 
 
 class BankRequest(models.Model):
@@ -29,7 +46,9 @@ class BankRequest(models.Model):
     request_id = models.UUIDField(primary_key=True)
     hospital_id = models.UUIDField(db_index=True)
     hospital_name = models.CharField(max_length=200, blank=True)
-    blood_group = models.CharField(max_length=3, choices=GROUP_CHOICES, blank=True)
+    blood_group = models.CharField(max_length=7, choices=REQUEST_GROUP_CHOICES, blank=True)
+    protocol = models.CharField(max_length=8, choices=choices(RequestProtocol), default=RequestProtocol.STANDARD.value)
+    # Blank for an MTP request: its packs say what is sent.
     component = models.CharField(max_length=20, choices=COMPONENT_CHOICES, blank=True)
     units_requested = models.PositiveSmallIntegerField(null=True, blank=True)
     # "EMERGENCY" sorts before "SCHEDULED": the deferred decision step orders by it.
@@ -39,6 +58,15 @@ class BankRequest(models.Model):
     patient_reference = models.CharField(max_length=64, blank=True)
     # A code: the hospital's free-text note never reaches the bank (it could name the patient).
     indication = models.CharField(max_length=24, choices=choices(Indication), null=True, blank=True)  # noqa: DJ001 - null: not sent (the schema enum has no "")
+    # The clinician who authorised an emergency release or an MTP.
+    authorised_by = models.CharField(max_length=150, blank=True)
+    # False (the safe choice, and every request before issue 14): group O red cells, AB/A plasma only.
+    group_confirmed = models.BooleanField(default=False, help_text="two concordant ABO/RhD determinations")
+    rhd_negative_required = models.BooleanField(default=True)
+    special_requirements = ArrayField(
+        models.CharField(max_length=16, choices=choices(SpecialRequirement)), default=list, blank=True
+    )
+    antigen_negative = ArrayField(models.CharField(max_length=4, choices=ANTIGEN_CHOICES), default=list, blank=True)
     requested_by = models.CharField(max_length=150, blank=True)
     requested_at = models.DateTimeField(null=True, blank=True)
     correlation_id = models.CharField(max_length=100, blank=True)
@@ -54,9 +82,14 @@ class BankRequest(models.Model):
     decision_event_type = models.CharField(max_length=60, blank=True)
     decision_event = models.BinaryField(null=True, blank=True, editable=False)
 
+    # An emergency release (group UNKNOWN): the units were given uncrossmatched.
+    uncrossmatched = models.BooleanField(default=False)
+
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancelled_by = models.CharField(max_length=150, blank=True)
     cancel_reason_code = models.CharField(max_length=16, choices=choices(CancelReason), null=True, blank=True)  # noqa: DJ001 - as above
+    mtp_stopped_at = models.DateTimeField(null=True, blank=True)
+    mtp_stopped_by = models.CharField(max_length=150, blank=True)
 
     class Meta:
         ordering = ["-received_at"]
@@ -66,11 +99,53 @@ class BankRequest(models.Model):
         ]
 
     def __str__(self) -> str:
+        if self.protocol == RequestProtocol.MTP:
+            return f"{self.request_id} MTP {self.blood_group} ({self.status})"
         return f"{self.request_id} {self.units_requested or '?'} x {self.component} {self.blood_group} ({self.status})"
 
     @property
     def is_decided(self) -> bool:
         return self.status != RequestStatus.WAITING
+
+    @property
+    def is_mtp(self) -> bool:
+        return self.protocol == RequestProtocol.MTP
+
+
+class MtpPack(models.Model):
+    """One pack of an MTP request and the bank's decision on it (transfusion.md section 7).
+
+    Pack 1 is decided when the request arrives, pack N when the hospital asks for it. The decision
+    event is kept exactly as published and re-sent byte for byte when the same pack is asked again.
+    """
+
+    class Status(models.TextChoices):
+        APPROVED = "APPROVED"
+        PARTIALLY_APPROVED = "PARTIALLY_APPROVED"
+        REJECTED = "REJECTED"
+
+    id = models.BigAutoField(primary_key=True)
+    request = models.ForeignKey(BankRequest, on_delete=models.PROTECT, related_name="packs")
+    number = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=20, choices=Status.choices)
+    reason_code = models.CharField(max_length=30, choices=REASON_CHOICES, blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+    units_requested = models.PositiveSmallIntegerField()
+    units_allocated = models.PositiveSmallIntegerField(default=0)
+    requested_by = models.CharField(max_length=150, blank=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField()
+    decision_event_id = models.UUIDField()
+    decision_event_type = models.CharField(max_length=60)
+    decision_event = models.BinaryField(editable=False)
+
+    class Meta:
+        ordering = ["request", "number"]
+        verbose_name = "MTP pack"
+        constraints = [models.UniqueConstraint(fields=["request", "number"], name="mtp_pack_once_per_request")]
+
+    def __str__(self) -> str:
+        return f"pack {self.number} of {self.request_id} ({self.status})"
 
 
 class Allocation(models.Model):
@@ -82,6 +157,8 @@ class Allocation(models.Model):
     allocated_at = models.DateTimeField()
     released_at = models.DateTimeField(null=True, blank=True)
     release_reason = models.CharField(max_length=100, blank=True)
+    # The MTP pack the unit was allocated for (null: a STANDARD request).
+    pack = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["allocated_at", "id"]

@@ -13,18 +13,21 @@ from uuid import UUID
 from django.db import connection
 from inventory.models import Unit, UnitStatusChange
 
-from allocation.compatibility import Wanted
+from allocation.compatibility import DonorStep, Wanted
 from allocation.models import Allocation, BankRequest
 from shared_events.enums import Priority
 
-# Lock the request's FEFO units of one group, and allocate them only if there
-# are enough: otherwise the rows stay locked but unchanged (the caller then
-# looks at substitutes, and the ORM path re-reads these rows).
-_TAKE_IDENTICAL_SQL = """
+# Lock the request's FEFO units of one group (carrying the attributes and antigen-negative typings
+# required), and allocate them only if there are enough: otherwise the rows stay locked but unchanged
+# (the caller then looks at substitutes, and the ORM path re-reads these rows).
+_TAKE_SQL = """
 WITH picked AS (
     SELECT id FROM inventory_unit
      WHERE component = %(component)s AND blood_group = %(group)s AND status = 'AVAILABLE'
+       AND recalled_at IS NULL
        AND expires_at > %(now)s AND expires_at >= %(not_before)s
+       AND special_attributes @> %(attributes)s::varchar(16)[]
+       AND antigen_negative @> %(antigens)s::varchar(4)[]
      ORDER BY expires_at, din
      LIMIT %(count)s
        FOR UPDATE SKIP LOCKED
@@ -35,28 +38,41 @@ UPDATE inventory_unit AS u
    SET status = 'ALLOCATED', updated_at = %(now)s
   FROM picked, enough
  WHERE u.id = picked.id AND enough.ok
-RETURNING u.id, u.din, u.component, u.blood_group, u.expires_at, u.batch
+RETURNING u.id, u.din, u.component, u.blood_group, u.expires_at, u.batch,
+          u.product_code, u.division, u.special_attributes
 """
 
 
-def take_identical_units(wanted: Wanted, *, now: datetime) -> list[Unit]:
-    """Allocate ``wanted.units`` FEFO units of the recipient's own group, or none (not enough of them)."""
+def take_units(wanted: Wanted, step: DonorStep, *, now: datetime) -> list[Unit]:
+    """Allocate ``wanted.units`` FEFO units of ``step`` (its group, attributes, antigens), or none (not enough)."""
     not_before = wanted.needed_by if wanted.priority == Priority.SCHEDULED and wanted.needed_by else now
     with connection.cursor() as cursor:
         cursor.execute(
-            _TAKE_IDENTICAL_SQL,
+            _TAKE_SQL,
             {
                 "component": wanted.component.value,
-                "group": wanted.blood_group.value,
+                "group": step.group.value,
                 "now": now,
                 "not_before": not_before,
+                "attributes": sorted(step.attributes),
+                "antigens": sorted(step.antigens),
                 "count": wanted.units,
             },
         )
         rows = cursor.fetchall()
     units = [
-        Unit(id=id_, din=din, component=component, blood_group=group, expires_at=expires_at, batch=batch)
-        for id_, din, component, group, expires_at, batch in rows
+        Unit(
+            id=id_,
+            din=din,
+            component=component,
+            blood_group=group,
+            expires_at=expires_at,
+            batch=batch,
+            product_code=product_code,
+            division=division,
+            special_attributes=list(attributes or []),
+        )
+        for id_, din, component, group, expires_at, batch, product_code, division, attributes in rows
     ]
     return sorted(units, key=lambda unit: (unit.expires_at, unit.din))
 

@@ -30,6 +30,15 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {  # noqa: F821 - defined by servi
     "RequestStatusEnum": "allocation.models.RequestStatus",
 }
 
+# transfusion.md section 5: group A plasma goes to a recipient of unknown or unconfirmed group only if
+# it is HT_NEGATIVE (high-titre anti-B negative). Section 7: an MTP pack is this many units of each
+# component; platelets from pack MTP_PLATELETS_FROM_PACK on (UK 4:4:1).
+A_PLASMA_REQUIRES_HT_NEGATIVE = os.environ.get("A_PLASMA_REQUIRES_HT_NEGATIVE", "true").lower() in ("1", "true", "yes")
+MTP_PACK_RED_CELLS = int(os.environ.get("MTP_PACK_RED_CELLS", "4"))
+MTP_PACK_PLASMA = int(os.environ.get("MTP_PACK_PLASMA", "4"))
+MTP_PACK_PLATELETS = int(os.environ.get("MTP_PACK_PLATELETS", "1"))
+MTP_PLATELETS_FROM_PACK = int(os.environ.get("MTP_PLATELETS_FROM_PACK", "2"))
+
 # transfusion.md: units ISSUED this long without a fate are overdue; a returned red-cell or
 # whole-blood unit out of controlled storage longer than this is not taken back into stock.
 FATE_OVERDUE_HOURS = int(os.environ.get("FATE_OVERDUE_HOURS", "72"))

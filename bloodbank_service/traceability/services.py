@@ -45,6 +45,10 @@ class NothingToDispatch(Exception):
     """The request has no allocated unit left to dispatch (HTTP 409)."""
 
 
+class PackNotApplicable(ValueError):
+    """A ``pack`` given for a STANDARD request (HTTP 400 on the field)."""
+
+
 class RefusedEvent(Exception):
     """An event from a hospital that does not fit the bank's records: the consumer dead-letters it."""
 
@@ -60,16 +64,16 @@ class RecallNotAccounted(Exception):
 
 
 def unit_entry(unit: Unit) -> dict:
-    """A unit as the traceability events carry it (product codes come with ISBT 128 product identity)."""
+    """A unit as the bank's events carry it: ISBT 128 product identity and special attributes included."""
     return {
         "unit_id": unit.pk,
         "din": unit.din,
-        "product_code": getattr(unit, "product_code", None) or None,
-        "division": getattr(unit, "division", None) or "00",
+        "product_code": unit.product_code or None,
+        "division": unit.division or "00",
         "component": unit.component,
         "blood_group": unit.blood_group,
         "expires_at": unit.expires_at,
-        "special_attributes": list(getattr(unit, "special_attributes", None) or []),
+        "special_attributes": list(unit.special_attributes or []),
     }
 
 
@@ -89,10 +93,19 @@ def _row(unit: Unit, *, to: str, step: Step, at: datetime, by: str, request_id: 
 
 # -- dispatch --------------------------------------------------------------------------------------
 def dispatch_request(
-    *, request_id: UUID | str, by: str, courier: str = "", note: str = "", now: datetime | None = None
+    *,
+    request_id: UUID | str,
+    by: str,
+    courier: str = "",
+    note: str = "",
+    pack: int | None = None,
+    now: datetime | None = None,
 ) -> Dispatch:
     """Issue the units allocated to the request: ALLOCATED → ISSUED, ``bloodbank.units.dispatched``.
 
+    An MTP request is dispatched pack by pack: ``pack``, or by default the oldest pack with units
+    still allocated; the event carries the pack (null for a STANDARD request, where ``pack`` must
+    not be given: ``PackNotApplicable``).
     An allocated unit that expired meanwhile is not sent: its allocation is released
     (``bloodbank.allocation.released``, reason ``EXPIRED``) and it becomes EXPIRED.
     Raises ``BankRequest.DoesNotExist`` or ``NothingToDispatch`` (none left allocated).
@@ -100,12 +113,21 @@ def dispatch_request(
     now = now or timezone.now()
     with transaction.atomic():
         bank_request = BankRequest.objects.select_for_update().get(pk=request_id)
+        if pack is not None and not bank_request.is_mtp:
+            raise PackNotApplicable("only an MTP request is dispatched by pack")
         live = list(
             Allocation.objects.select_for_update()
             .filter(request=bank_request, released_at__isnull=True)
             .order_by("unit_id")
         )
         units = list(Unit.objects.select_for_update().filter(pk__in=[a.unit_id for a in live]).order_by("pk"))
+        if bank_request.is_mtp:
+            pack = pack if pack is not None else _oldest_pack_to_dispatch(live, units)
+            if pack is None:
+                raise NothingToDispatch(f"MTP request {bank_request.request_id} has no pack left to dispatch")
+            in_pack = {a.unit_id for a in live if a.pack == pack}
+            units = [unit for unit in units if unit.pk in in_pack]
+            live = [a for a in live if a.pack == pack]
         allocated = [unit for unit in units if unit.status == UnitStatus.ALLOCATED]
         expired = [unit for unit in allocated if unit.expires_at <= now]
         sending = [unit for unit in allocated if unit.expires_at > now]
@@ -114,21 +136,40 @@ def dispatch_request(
         dispatch = None
         if not sending:
             if not expired:
-                raise NothingToDispatch(f"request {bank_request.request_id} has no allocated units to dispatch")
+                of_pack = f" in pack {pack}" if pack is not None else ""
+                raise NothingToDispatch(
+                    f"request {bank_request.request_id} has no allocated units to dispatch{of_pack}"
+                )
         else:  # the release of expired units above is committed even when nothing is left to send
-            dispatch = _issue(bank_request, sending, by=by, courier=courier, note=note, now=now)
+            dispatch = _issue(bank_request, sending, by=by, courier=courier, note=note, now=now, pack=pack)
     if dispatch is None:
         raise NothingToDispatch(f"every unit allocated to request {bank_request.request_id} expired; released")
-    log.info("dispatched %d units of request %s", len(sending), bank_request.request_id)
+    log.info("dispatched %d units of request %s (pack %s)", len(sending), bank_request.request_id, pack)
     return dispatch
 
 
-def _issue(bank_request: BankRequest, units: list[Unit], *, by: str, courier: str, note: str, now: datetime):
+def _oldest_pack_to_dispatch(live: list[Allocation], units: list[Unit]) -> int | None:
+    allocated = {unit.pk for unit in units if unit.status == UnitStatus.ALLOCATED}
+    packs = sorted({a.pack for a in live if a.unit_id in allocated and a.pack is not None})
+    return packs[0] if packs else None
+
+
+def _issue(
+    bank_request: BankRequest,
+    units: list[Unit],
+    *,
+    by: str,
+    courier: str,
+    note: str,
+    now: datetime,
+    pack: int | None = None,
+):
     event = publish(
         topics.UNITS_DISPATCHED,
         UnitsDispatchedV1(
             request_id=bank_request.request_id,
             hospital_id=bank_request.hospital_id,
+            pack=pack,
             units=[unit_entry(unit) for unit in units],
             dispatched_by=by,
             dispatched_at=now,
@@ -138,6 +179,7 @@ def _issue(bank_request: BankRequest, units: list[Unit], *, by: str, courier: st
     )
     dispatch = Dispatch.objects.create(
         request=bank_request,
+        pack=pack,
         dispatched_at=now,
         dispatched_by=by,
         courier=courier[:100],

@@ -14,14 +14,14 @@ from allocation.services import decide_waiting_requests, receive_blood_request
 from shared_events import topics
 from shared_events.django.models import OutboxEvent
 from shared_events.envelope import parse_event
-from shared_events.schemas import BloodRequestedV1
+from shared_events.schemas import BloodRequestedV2
 from shared_events.testing import requested_payload
 
 pytestmark = pytest.mark.django_db
 
 
-def request(**overrides) -> BloodRequestedV1:
-    return BloodRequestedV1.model_validate(requested_payload(**overrides))
+def request(**overrides) -> BloodRequestedV2:
+    return BloodRequestedV2.model_validate(requested_payload(**overrides))
 
 
 def decide_now(**overrides) -> BankRequest:
@@ -74,28 +74,28 @@ def test_the_identical_group_is_used_before_substitutes_and_the_most_plentiful_s
     unit_factory.create_batch(2, blood_group="O+")
     unit_factory.create_batch(4, blood_group="A-")
     unit_factory.create_batch(9, blood_group="O-")
-    decided = decide_now(blood_group="A+", units=4)
+    decided = decide_now(blood_group="A+", units=4, group_confirmed=True)
     groups = list(decided.allocations.order_by("id").values_list("unit__blood_group", flat=True))
     assert groups == ["A+", "A-", "A-", "A-"]
 
 
 def test_an_a_plus_patient_never_gets_b_plus_red_cells(unit_factory):
     unit_factory.create_batch(5, blood_group="B+")
-    decided = decide_now(blood_group="A+", units=1)
+    decided = decide_now(blood_group="A+", units=1, group_confirmed=True)
     assert decided.status == RequestStatus.REJECTED and decided.reason_code == "NO_COMPATIBLE_UNITS"
     assert not Unit.objects.filter(status=UnitStatus.ALLOCATED).exists()
 
 
 def test_o_negative_red_cells_are_kept_from_scheduled_requests_of_other_groups(unit_factory):
     unit_factory.create_batch(5, blood_group="O-")
-    decided = decide_now(blood_group="B+", units=1, priority="SCHEDULED")
+    decided = decide_now(blood_group="B+", units=1, priority="SCHEDULED", group_confirmed=True)
     assert decided.status == RequestStatus.REJECTED and decided.reason_code == "NO_COMPATIBLE_UNITS"
 
 
 def test_o_negative_red_cells_go_to_an_emergency_last(unit_factory):
     unit_factory.create_batch(5, blood_group="O-")
     unit_factory(blood_group="B-")
-    decided = decide_now(blood_group="B+", units=3)
+    decided = decide_now(blood_group="B+", units=3, group_confirmed=True)
     groups = list(decided.allocations.order_by("id").values_list("unit__blood_group", flat=True))
     assert groups == ["B-", "O-", "O-"]
 

@@ -10,14 +10,24 @@ from traceability.models import Recall, RecallUnit
 class DispatchInSerializer(serializers.Serializer):
     courier = serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
     note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+    pack = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        default=None,
+        help_text="MTP requests only: the pack to dispatch (default: the oldest pack with units still allocated)",
+    )
 
 
 class UnitEntrySerializer(serializers.Serializer):
     unit_id = serializers.UUIDField(source="pk")
     din = serializers.CharField()
+    product_code = serializers.CharField(allow_null=True)
+    division = serializers.CharField()
     component = serializers.CharField()
     blood_group = serializers.CharField()
     expires_at = serializers.DateTimeField()
+    special_attributes = serializers.ListField(child=serializers.CharField())
 
 
 class DispatchSerializer(serializers.Serializer):

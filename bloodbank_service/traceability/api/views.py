@@ -36,9 +36,12 @@ DISPATCHED = {
         {
             "unit_id": UNIT_ID,
             "din": DIN,
+            "product_code": "E0398V00",
+            "division": "00",
             "component": "RED_CELLS",
             "blood_group": "O-",
             "expires_at": "2026-12-20T09:30:00Z",
+            "special_attributes": ["LEUKOREDUCED"],
         }
     ],
 }
@@ -142,11 +145,14 @@ class DispatchView(APIView):
     @extend_schema(
         summary="Dispatch the units allocated to a request",
         description="The request's `ALLOCATED` units become `ISSUED` and `bloodbank.units.dispatched` is published "
-        "in the same transaction. `courier` and `note` stay at the bank. 409 when no unit is left to dispatch.",
+        "in the same transaction. `courier` and `note` stay at the bank. An MTP request is dispatched pack by "
+        "pack: `pack` (default: the oldest pack with units still allocated), carried by the event; `pack` on a "
+        "STANDARD request is a 400. 409 when no unit is left to dispatch.",
         request=s.DispatchInSerializer,
-        responses={201: s.DispatchSerializer, 409: CONFLICT},
+        responses={201: s.DispatchSerializer, 400: OpenApiResponse(description="Invalid body."), 409: CONFLICT},
         examples=[
             OpenApiExample("Dispatch", value={"courier": "Blood bike 3", "note": ""}, request_only=True),
+            OpenApiExample("Dispatch MTP pack 2", value={"courier": "Blood bike 3", "pack": 2}, request_only=True),
             OpenApiExample("Dispatched", value=DISPATCHED, response_only=True),
         ],
     )
@@ -159,6 +165,8 @@ class DispatchView(APIView):
             )
         except BankRequest.DoesNotExist:
             raise Http404 from None
+        except services.PackNotApplicable as exc:
+            raise ValidationError({"pack": [str(exc)]}) from None
         except services.NothingToDispatch as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(s.DispatchSerializer(dispatch).data, status=status.HTTP_201_CREATED)
