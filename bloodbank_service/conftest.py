@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from inventory.din import make_din
 from inventory.models import Unit, UnitStatus
 from inventory.permissions import BANK_STAFF_GROUP
+from inventory.products import default_product_code
 from rest_framework.test import APIClient
 
 from shared_events.envelope import build_event, parse_event
@@ -24,6 +25,7 @@ class UnitFactory(factory.django.DjangoModelFactory):
 
     din = factory.LazyFunction(lambda: make_din("T0001", 26, next(_sequence)))
     component = "RED_CELLS"
+    product_code = factory.LazyAttribute(lambda unit: default_product_code(unit.component))
     blood_group = "O+"
     volume_ml = 280
     collected_at = factory.LazyFunction(lambda: datetime.now(UTC) - timedelta(days=5))
