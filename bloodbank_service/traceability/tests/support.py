@@ -12,13 +12,16 @@ from inventory.models import Unit
 
 from shared_events.django.models import OutboxEvent
 from shared_events.envelope import Event, build_event, parse_event
-from shared_events.schemas import BloodRequestedV1
+from shared_events.schemas import BloodRequestedV2
 from shared_events.testing import requested_payload
 
 
 def approved_request(*, units: int = 2, component: str = "RED_CELLS", group: str = "O+", **extra: Any) -> BankRequest:
-    payload = requested_payload(units=units, component=component, blood_group=group, **extra)
-    bank_request = receive_blood_request(request=BloodRequestedV1.model_validate(payload))
+    """An approved request; the group is confirmed unless ``group_confirmed=False`` is given."""
+    payload = requested_payload(
+        units=units, component=component, blood_group=group, **({"group_confirmed": True} | extra)
+    )
+    bank_request = receive_blood_request(request=BloodRequestedV2.model_validate(payload))
     assert bank_request.status in ("APPROVED", "PARTIALLY_APPROVED"), bank_request.detail
     return bank_request
 
