@@ -63,3 +63,90 @@ def test_forty_requests_decided_by_four_threads_never_share_or_overdraw_thirty_u
         bytes(OutboxEvent.objects.filter(event_type=topics.INVENTORY_UPDATED, key="RED_CELLS:O+").last().value)
     )
     assert last.data.available_units == Unit.objects.filter(status=UnitStatus.AVAILABLE).count()
+
+
+def _mtp(**overrides) -> dict:
+    payload = requested_payload(protocol="MTP", blood_group="UNKNOWN", authorised_by="dr_khan", **overrides)
+    del payload["component"], payload["units"]
+    return payload
+
+
+def _pack(request: dict, pack: int) -> dict:
+    return {
+        "request_id": request["request_id"],
+        "hospital_id": request["hospital_id"],
+        "pack": pack,
+        "requested_by": "stmary_staff",
+        "requested_at": request["requested_at"],
+    }
+
+
+def test_emergency_release_mtp_packs_and_ordinary_requests_racing_for_the_last_o_negative_never_overdraw(
+    unit_factory,
+):
+    o_neg = unit_factory.create_batch(7, blood_group="O-")
+    o_pos = unit_factory.create_batch(3, blood_group="O+")
+    a_pos = unit_factory.create_batch(4, blood_group="A+")
+    plasma = unit_factory.create_batch(6, component="PLASMA", blood_group="AB+")
+    plasma += unit_factory.create_batch(2, component="PLASMA", blood_group="A+")  # not HT-negative: never released
+    units = o_neg + o_pos + a_pos + plasma
+    mtps = [_mtp(), _mtp(rhd_negative_required=False)]
+    # Each thread's own stream, in order: a pack follows its request in the same thread (as per partition).
+    streams: list[list[tuple[str, dict]]] = [
+        [(topics.REQUESTED, mtps[0]), (topics.MTP_PACK_REQUESTED, _pack(mtps[0], 2))],
+        [(topics.REQUESTED, mtps[1]), (topics.MTP_PACK_REQUESTED, _pack(mtps[1], 2))],
+        [
+            (topics.REQUESTED, requested_payload(blood_group="UNKNOWN", authorised_by="dr_khan", units=3)),
+            (topics.REQUESTED, requested_payload(blood_group="A-", units=2)),  # unconfirmed RhD-negative
+            (topics.REQUESTED, requested_payload(blood_group="UNKNOWN", authorised_by="dr_lee", units=2)),
+        ],
+        [
+            (topics.REQUESTED, requested_payload(blood_group="O-", units=2, group_confirmed=True)),
+            (topics.REQUESTED, requested_payload(blood_group="A+", units=3, group_confirmed=True)),
+            (topics.REQUESTED, requested_payload(blood_group="B-", units=1)),
+        ],
+    ]
+    start = threading.Barrier(4)
+
+    def worker(stream: list[tuple[str, dict]]) -> None:
+        start.wait()
+        try:
+            for event_type, payload in stream:
+                with transaction.atomic():
+                    HANDLERS[event_type](make_event(event_type, payload))
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for future in [pool.submit(worker, stream) for stream in streams]:
+            future.result()
+
+    live = list(Allocation.objects.filter(released_at__isnull=True).select_related("unit", "request"))
+    assert len({a.unit_id for a in live}) == len(live), "a unit was allocated twice"
+    assert set(a.unit_id for a in live) <= {u.pk for u in units}
+    assert Unit.objects.filter(status=UnitStatus.ALLOCATED).count() == len(live)
+    assert sum(1 for a in live if a.unit.blood_group == "O-") <= len(o_neg)
+    for allocation in live:
+        request, unit = allocation.request, allocation.unit
+        if request.blood_group == "UNKNOWN" or not request.group_confirmed:
+            if unit.component == "RED_CELLS":
+                assert unit.blood_group in ("O-", "O+"), "a non-O red cell on an unknown or unconfirmed group"
+                if request.rhd_negative_required and (request.blood_group in ("UNKNOWN", "A-", "B-")):
+                    assert unit.blood_group == "O-"
+            else:
+                assert unit.blood_group == "AB+", "plasma for an unknown group: AB, or A only if HT-negative"
+    # Every decision once: one per STANDARD request, one per MTP pack; their counts add up to the allocations.
+    rows = OutboxEvent.objects.filter(event_type__in=[topics.APPROVED, topics.REJECTED])
+    decided = Counter((row.key, parse_event(bytes(row.value)).data.pack) for row in rows)
+    assert set(decided.values()) == {1}
+    assert len(decided) == 2 * 2 + 6
+    allocated_in_events = sum(
+        parse_event(bytes(row.value)).data.units_allocated
+        for row in OutboxEvent.objects.filter(event_type=topics.APPROVED)
+    )
+    assert allocated_in_events == len(live)
+    last = parse_event(
+        bytes(OutboxEvent.objects.filter(event_type=topics.INVENTORY_UPDATED, key="RED_CELLS:O-").last().value)
+    )
+    assert last.data.available_units == Unit.objects.filter(status=UnitStatus.AVAILABLE, blood_group="O-").count()
+    assert not BankRequest.objects.filter(status=RequestStatus.WAITING).exists()
