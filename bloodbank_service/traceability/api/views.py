@@ -149,7 +149,7 @@ class DispatchView(APIView):
         "pack: `pack` (default: the oldest pack with units still allocated), carried by the event; `pack` on a "
         "STANDARD request is a 400. 409 when no unit is left to dispatch.",
         request=s.DispatchInSerializer,
-        responses={201: s.DispatchSerializer, 400: OpenApiResponse(description="Invalid body."), 409: CONFLICT},
+        responses={201: s.DispatchSerializer, 409: CONFLICT},
         examples=[
             OpenApiExample("Dispatch", value={"courier": "Blood bike 3", "note": ""}, request_only=True),
             OpenApiExample("Dispatch MTP pack 2", value={"courier": "Blood bike 3", "pack": 2}, request_only=True),
