@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
 
@@ -49,9 +48,10 @@ class Unit(models.Model):
     )
     division = models.CharField(max_length=2, default="00", help_text="00 undivided; A0, Ab ... for splits")
     # Special attributes (shared_events.enums.UnitAttribute) and red-cell antigens the unit is typed
-    # negative for (shared_events.enums.ANTIGENS), set at receipt (transfusion.md section 6).
-    special_attributes = ArrayField(models.CharField(max_length=16), default=list, blank=True)
-    antigen_negative = ArrayField(models.CharField(max_length=4), default=list, blank=True)
+    # negative for (shared_events.enums.ANTIGENS), set at receipt (transfusion.md section 6). JSON lists,
+    # not PostgreSQL arrays: `make run` may use SQLite; on PostgreSQL `__contains=[...]` is jsonb's @>.
+    special_attributes = models.JSONField(default=list, blank=True)
+    antigen_negative = models.JSONField(default=list, blank=True)
     irradiated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
