@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from inventory.din import make_din
 from inventory.models import Unit, UnitStatus
 from inventory.permissions import BANK_STAFF_GROUP
+from inventory.products import default_product_code
 from rest_framework.test import APIClient
 
 from shared_events.envelope import build_event, parse_event
@@ -30,6 +31,8 @@ class UnitFactory(factory.django.DjangoModelFactory):
     expires_at = factory.LazyAttribute(lambda unit: unit.collected_at + timedelta(days=42))
     batch = "BATCH-1"
     status = UnitStatus.AVAILABLE
+    # As every received unit has: its component's default code (division 00) unless a test says otherwise.
+    product_code = factory.LazyAttribute(lambda unit: default_product_code(unit.component))
 
 
 def cancelled_payload(request_id: str, hospital_id: str, **overrides) -> dict:

@@ -5,6 +5,8 @@ Existing units keep their data and get their component's default product code, d
 
 from django.db import migrations, models
 
+import shared_events.django.fields
+
 # The component defaults of inventory/products.py as they were when this migration was written.
 _DEFAULT_CODES = {
     "WHOLE_BLOOD": "E0010V00",
@@ -43,12 +45,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="unit",
             name="special_attributes",
-            field=models.JSONField(blank=True, default=list),
+            field=shared_events.django.fields.JSONList(blank=True, default=list),
         ),
         migrations.AddField(
             model_name="unit",
             name="antigen_negative",
-            field=models.JSONField(blank=True, default=list),
+            field=shared_events.django.fields.JSONList(blank=True, default=list),
         ),
         migrations.AddField(
             model_name="unit",
