@@ -29,8 +29,16 @@ BLOOD_GROUP_CHOICES = choices(BloodGroup)
 # A request may also be for a patient not yet typed (emergency release, transfusion.md section 5).
 REQUEST_BLOOD_GROUP_CHOICES = [*BLOOD_GROUP_CHOICES, (UNKNOWN_GROUP, "Unknown (emergency release)")]
 PROTOCOL_CHOICES = choices(RequestProtocol)
-SPECIAL_REQUIREMENT_CHOICES = choices(SpecialRequirement)
-UNIT_ATTRIBUTE_CHOICES = choices(UnitAttribute)
+_ATTRIBUTE_LABELS = {
+    UnitAttribute.IRRADIATED: "Irradiated",
+    UnitAttribute.CMV_NEGATIVE: "CMV-negative",
+    UnitAttribute.LEUKOREDUCED: "Leukoreduced",
+    UnitAttribute.WASHED: "Washed",
+    UnitAttribute.HBS_NEGATIVE: "HbS-negative",
+    UnitAttribute.HT_NEGATIVE: "High-titre negative",
+}
+SPECIAL_REQUIREMENT_CHOICES = [(r.value, _ATTRIBUTE_LABELS[UnitAttribute(r.value)]) for r in SpecialRequirement]
+UNIT_ATTRIBUTE_CHOICES = [(a.value, _ATTRIBUTE_LABELS[a]) for a in UnitAttribute]
 ANTIGEN_CHOICES = [(antigen, antigen) for antigen in ANTIGENS]
 PACK_STATUS_CHOICES = [(s.value, s.value.replace("_", " ").title()) for s in PackStatus]
 COMPONENT_CHOICES = choices(Component)

@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='localunit',
             name='special_attributes',
-            field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(choices=[('IRRADIATED', 'Irradiated'), ('CMV_NEGATIVE', 'Cmv Negative'), ('LEUKOREDUCED', 'Leukoreduced'), ('WASHED', 'Washed'), ('HBS_NEGATIVE', 'Hbs Negative'), ('HT_NEGATIVE', 'Ht Negative')], max_length=16), blank=True, default=list, size=None),
+            field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(choices=[('IRRADIATED', 'Irradiated'), ('CMV_NEGATIVE', 'CMV-negative'), ('LEUKOREDUCED', 'Leukoreduced'), ('WASHED', 'Washed'), ('HBS_NEGATIVE', 'HbS-negative'), ('HT_NEGATIVE', 'High-titre negative')], max_length=16), blank=True, default=list, size=None),
         ),
         migrations.RunPython(default_codes, migrations.RunPython.noop),
     ]
