@@ -288,3 +288,30 @@ MTP_ACTIVE = OpenApiExample(
     },
     response_only=True,
 )
+_MTP_ACTIVE = MTP_ACTIVE.value
+MTP_STOPPED = OpenApiExample(
+    "MTP stopped: pack 2 not decided, so nothing more comes; pack 1 was received, so FULFILLED",
+    value=_MTP_ACTIVE
+    | {
+        "status": "FULFILLED",
+        "mtp_stopped_at": "2026-11-29T06:50:00Z",
+        "mtp_stopped_by": "stmary_staff",
+        "received_at": "2026-11-29T06:50:00Z",
+        "packs": [_MTP_ACTIVE["packs"][0], _MTP_ACTIVE["packs"][1] | {"status": "STOPPED"}],
+        "status_history": [
+            *_MTP_ACTIVE["status_history"],
+            {
+                "status": "MTP_ACTIVE",
+                "at": "2026-11-29T06:50:00Z",
+                "detail": "MTP stopped by stmary_staff: the bank releases the units it has not dispatched",
+            },
+            {
+                "status": "FULFILLED",
+                "at": "2026-11-29T06:50:00Z",
+                "detail": "MTP stopped and every dispatched pack received",
+            },
+        ],
+        "updated_at": "2026-11-29T06:50:00Z",
+    },
+    response_only=True,
+)

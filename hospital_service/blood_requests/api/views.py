@@ -229,6 +229,7 @@ class BloodRequestViewSet(
             200: BloodRequestSerializer,
             409: OpenApiResponse(description="Not an active MTP, or already stopped."),
         },
+        examples=[examples.MTP_STOPPED],
     )
     @action(detail=True, methods=["post"], url_path="stop-mtp")
     def stop_mtp(self, request: Request, pk: str | None = None) -> Response:
