@@ -25,13 +25,14 @@ class UnitFactory(factory.django.DjangoModelFactory):
 
     din = factory.LazyFunction(lambda: make_din("T0001", 26, next(_sequence)))
     component = "RED_CELLS"
-    product_code = factory.LazyAttribute(lambda unit: default_product_code(unit.component))
     blood_group = "O+"
     volume_ml = 280
     collected_at = factory.LazyFunction(lambda: datetime.now(UTC) - timedelta(days=5))
     expires_at = factory.LazyAttribute(lambda unit: unit.collected_at + timedelta(days=42))
     batch = "BATCH-1"
     status = UnitStatus.AVAILABLE
+    # As every received unit has: its component's default code (division 00) unless a test says otherwise.
+    product_code = factory.LazyAttribute(lambda unit: default_product_code(unit.component))
 
 
 def cancelled_payload(request_id: str, hospital_id: str, **overrides) -> dict:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 from inventory.models import COMPONENT_CHOICES, GROUP_CHOICES, Unit
 
+from shared_events.django.fields import JSONList
 from shared_events.enums import (
-    ANTIGENS,
     UNKNOWN_GROUP,
     CancelReason,
     Indication,
     Priority,
     RejectReason,
     RequestProtocol,
-    SpecialRequirement,
     choices,
 )
 
@@ -23,7 +21,6 @@ PRIORITY_CHOICES = [(p.value, p.value) for p in Priority]
 REASON_CHOICES = [(r.value, r.value) for r in RejectReason]
 # A request's group may be UNKNOWN (emergency release, transfusion.md section 5); a unit's never is.
 REQUEST_GROUP_CHOICES = [*GROUP_CHOICES, (UNKNOWN_GROUP, "Unknown (emergency release)")]
-ANTIGEN_CHOICES = [(antigen, antigen) for antigen in ANTIGENS]
 
 
 class RequestStatus(models.TextChoices):
@@ -63,10 +60,9 @@ class BankRequest(models.Model):
     # False (the safe choice, and every request before issue 14): group O red cells, AB/A plasma only.
     group_confirmed = models.BooleanField(default=False, help_text="two concordant ABO/RhD determinations")
     rhd_negative_required = models.BooleanField(default=True)
-    special_requirements = ArrayField(
-        models.CharField(max_length=16, choices=choices(SpecialRequirement)), default=list, blank=True
-    )
-    antigen_negative = ArrayField(models.CharField(max_length=4, choices=ANTIGEN_CHOICES), default=list, blank=True)
+    # JSON lists (as the unit's attributes): SpecialRequirement values and ANTIGENS.
+    special_requirements = JSONList()
+    antigen_negative = JSONList()
     requested_by = models.CharField(max_length=150, blank=True)
     requested_at = models.DateTimeField(null=True, blank=True)
     correlation_id = models.CharField(max_length=100, blank=True)

@@ -7,6 +7,7 @@ statement; ``services`` falls back to the ORM on other databases (SQLite in
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from uuid import UUID
 
@@ -26,8 +27,8 @@ WITH picked AS (
      WHERE component = %(component)s AND blood_group = %(group)s AND status = 'AVAILABLE'
        AND recalled_at IS NULL
        AND expires_at > %(now)s AND expires_at >= %(not_before)s
-       AND special_attributes @> %(attributes)s::varchar(16)[]
-       AND antigen_negative @> %(antigens)s::varchar(4)[]
+       AND special_attributes @> %(attributes)s::jsonb
+       AND antigen_negative @> %(antigens)s::jsonb
      ORDER BY expires_at, din
      LIMIT %(count)s
        FOR UPDATE SKIP LOCKED
@@ -54,8 +55,8 @@ def take_units(wanted: Wanted, step: DonorStep, *, now: datetime) -> list[Unit]:
                 "group": step.group.value,
                 "now": now,
                 "not_before": not_before,
-                "attributes": sorted(step.attributes),
-                "antigens": sorted(step.antigens),
+                "attributes": json.dumps(sorted(step.attributes)),
+                "antigens": json.dumps(sorted(step.antigens)),
                 "count": wanted.units,
             },
         )
@@ -70,11 +71,16 @@ def take_units(wanted: Wanted, step: DonorStep, *, now: datetime) -> list[Unit]:
             batch=batch,
             product_code=product_code,
             division=division,
-            special_attributes=list(attributes or []),
+            special_attributes=_json_list(attributes),
         )
         for id_, din, component, group, expires_at, batch, product_code, division, attributes in rows
     ]
     return sorted(units, key=lambda unit: (unit.expires_at, unit.din))
+
+
+def _json_list(value: str | list | None) -> list:
+    # Django keeps psycopg's jsonb loader a no-op (its JSONField decodes): a raw cursor gets the text.
+    return json.loads(value) if isinstance(value, str) else list(value or [])
 
 
 def request_exists_locked(request_id: UUID) -> bool:

@@ -43,3 +43,7 @@ MTP_PLATELETS_FROM_PACK = int(os.environ.get("MTP_PLATELETS_FROM_PACK", "2"))
 # whole-blood unit out of controlled storage longer than this is not taken back into stock.
 FATE_OVERDUE_HOURS = int(os.environ.get("FATE_OVERDUE_HOURS", "72"))
 RETURN_LIMIT_MINUTES = int(os.environ.get("RETURN_LIMIT_MINUTES", "30"))
+
+# transfusion.md section 6: an irradiated red-cell unit keeps at most this many days after irradiation
+# (14: BSH, EDQM; 28: 21 CFR 610.53).
+IRRADIATED_RED_CELL_DAYS = int(os.environ.get("IRRADIATED_RED_CELL_DAYS", "14"))

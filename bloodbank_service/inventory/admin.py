@@ -12,14 +12,28 @@ from django.contrib.admin.helpers import ActionForm
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from inventory import rules, selectors, services
+from inventory import selectors, services
 from inventory.din import InvalidDIN, normalize_din
-from inventory.models import StockOverview, StockThreshold, Unit, UnitStatus, UnitStatusChange
-from shared_events.enums import BloodGroup, Component
+from inventory.models import (
+    ANTIGEN_CHOICES,
+    ATTRIBUTE_CHOICES,
+    COMPONENT_CHOICES,
+    ProductDescription,
+    StockOverview,
+    StockThreshold,
+    Unit,
+    UnitStatus,
+    UnitStatusChange,
+)
+from inventory.receipt import ReceiptError, check_receipt, suggested_expiry
+from shared_events.enums import BankDiscardReason, BloodGroup, Component, choices
 
 
 class ReasonActionForm(ActionForm):
-    reason = forms.CharField(required=False, label="Reason", widget=forms.TextInput(attrs={"size": 40}))
+    reason = forms.CharField(required=False, label="Reason / note", widget=forms.TextInput(attrs={"size": 40}))
+    discard_reason = forms.ChoiceField(
+        required=False, label="Discard reason", choices=[("", "---------"), *choices(BankDiscardReason)]
+    )
 
 
 class ExpiryFilter(admin.SimpleListFilter):
@@ -48,6 +62,28 @@ class ExpiryFilter(admin.SimpleListFilter):
         return queryset
 
 
+class SpecialAttributeFilter(admin.SimpleListFilter):
+    title = "special attribute"
+    parameter_name = "attribute"
+
+    def lookups(self, request, model_admin):
+        return ATTRIBUTE_CHOICES
+
+    def queryset(self, request, queryset):
+        return queryset.filter(special_attributes__contains=[self.value()]) if self.value() else queryset
+
+
+class AntigenNegativeFilter(admin.SimpleListFilter):
+    title = "antigen negative"
+    parameter_name = "antigen_negative"
+
+    def lookups(self, request, model_admin):
+        return ANTIGEN_CHOICES
+
+    def queryset(self, request, queryset):
+        return queryset.filter(antigen_negative__contains=[self.value()]) if self.value() else queryset
+
+
 class StatusHistoryInline(admin.TabularInline):
     model = UnitStatusChange
     fields = ["at", "from_status", "to_status", "by", "reason", "request_id"]
@@ -71,13 +107,58 @@ class UnitAllocationInline(admin.TabularInline):
         return False
 
 
+RECEIPT_FIELDS = (
+    "din",
+    "product_code",
+    "component",
+    "blood_group",
+    "volume_ml",
+    "collected_at",
+    "expires_at",
+    "batch",
+    "special_attributes",
+    "antigen_negative",
+    "irradiated_at",
+)
+
+
 class ReceiveUnitForm(forms.ModelForm):
+    """Receive a unit: the rules are ``inventory.receipt.check_receipt``'s, shown as this form's errors.
+
+    Without an expiry the form answers with the product's default shelf life filled in, to check
+    against the label and confirm: a default only ever pre-fills.
+    """
+
     class Meta:
         model = Unit
-        fields = ["din", "component", "blood_group", "volume_ml", "collected_at", "expires_at", "batch"]
+        fields = list(RECEIPT_FIELDS)
 
     din = forms.CharField(max_length=14, help_text="13 characters, or 14 with the check character")
-    expires_at = forms.DateTimeField(required=False, help_text="empty: the component's default shelf life")
+    product_code = forms.CharField(
+        max_length=16,
+        required=False,
+        help_text="ISBT 128 product code, e.g. E0398V00 (PDC, type of donation, division); "
+        "empty: the component's default code, division 00",
+    )
+    component = forms.ChoiceField(
+        choices=[("", "---------"), *COMPONENT_CHOICES],
+        required=False,
+        help_text="only needed without a product code; otherwise it must agree with it",
+    )
+    expires_at = forms.DateTimeField(
+        required=False,
+        help_text="from the label; left empty, the form suggests the product's default shelf life to confirm",
+    )
+    special_attributes = forms.MultipleChoiceField(
+        choices=ATTRIBUTE_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="from test results; the product's own attributes are added from its code",
+    )
+    antigen_negative = forms.MultipleChoiceField(
+        choices=ANTIGEN_CHOICES, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    irradiated_at = forms.DateTimeField(required=False, help_text="required for irradiated red cells")
 
     def clean_din(self) -> str:
         try:
@@ -87,41 +168,99 @@ class ReceiveUnitForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        if data.get("expires_at") and data.get("collected_at") and data["expires_at"] <= data["collected_at"]:
-            self.add_error("expires_at", "must be after collected_at")
-        elif data.get("expires_at") and data.get("collected_at") and data.get("component"):
-            problem = rules.expiry_problem(
-                data["component"], collected_at=data["collected_at"], expires_at=data["expires_at"], now=timezone.now()
+        needed = ("din", "blood_group", "volume_ml", "collected_at", "batch")
+        if any(name not in data for name in needed):
+            return data  # those fields have their own errors already
+        if data.get("expires_at") is None:
+            suggestion = suggested_expiry(
+                product_code=data.get("product_code", ""),
+                component=data.get("component", ""),
+                collected_at=data["collected_at"],
             )
-            if problem:
-                self.add_error("expires_at", problem)
+            if suggestion is not None:
+                self.data = self.data.copy()
+                self.data["expires_at"] = suggestion.strftime("%Y-%m-%d %H:%M:%S")
+                self.add_error(
+                    "expires_at",
+                    "Filled in from the product's default shelf life: check it against the label, then save again.",
+                )
+                return data
+        try:
+            receipt = check_receipt(**{name: data.get(name) for name in RECEIPT_FIELDS} | _blanks(data))
+        except ReceiptError as exc:
+            for name, problems in exc.errors.items():
+                for problem in problems:
+                    self.add_error(name if name in self.fields else None, problem)
+            return data
+        data["receipt"] = receipt
+        # The model's own checks (run by the form after this) see the unit as it will be recorded.
+        data.update(product_code=receipt.product_code, component=receipt.component)
+        self.instance.division = receipt.division
         return data
+
+
+def _blanks(data: dict) -> dict:
+    return {
+        "product_code": data.get("product_code") or "",
+        "component": data.get("component") or "",
+        "special_attributes": data.get("special_attributes") or [],
+        "antigen_negative": data.get("antigen_negative") or [],
+    }
 
 
 @admin.register(Unit)
 class UnitAdmin(admin.ModelAdmin):
-    list_display = ["din", "component", "blood_group", "status", "expires_at", "batch", "volume_ml"]
-    list_filter = ["status", "component", "blood_group", ExpiryFilter]  # batches: search box
-    search_fields = ["din", "batch"]
+    list_display = [
+        "din",
+        "product_code",
+        "division",
+        "component",
+        "blood_group",
+        "status",
+        "expires_at",
+        "attributes",
+        "batch",
+        "volume_ml",
+    ]
+    list_filter = [
+        "status",
+        "component",
+        "blood_group",
+        SpecialAttributeFilter,
+        AntigenNegativeFilter,
+        "division",
+        ExpiryFilter,
+    ]  # batches: search box
+    search_fields = ["din", "batch", "product_code"]
     ordering = ["expires_at", "din"]
     date_hierarchy = "expires_at"
     list_per_page = 100
     action_form = ReasonActionForm
-    actions = ["quarantine_units", "release_units", "discard_units"]
+    actions = ["quarantine_units", "release_units", "discard_units", "irradiate_units"]
     inlines = [UnitAllocationInline, StatusHistoryInline]
     readonly_fields = [
         "id",
         "din",
+        "product_code",
+        "division",
         "component",
         "blood_group",
         "volume_ml",
         "collected_at",
         "expires_at",
         "batch",
+        "special_attributes",
+        "antigen_negative",
+        "irradiated_at",
         "status",
         "received_at",
         "updated_at",
     ]
+
+    @admin.display(description="attributes")
+    def attributes(self, unit: Unit) -> str:
+        negative = [f"{antigen}-neg" for antigen in unit.antigen_negative]
+        return ", ".join([*unit.special_attributes, *negative]) or "-"
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
@@ -145,7 +284,16 @@ class UnitAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         if change:  # units change status only through the actions (history and stock events)
             return
-        unit = services.receive_unit(**form.cleaned_data, by=request.user.get_username())
+        receipt = form.cleaned_data["receipt"]
+        try:
+            unit = services.receive_unit(
+                **{name: getattr(receipt, name) for name in RECEIPT_FIELDS},
+                expiry_required=True,
+                by=request.user.get_username(),
+            )
+        except ReceiptError as exc:  # received by someone else meanwhile
+            self.message_user(request, f"Nothing recorded: {exc}", messages.ERROR)
+            return
         obj.pk = unit.pk
         obj.refresh_from_db()
 
@@ -179,15 +327,55 @@ class UnitAdmin(admin.ModelAdmin):
     def release_units(self, request, queryset) -> None:
         self._change(request, queryset, UnitStatus.AVAILABLE, "release")
 
-    @admin.action(description="Discard selected units (give a reason)")
+    @admin.action(description="Discard selected units (choose a discard reason; a note for OTHER)")
     def discard_units(self, request, queryset) -> None:
-        self._change(request, queryset, UnitStatus.DISCARDED, "discard")
+        code = request.POST.get("discard_reason") or ""
+        note = (request.POST.get("reason") or "").strip()
+        try:
+            units = services.discard_units(
+                unit_ids=list(queryset.values_list("pk", flat=True)),
+                reason=code,
+                note=note,
+                by=request.user.get_username(),
+            )
+        except services.DiscardReasonError as exc:
+            problems = "; ".join(f"{name}: {' '.join(text)}" for name, text in exc.errors.items())
+            self.message_user(request, f"Nothing discarded: {problems}", messages.ERROR)
+            return
+        except services.TransitionError as exc:
+            self.message_user(request, f"Nothing changed: {exc}", messages.ERROR)
+            return
+        for unit in units:
+            self.log_change(request, unit, f"discard: {code} {note} (now {unit.status})".strip())
+        self.message_user(request, f"{len(units)} unit(s) discarded ({code}).", messages.SUCCESS)
+
+    @admin.action(description="Record selected units as irradiated now (red cells: expiry shortened)")
+    def irradiate_units(self, request, queryset) -> None:
+        done = []
+        for pk in queryset.values_list("pk", flat=True):
+            try:
+                unit = services.irradiate_unit(unit_id=pk, by=request.user.get_username())
+            except (services.TransitionError, ReceiptError) as exc:
+                self.message_user(request, f"Not irradiated: {exc}", messages.ERROR)
+                continue
+            self.log_change(request, unit, f"irradiated; expires {unit.expires_at:%Y-%m-%d %H:%M}")
+            done.append(unit)
+        if done:
+            self.message_user(request, f"{len(done)} unit(s) recorded as irradiated.", messages.SUCCESS)
 
 
 @admin.register(StockThreshold)
 class StockThresholdAdmin(admin.ModelAdmin):
-    list_display = ["component", "blood_group", "low_threshold", "critical_threshold", "updated_at"]
-    list_editable = ["low_threshold", "critical_threshold"]
+    list_display = [
+        "component",
+        "blood_group",
+        "low_threshold",
+        "critical_threshold",
+        "low_days",
+        "critical_days",
+        "updated_at",
+    ]
+    list_editable = ["low_threshold", "critical_threshold", "low_days", "critical_days"]
     list_filter = ["component", "blood_group"]
     list_per_page = 100
     readonly_fields = ["component", "blood_group"]
@@ -200,6 +388,8 @@ class StockThresholdAdmin(admin.ModelAdmin):
                     "blood_group": obj.blood_group,
                     "low_threshold": obj.low_threshold,
                     "critical_threshold": obj.critical_threshold,
+                    "low_days": obj.low_days,
+                    "critical_days": obj.critical_days,
                 }
             ],
             by=request.user.get_username(),
@@ -210,6 +400,42 @@ class StockThresholdAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ProductForm(forms.ModelForm):
+    attributes = forms.MultipleChoiceField(
+        choices=ATTRIBUTE_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="what every unit of this product has",
+    )
+
+    class Meta:
+        model = ProductDescription
+        fields = ["pdc", "component", "description", "attributes", "default_shelf_life", "component_default"]
+
+
+@admin.register(ProductDescription)
+class ProductDescriptionAdmin(admin.ModelAdmin):
+    """The configured PDC table: component, implied attributes and default shelf life of each product."""
+
+    form = ProductForm
+    list_display = ["pdc", "component", "description", "implied_attributes", "default_shelf_life", "component_default"]
+    list_filter = ["component", "component_default"]
+    search_fields = ["pdc", "description"]
+
+    @admin.display(description="attributes")
+    def implied_attributes(self, product: ProductDescription) -> str:
+        return ", ".join(product.attributes) or "-"
+
+    def get_readonly_fields(self, request, obj=None):
+        # A code on units keeps its meaning: the PDC and component of a product in use are fixed.
+        if obj is not None and Unit.objects.filter(product_code__startswith=obj.pdc).exists():
+            return ["pdc", "component"]
+        return []
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # units name their product by its code
 
 
 @admin.register(StockOverview)
@@ -234,6 +460,8 @@ class StockOverviewAdmin(admin.ModelAdmin):
                 "allocated": sum(row["allocated_units"] for row in rows),
                 "expiring": sum(row["expiring_within_72h"] for row in rows),
                 "low": sum(row["level"] == "LOW" for row in rows),
+                "irradiated": sum(row["by_attribute"]["IRRADIATED"] for row in rows),
+                "cmv_negative": sum(row["by_attribute"]["CMV_NEGATIVE"] for row in rows),
                 "critical": sum(row["level"] == "CRITICAL" for row in rows),
             },
             **(extra_context or {}),

@@ -47,6 +47,9 @@ class Step(StrEnum):
     RECALLED = "RECALLED"
     DISCARDED = "DISCARDED"
     EXPIRED = "EXPIRED"
+    # Processing at the bank after receipt (not in transfusion.md's list): irradiation changes the
+    # unit's attributes and, for red cells, its expiry; the status stays as it was.
+    IRRADIATED = "IRRADIATED"
 
 
 def step_of(*, from_status: str, to_status: str, recorded_step: str = "") -> Step:

@@ -3,16 +3,64 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
-from django.contrib.postgres.fields import ArrayField
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
 
-from shared_events.enums import BloodGroup, Component, StockLevel, choices
+from shared_events.django.fields import JSONList
+from shared_events.enums import ANTIGENS, BloodGroup, Component, StockLevel, UnitAttribute, choices
 
 COMPONENT_CHOICES = choices(Component)
 GROUP_CHOICES = choices(BloodGroup)
 LEVEL_CHOICES = [(level.value, level.value) for level in StockLevel]
+ATTRIBUTE_CHOICES = choices(UnitAttribute)
+ANTIGEN_CHOICES = [(antigen, antigen) for antigen in ANTIGENS]
+
+
+class ProductDescription(models.Model):
+    """One ISBT 128 Product Description Code the bank handles: its component, what it implies, its shelf life.
+
+    The configured table of transfusion.md section 8 (seeded from ``inventory.products.SEED_PRODUCTS``):
+    a unit's ``component`` comes from its product code's PDC, never from code.
+    """
+
+    pdc = models.CharField(
+        "PDC",
+        max_length=5,
+        unique=True,
+        validators=[RegexValidator(r"^E[0-9A-Z]{4}$", "E and 4 characters 0-9 or A-Z, e.g. E0398")],
+        help_text="Product Description Code: the first 5 characters of the product code",
+    )
+    component = models.CharField(max_length=20, choices=COMPONENT_CHOICES)
+    description = models.CharField(max_length=200)
+    attributes = JSONList(
+        help_text="special attributes every unit of this product has (e.g. IRRADIATED, LEUKOREDUCED)",
+    )
+    default_shelf_life = models.DurationField(
+        help_text="from collection; only pre-fills a unit's expiry: the label's expiry is the truth"
+    )
+    component_default = models.BooleanField(
+        default=False, help_text="the code a unit received with only its component gets (one per component)"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["component", "pdc"]
+        verbose_name = "product (PDC)"
+        verbose_name_plural = "products (PDC table)"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["component"], condition=Q(component_default=True), name="product_one_default_per_component"
+            ),
+            models.CheckConstraint(
+                condition=Q(default_shelf_life__gt=timedelta(0)), name="product_shelf_life_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pdc} {self.description}"
 
 
 class UnitStatus(models.TextChoices):
@@ -49,9 +97,10 @@ class Unit(models.Model):
     )
     division = models.CharField(max_length=2, default="00", help_text="00 undivided; A0, Ab ... for splits")
     # Special attributes (shared_events.enums.UnitAttribute) and red-cell antigens the unit is typed
-    # negative for (shared_events.enums.ANTIGENS), set at receipt (transfusion.md section 6).
-    special_attributes = ArrayField(models.CharField(max_length=16), default=list, blank=True)
-    antigen_negative = ArrayField(models.CharField(max_length=4), default=list, blank=True)
+    # negative for (shared_events.enums.ANTIGENS), set at receipt (transfusion.md section 6). JSON lists,
+    # not PostgreSQL arrays: `make run` may use SQLite; on PostgreSQL `__contains=[...]` is jsonb's @>.
+    special_attributes = JSONList()
+    antigen_negative = JSONList()
     irradiated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -100,6 +149,15 @@ class UnitStatusChange(models.Model):
     class Meta:
         ordering = ["at", "id"]
         verbose_name = "status change"
+        indexes = [
+            # Days of supply: the dispatches (moves to ISSUED) of the last 28 days, per stock key.
+            models.Index(
+                fields=["at"],
+                include=["unit"],
+                condition=Q(to_status="ISSUED") & ~Q(from_status="ISSUED"),
+                name="history_dispatch_idx",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.unit_id}: {self.from_status or '-'} -> {self.to_status} by {self.by}"
@@ -112,6 +170,10 @@ class StockThreshold(models.Model):
     blood_group = models.CharField(max_length=3, choices=GROUP_CHOICES)
     low_threshold = models.PositiveIntegerField()
     critical_threshold = models.PositiveIntegerField()
+    # In days of supply (transfusion.md section 9); blank: no level by days. The level is the
+    # worse of the level by units and the level by days.
+    low_days = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
+    critical_days = models.DecimalField(max_digits=5, decimal_places=1, null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -120,6 +182,17 @@ class StockThreshold(models.Model):
             models.UniqueConstraint(fields=["component", "blood_group"], name="threshold_unique_key"),
             models.CheckConstraint(
                 condition=Q(critical_threshold__lte=F("low_threshold")), name="threshold_critical_not_above_low"
+            ),
+            models.CheckConstraint(
+                condition=Q(low_days__isnull=True)
+                | Q(critical_days__isnull=True)
+                | Q(critical_days__lte=F("low_days")),
+                name="threshold_critical_days_not_above_low",
+            ),
+            models.CheckConstraint(
+                condition=(Q(low_days__isnull=True) | Q(low_days__gte=0))
+                & (Q(critical_days__isnull=True) | Q(critical_days__gte=0)),
+                name="threshold_days_not_negative",
             ),
         ]
 
@@ -144,6 +217,13 @@ class StockSnapshot(models.Model):
     # adjusts it under this row's lock, so a decision never counts the whole stock.
     # NULL: not counted yet (the next refresh counts).
     status_available = models.IntegerField(null=True, blank=True)
+    # Units of the key dispatched (moved to ISSUED) in the DISPATCH_WINDOW before the last count:
+    # the demand of days of supply. Counted on every full refresh (the expiry sweep's, each
+    # minute); the decision path reads it. NULL: not counted yet.
+    dispatched_recently = models.IntegerField(null=True, blank=True)
+    days_of_supply = models.DecimalField(
+        max_digits=12, decimal_places=1, null=True, blank=True, help_text="as last published; null: none dispatched"
+    )
     available_units = models.PositiveIntegerField(default=0, help_text="as last published")
     expiring_within_72h = models.PositiveIntegerField(default=0)
     level = models.CharField(max_length=10, choices=LEVEL_CHOICES, blank=True, help_text="blank: never published")

@@ -1,8 +1,9 @@
-"""Pure stock rules: shelf lives, default thresholds and stock levels (no Django import)."""
+"""Pure stock rules: shelf lives, default thresholds, days of supply and stock levels (no Django import)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from shared_events.enums import BloodGroup, Component, StockCrossing, StockLevel
 
@@ -54,11 +55,39 @@ def default_thresholds(component: Component, group: BloodGroup) -> tuple[int, in
     return low, critical
 
 
-def stock_level(available: int, *, low: int, critical: int) -> StockLevel:
-    """CRITICAL at or below the critical threshold, LOW at or below the low one, else OK."""
-    if available <= critical:
+# Days of supply (transfusion.md section 9): available / (units dispatched in this window / its days).
+DISPATCH_WINDOW = timedelta(days=28)
+
+
+def days_of_supply(available: int, dispatched: int, *, window_days: int = DISPATCH_WINDOW.days) -> Decimal | None:
+    """``available`` over the mean daily dispatch, to one decimal (half up); None when nothing was dispatched.
+
+    Integer arithmetic, so the SQL of the decision path (``inventory.services``) computes the very same value.
+    """
+    if dispatched <= 0:
+        return None
+    tenths = (20 * window_days * max(available, 0) + dispatched) // (2 * dispatched)
+    return Decimal(tenths) / 10
+
+
+def stock_level(
+    available: int,
+    *,
+    low: int,
+    critical: int,
+    days: Decimal | None = None,
+    low_days: Decimal | None = None,
+    critical_days: Decimal | None = None,
+) -> StockLevel:
+    """The worse of the level by units and the level by days of supply.
+
+    By units: CRITICAL at or below the critical threshold, LOW at or below the low one, else OK.
+    By days: the same with ``days`` (None: nothing dispatched, no level by days) against
+    ``critical_days``/``low_days`` (None: not set).
+    """
+    if available <= critical or (days is not None and critical_days is not None and days <= critical_days):
         return StockLevel.CRITICAL
-    if available <= low:
+    if available <= low or (days is not None and low_days is not None and days <= low_days):
         return StockLevel.LOW
     return StockLevel.OK
 

@@ -10,20 +10,23 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
+from decimal import Decimal
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from inventory import rules
-from inventory.din import normalize_din
-from inventory.models import StockSnapshot, StockThreshold, Unit, UnitStatus, UnitStatusChange
-from inventory.products import default_product_code
+from inventory import rules, selectors
+from inventory.lifecycle import Step
+from inventory.models import ProductDescription, StockSnapshot, StockThreshold, Unit, UnitStatus, UnitStatusChange
+from inventory.products import SEED_PRODUCTS
+from inventory.receipt import RED_CELL_COMPONENTS, ReceiptError, check_receipt, irradiated_shelf_life
 from shared_events import topics
 from shared_events.django.outbox import publish
-from shared_events.enums import BloodGroup, Component, StockLevel
+from shared_events.enums import BankDiscardReason, BloodGroup, Component, StockLevel, UnitAttribute
 from shared_events.schemas import InventoryUpdatedV1, LowStockV1
 
 log = logging.getLogger(__name__)
@@ -103,14 +106,19 @@ def refresh_stock(
     ``deltas`` gives, per key, how many units entered (+) or left (-) status
     AVAILABLE in this transaction; ``keys`` are further keys to look at
     (threshold changes). For each key: ``inventory.updated`` when its available
-    count (not expired) or level changed since last published, and
-    ``inventory.low_stock`` on a level crossing.
+    count (not expired), days of supply or level changed since last published,
+    and ``inventory.low_stock`` on a level crossing. The level is the worse of
+    the level by units and the level by days of supply (transfusion.md section 9).
 
     The key's snapshot row is locked first, so writers of one key publish in
     commit order with exact counts. The AVAILABLE count is kept by deltas (no
     count over the whole stock on the decision path); only units expiring
     within 72 h are counted. ``recount`` counts everything instead (the
-    expiry sweep does, every minute, so any drift heals).
+    expiry sweep does, every minute, so any drift heals). The demand side of
+    days of supply (units dispatched in the last 28 days) is counted here on
+    every path but the one-key decision path, which reads the last count: at
+    most a sweep interval old, and never newer than what the level was last
+    computed from, so levels do not flap.
     """
     deltas = {key: delta for key, delta in (deltas or {}).items() if delta}
     wanted = sorted(set(keys) | set(deltas))
@@ -139,6 +147,7 @@ def refresh_stock(
         for key, delta in deltas.items():
             if key not in uncounted:
                 snapshots[key].status_available += delta
+        dispatched = selectors.dispatched_counts(wanted, now=now)
         near = {
             (row["component"], row["blood_group"]): row
             for row in Unit.objects.filter(_keys_q(wanted), status=UnitStatus.AVAILABLE, expires_at__lte=soon)
@@ -151,16 +160,27 @@ def refresh_stock(
             snap = snapshots[key]
             row = near.get(key, {"expired": 0, "expiring": 0})
             available = snap.status_available - row["expired"]
-            threshold = snap.threshold
-            level = rules.stock_level(available, low=threshold.low_threshold, critical=threshold.critical_threshold)
+            snap.dispatched_recently = dispatched.get(key, 0)
+            days = rules.days_of_supply(available, snap.dispatched_recently)
+            level = _level(snap.threshold, available, days)
             before = StockLevel(snap.level) if snap.level else None
-            fields = ["status_available"]
-            if before != level or snap.available_units != available:
-                _publish_stock(key, snap, available, row["expiring"], level, before, now, changes)
-                fields += ["available_units", "expiring_within_72h", "level", "as_of"]
-            if key in deltas or key in uncounted or len(fields) > 1:
-                snap.save(update_fields=fields)
+            fields = ["status_available", "dispatched_recently"]
+            if before != level or snap.available_units != available or snap.days_of_supply != days:
+                _publish_stock(key, snap, available, row["expiring"], days, level, before, now, changes)
+                fields += ["available_units", "expiring_within_72h", "days_of_supply", "level", "as_of"]
+            snap.save(update_fields=fields)
     return changes
+
+
+def _level(threshold: StockThreshold, available: int, days: Decimal | None) -> StockLevel:
+    return rules.stock_level(
+        available,
+        low=threshold.low_threshold,
+        critical=threshold.critical_threshold,
+        days=days,
+        low_days=threshold.low_days,
+        critical_days=threshold.critical_days,
+    )
 
 
 # The decision hot path changes one key: one statement locks the snapshot row,
@@ -170,19 +190,26 @@ UPDATE inventory_stocksnapshot AS s
    SET status_available = s.status_available + %(delta)s
   FROM inventory_stockthreshold AS t
  WHERE t.id = s.threshold_id AND s.component = %(component)s AND s.blood_group = %(group)s
-   AND s.status_available IS NOT NULL
-RETURNING s.status_available, s.available_units, s.level, t.low_threshold, t.critical_threshold
+   AND s.status_available IS NOT NULL AND s.dispatched_recently IS NOT NULL
+RETURNING s.available_units, s.level, s.days_of_supply, s.dispatched_recently,
+          t.low_threshold, t.critical_threshold, t.low_days, t.critical_days
 """
 # Then, with the row locked (so this statement sees every committed change of the key),
-# count the units near expiry and record what is about to be published. The CASE is
-# rules.stock_level in SQL; the caller recomputes the level in Python and they agree
-# (the crossing tests go through this path).
-_RECORD_LEVEL_SQL = """
+# count the units near expiry and record what is about to be published. The CASEs are
+# rules.days_of_supply and rules.stock_level in SQL (integer arithmetic, the same values);
+# the caller recomputes both in Python and they agree (the crossing tests go through this path).
+_AVAILABLE = "(s.status_available - near.expired)"
+_DAYS = (
+    f"(CASE WHEN s.dispatched_recently > 0 THEN ((20 * %(window_days)s * GREATEST({_AVAILABLE}, 0)"
+    " + s.dispatched_recently) / (2 * s.dispatched_recently))::numeric / 10 END)"
+)
+_RECORD_LEVEL_SQL = f"""
 UPDATE inventory_stocksnapshot AS s
-   SET available_units = s.status_available - near.expired,
+   SET available_units = {_AVAILABLE},
        expiring_within_72h = near.expiring,
-       level = CASE WHEN s.status_available - near.expired <= %(critical)s THEN 'CRITICAL'
-                    WHEN s.status_available - near.expired <= %(low)s THEN 'LOW'
+       days_of_supply = {_DAYS},
+       level = CASE WHEN {_AVAILABLE} <= %(critical)s OR {_DAYS} <= %(critical_days)s THEN 'CRITICAL'
+                    WHEN {_AVAILABLE} <= %(low)s OR {_DAYS} <= %(low_days)s THEN 'LOW'
                     ELSE 'OK' END,
        as_of = %(now)s
   FROM (SELECT count(*) FILTER (WHERE expires_at <= %(now)s) AS expired,
@@ -192,29 +219,41 @@ UPDATE inventory_stocksnapshot AS s
            AND expires_at <= %(soon)s) AS near
  WHERE s.component = %(component)s AND s.blood_group = %(group)s
 RETURNING s.available_units, s.expiring_within_72h
-"""
+"""  # noqa: S608 - put together from the constant fragments above, no input
 
 
 def _refresh_one_key_pg(key: StockKey, delta: int, now: datetime) -> list[StockChange] | None:
     """``refresh_stock`` for one key on PostgreSQL in two statements; None: take the general path."""
-    params = {"delta": delta, "component": key[0], "group": key[1], "now": now, "soon": now + rules.EXPIRING_SOON}
+    params = {
+        "delta": delta,
+        "component": key[0],
+        "group": key[1],
+        "now": now,
+        "soon": now + rules.EXPIRING_SOON,
+        "window_days": rules.DISPATCH_WINDOW.days,
+    }
     with connection.cursor() as cursor:
         cursor.execute(_APPLY_DELTA_SQL, params)
         row = cursor.fetchone()
         if row is None:
             return None  # no snapshot yet, or never counted
-        _status_available, published, level_before, low, critical = row
-        cursor.execute(_RECORD_LEVEL_SQL, params | {"low": low, "critical": critical})
+        published, level_before, days_before, dispatched, low, critical, low_days, critical_days = row
+        cursor.execute(
+            _RECORD_LEVEL_SQL,
+            params | {"low": low, "critical": critical, "low_days": low_days, "critical_days": critical_days},
+        )
         available, expiring = cursor.fetchone()
-    level = rules.stock_level(available, low=low, critical=critical)
-    before = StockLevel(level_before) if level_before else None
-    if before == level and published == available:
-        return []
-    snap = StockSnapshot(
-        component=key[0], blood_group=key[1], threshold=StockThreshold(low_threshold=low, critical_threshold=critical)
+    threshold = StockThreshold(
+        low_threshold=low, critical_threshold=critical, low_days=low_days, critical_days=critical_days
     )
+    days = rules.days_of_supply(available, dispatched)
+    level = _level(threshold, available, days)
+    before = StockLevel(level_before) if level_before else None
+    if before == level and published == available and days_before == days:
+        return []
+    snap = StockSnapshot(component=key[0], blood_group=key[1], threshold=threshold)
     changes: list[StockChange] = []
-    _publish_stock(key, snap, available, expiring, level, before, now, changes)
+    _publish_stock(key, snap, available, expiring, days, level, before, now, changes)
     return changes
 
 
@@ -223,6 +262,7 @@ def _publish_stock(
     snap: StockSnapshot,
     available: int,
     expiring: int,
+    days: Decimal | None,
     level: StockLevel,
     before: StockLevel | None,
     now: datetime,
@@ -238,6 +278,7 @@ def _publish_stock(
             expiring_within_72h=expiring,
             level=level,
             as_of=now,
+            days_of_supply=_float(days),
         ),
         subject=subject,
     )
@@ -253,12 +294,19 @@ def _publish_stock(
                 low_threshold=snap.threshold.low_threshold,
                 critical_threshold=snap.threshold.critical_threshold,
                 as_of=now,
+                days_of_supply=_float(days),
+                low_days=_float(snap.threshold.low_days),
+                critical_days=_float(snap.threshold.critical_days),
             ),
             subject=subject,
         )
-    snap.available_units, snap.expiring_within_72h = available, expiring
+    snap.available_units, snap.expiring_within_72h, snap.days_of_supply = available, expiring, days
     snap.level, snap.as_of = level.value, now
     changes.append(StockChange(key, available, level.value, crossing.value if crossing else None))
+
+
+def _float(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def _keys_q(keys: Iterable[StockKey]) -> Q:
@@ -272,32 +320,58 @@ def _keys_q(keys: Iterable[StockKey]) -> Q:
 def receive_unit(
     *,
     din: str,
-    component: str,
     blood_group: str,
     volume_ml: int,
     collected_at: datetime,
     batch: str,
     by: str,
+    product_code: str = "",
+    component: str = "",
     expires_at: datetime | None = None,
+    special_attributes: Iterable[str] = (),
+    antigen_negative: Iterable[str] = (),
+    irradiated_at: datetime | None = None,
+    expiry_required: bool = False,
 ) -> Unit:
-    """Add a unit to stock as AVAILABLE (expiry defaults to the component's shelf life)."""
-    din = normalize_din(din)
-    expires_at = expires_at or collected_at + rules.SHELF_LIFE[Component(component)]
+    """Add a unit to stock as AVAILABLE; raises ``ReceiptError`` (every field's problem) and records nothing.
+
+    The rules are ``inventory.receipt.check_receipt``'s. The API and the admin receive with
+    ``expiry_required`` (the label's expiry is the truth); seeds and tests may leave ``expires_at``
+    out for the product's default shelf life.
+    """
     now = timezone.now()
-    with transaction.atomic():
-        unit = Unit.objects.create(
-            din=din,
-            component=component,
-            product_code=default_product_code(component),
-            blood_group=blood_group,
-            volume_ml=volume_ml,
-            collected_at=collected_at,
-            expires_at=expires_at,
-            batch=batch,
-            status=UnitStatus.AVAILABLE,
-        )
-        UnitStatusChange.objects.create(unit=unit, to_status=UnitStatus.AVAILABLE, at=now, by=by, reason="received")
-        refresh_stock(deltas={unit.stock_key: 1}, now=now)
+    receipt = check_receipt(
+        din=din,
+        blood_group=blood_group,
+        volume_ml=volume_ml,
+        collected_at=collected_at,
+        batch=batch,
+        expires_at=expires_at,
+        product_code=product_code,
+        component=component,
+        special_attributes=special_attributes,
+        antigen_negative=antigen_negative,
+        irradiated_at=irradiated_at,
+        now=now,
+        expiry_required=expiry_required,
+    )
+    try:
+        with transaction.atomic():
+            unit = Unit.objects.create(**asdict(receipt), status=UnitStatus.AVAILABLE)
+            UnitStatusChange.objects.create(unit=unit, to_status=UnitStatus.AVAILABLE, at=now, by=by, reason="received")
+            refresh_stock(deltas={unit.stock_key: 1}, now=now)
+    except IntegrityError as exc:
+        if "unit_unique_isbt_product" not in str(exc):
+            raise
+        # Received twice at the same moment: the other receipt won.
+        raise ReceiptError(
+            {
+                "din": [
+                    f"a unit with DIN {receipt.din}, product code {receipt.product_code} and division "
+                    f"{receipt.division} is already recorded"
+                ]
+            }
+        ) from exc
     return unit
 
 
@@ -308,7 +382,9 @@ _ALLOWED_FROM = {
 }
 
 
-def change_status(*, unit_ids: Iterable[uuid.UUID], to: UnitStatus, reason: str, by: str) -> list[Unit]:
+def change_status(
+    *, unit_ids: Iterable[uuid.UUID], to: UnitStatus, reason: str, by: str, detail: dict | None = None
+) -> list[Unit]:
     """Quarantine, release (QUARANTINED → AVAILABLE) or discard units, all or none.
 
     An allocated unit is never changed here (release its allocation first).
@@ -338,7 +414,15 @@ def change_status(*, unit_ids: Iterable[uuid.UUID], to: UnitStatus, reason: str,
             if to == UnitStatus.AVAILABLE and unit.expires_at <= now:
                 target = UnitStatus.EXPIRED
             history.append(
-                UnitStatusChange(unit=unit, from_status=unit.status, to_status=target, at=now, by=by, reason=reason)
+                UnitStatusChange(
+                    unit=unit,
+                    from_status=unit.status,
+                    to_status=target,
+                    at=now,
+                    by=by,
+                    reason=reason,
+                    detail=detail or {},
+                )
             )
             deltas[unit.stock_key] += (target == UnitStatus.AVAILABLE) - (unit.status == UnitStatus.AVAILABLE)
             unit.status = target
@@ -381,8 +465,104 @@ def expire_units(*, now: datetime | None = None) -> int:
     return len(expired)
 
 
+class DiscardReasonError(ValueError):
+    """A bank discard without a valid reason code, or OTHER without a note (HTTP 400)."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        super().__init__(str(errors))
+
+
+def discard_units(*, unit_ids: Iterable[uuid.UUID], reason: str, note: str = "", by: str) -> list[Unit]:
+    """Discard units from the bank's stock with a ``BankDiscardReason`` code (OTHER needs a ``note``).
+
+    Raises ``DiscardReasonError`` (nothing changed) or, as ``change_status``, ``TransitionError``.
+    """
+    note = note.strip()
+    if reason not in set(BankDiscardReason):
+        raise DiscardReasonError({"reason": [f"one of {[r.value for r in BankDiscardReason]}"]})
+    if reason == BankDiscardReason.OTHER and not note:
+        raise DiscardReasonError({"note": ["required when the reason is OTHER"]})
+    return change_status(
+        unit_ids=unit_ids,
+        to=UnitStatus.DISCARDED,
+        reason=f"{reason}: {note}" if note else reason,
+        by=by,
+        detail={"reason": reason, **({"note": note} if note else {})},
+    )
+
+
+IRRADIABLE = frozenset({UnitStatus.AVAILABLE, UnitStatus.QUARANTINED})
+
+
+def irradiate_unit(*, unit_id: uuid.UUID, by: str, irradiated_at: datetime | None = None) -> Unit:
+    """Record that a unit in the bank's stock was irradiated: IRRADIATED, ``irradiated_at``, and for red cells
+    (and whole blood) an expiry no later than ``IRRADIATED_RED_CELL_DAYS`` after irradiation.
+
+    Raises ``TransitionError`` (already irradiated; not AVAILABLE or QUARANTINED) or ``ReceiptError``
+    (an irradiation time before collection, in the future, or after which the unit would have expired).
+    """
+    now = timezone.now()
+    irradiated_at = irradiated_at or now
+    with transaction.atomic():
+        unit = Unit.objects.select_for_update().get(pk=unit_id)
+        if unit.status not in IRRADIABLE:
+            raise TransitionError(f"unit {unit.din} is {unit.status}: only units in stock are irradiated")
+        if UnitAttribute.IRRADIATED in unit.special_attributes:
+            raise TransitionError(f"unit {unit.din} is irradiated already")
+        if irradiated_at > now:
+            raise ReceiptError({"irradiated_at": ["cannot be in the future"]})
+        if irradiated_at < unit.collected_at:
+            raise ReceiptError({"irradiated_at": ["cannot be before the unit was collected"]})
+        expires_before = unit.expires_at
+        if Component(unit.component) in RED_CELL_COMPONENTS:
+            unit.expires_at = min(unit.expires_at, irradiated_at + irradiated_shelf_life())
+            if unit.expires_at <= now:
+                raise ReceiptError(
+                    {
+                        "irradiated_at": [
+                            "the unit would have expired: an irradiated red-cell unit "
+                            f"keeps {settings.IRRADIATED_RED_CELL_DAYS} days"
+                        ]
+                    }
+                )
+        unit.irradiated_at = irradiated_at
+        unit.special_attributes = [
+            a.value for a in UnitAttribute if a.value in {*unit.special_attributes, UnitAttribute.IRRADIATED}
+        ]
+        unit.save(update_fields=["irradiated_at", "special_attributes", "expires_at", "updated_at"])
+        detail = {"irradiated_at": irradiated_at.isoformat()}
+        if unit.expires_at != expires_before:
+            detail |= {"expires_at_before": expires_before.isoformat(), "expires_at": unit.expires_at.isoformat()}
+        UnitStatusChange.objects.create(
+            unit=unit,
+            from_status=unit.status,
+            to_status=unit.status,
+            at=now,
+            by=by,
+            reason="irradiated",
+            step=Step.IRRADIATED.value,
+            detail=detail,
+        )
+        # The expiry moved: the count expiring within 72 h may have.
+        refresh_stock(keys=[unit.stock_key], now=now)
+    return unit
+
+
+class ThresholdError(ValueError):
+    """Thresholds that would contradict one another (HTTP 400); nothing changed."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = errors
+        super().__init__(str(errors))
+
+
 def update_thresholds(*, items: list[dict], by: str) -> list[StockThreshold]:
-    """Set low/critical thresholds for the given keys; publish any level crossing this causes."""
+    """Set thresholds for the given keys; publish any level crossing this causes.
+
+    Each item has ``low_threshold`` and ``critical_threshold``; ``low_days`` and ``critical_days``
+    are changed when present (None clears them) and kept when left out. Raises ``ThresholdError``.
+    """
     with transaction.atomic():
         keys = [(item["component"], item["blood_group"]) for item in items]
         ensure_stock_keys(keys)
@@ -394,8 +574,41 @@ def update_thresholds(*, items: list[dict], by: str) -> list[StockThreshold]:
             )
             threshold.low_threshold = item["low_threshold"]
             threshold.critical_threshold = item["critical_threshold"]
-            threshold.save(update_fields=["low_threshold", "critical_threshold", "updated_at"])
+            for name in ("low_days", "critical_days"):
+                if name in item:
+                    setattr(threshold, name, item[name])
+            low_days, critical_days = threshold.low_days, threshold.critical_days
+            if low_days is not None and critical_days is not None and critical_days > low_days:
+                raise ThresholdError(
+                    {"critical_days": [f"{threshold.component} {threshold.blood_group}: must not be above low_days"]}
+                )
+            threshold.save(
+                update_fields=["low_threshold", "critical_threshold", "low_days", "critical_days", "updated_at"]
+            )
             changed.append(threshold)
         refresh_stock(keys=keys)
     log.info("thresholds changed by %s: %s", by, keys)
     return changed
+
+
+def ensure_products() -> int:
+    """Add the seed products (``inventory.products.SEED_PRODUCTS``) missing from the PDC table; keep the others.
+
+    The data migration seeds the table; this restores it where a test flushed it. Returns how many were added.
+    """
+    existing = set(ProductDescription.objects.values_list("pdc", flat=True))
+    defaults = set(ProductDescription.objects.filter(component_default=True).values_list("component", flat=True))
+    added = [
+        ProductDescription(
+            pdc=seed.pdc,
+            component=seed.component.value,
+            description=seed.description,
+            attributes=[a.value for a in seed.attributes],
+            default_shelf_life=seed.shelf_life,
+            component_default=seed.component_default and seed.component.value not in defaults,
+        )
+        for seed in SEED_PRODUCTS
+        if seed.pdc not in existing
+    ]
+    ProductDescription.objects.bulk_create(added, ignore_conflicts=True)
+    return len(added)

@@ -16,6 +16,7 @@ from fhir.resources.biologicallyderivedproduct import BiologicallyDerivedProduct
 from fhir.resources.biologicallyderivedproductdispense import BiologicallyDerivedProductDispense
 from fhir.resources.bundle import Bundle
 from inventory.models import Unit, UnitStatus
+from inventory.products import parse_product_code
 
 from shared_events.enums import Component, Fate
 from traceability.models import Dispatch, UnitFate
@@ -28,12 +29,12 @@ FLUID = frozenset({Component.PLASMA, Component.CRYO, Component.WHOLE_BLOOD})
 
 
 def product_resource(unit: Unit) -> BiologicallyDerivedProduct:
-    product_code = getattr(unit, "product_code", None)
-    code: dict[str, Any] = (
-        {"coding": [{"system": ISBT128_CODES, "code": product_code[:5]}], "text": unit.component}
-        if product_code
-        else {"text": unit.component}  # no ISBT 128 product code recorded for this unit
-    )
+    """The unit as a product: its own product code's PDC (first 5 characters) and division, never a
+    component's default (every unit has its code: received with it, or migrated from its component)."""
+    code: dict[str, Any] = {
+        "coding": [{"system": ISBT128_CODES, "code": parse_product_code(unit.product_code).pdc}],
+        "text": unit.component,
+    }
     return BiologicallyDerivedProduct.model_validate(
         {
             "resourceType": "BiologicallyDerivedProduct",
@@ -44,7 +45,7 @@ def product_resource(unit: Unit) -> BiologicallyDerivedProduct:
             },
             "productCode": code,
             "biologicalSourceEvent": {"system": DIN_SYSTEM, "value": unit.din},
-            "division": getattr(unit, "division", None) or "00",
+            "division": unit.division,
             "productStatus": {
                 "system": PRODUCT_STATUS,
                 "code": "available" if unit.status == UnitStatus.AVAILABLE else "unavailable",

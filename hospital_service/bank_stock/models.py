@@ -14,6 +14,14 @@ class BankStock(models.Model):
     available_units = models.PositiveIntegerField(default=0)
     expiring_within_72h = models.PositiveIntegerField(default=0)
     level = models.CharField(max_length=8, choices=[(level.value, level.value) for level in StockLevel])
+    days_of_supply = models.DecimalField(
+        max_digits=7,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        help_text="Available units / mean daily issue over 28 days, as the bank reported it; null: none issued "
+        "(or not reported).",
+    )
     as_of = models.DateTimeField(help_text="When the bank counted it (the event's as_of).")
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -6,6 +6,7 @@ or replay may bring an older count: a row only moves forward in ``as_of``.
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
 from uuid import UUID
 
 from django.db import transaction
@@ -13,6 +14,11 @@ from django.db import transaction
 from bank_stock.models import BankStock, StockAlert
 from shared_events.enums import StockCrossing, StockLevel
 from shared_events.schemas import InventoryUpdatedV1, LowStockV1
+
+
+def _days(value: float | None) -> Decimal | None:
+    """Days of supply to one decimal, as the bank computes it; None stays None (nothing issued, or an older bank)."""
+    return None if value is None else Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
 
 def apply_inventory_update(*, data: InventoryUpdatedV1) -> BankStock:
@@ -25,6 +31,7 @@ def apply_inventory_update(*, data: InventoryUpdatedV1) -> BankStock:
                 "available_units": data.available_units,
                 "expiring_within_72h": data.expiring_within_72h,
                 "level": data.level.value,
+                "days_of_supply": _days(data.days_of_supply),
                 "as_of": data.as_of,
             },
         )
@@ -32,6 +39,7 @@ def apply_inventory_update(*, data: InventoryUpdatedV1) -> BankStock:
             stock.available_units = data.available_units
             stock.expiring_within_72h = data.expiring_within_72h
             stock.level = data.level.value
+            stock.days_of_supply = _days(data.days_of_supply)  # null when the bank sent none: nothing issued
             stock.as_of = data.as_of
             stock.save()
     return stock

@@ -12,6 +12,7 @@ from recalls.services import record_recall
 from blood_requests import services
 from shared_events import topics
 from shared_events.envelope import Event
+from shared_events.schemas import rejected_v2
 
 
 def handle_blood_approved(event: Event) -> None:
@@ -19,7 +20,7 @@ def handle_blood_approved(event: Event) -> None:
 
 
 def handle_blood_rejected(event: Event) -> None:
-    services.record_rejection(data=event.data, event_id=event.id)
+    services.record_rejection(data=rejected_v2(event.data), event_id=event.id)  # v1 or v2
 
 
 def handle_allocation_released(event: Event) -> None:

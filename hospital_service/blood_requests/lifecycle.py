@@ -3,6 +3,9 @@
     PENDING ──▶ APPROVED | PARTIALLY_APPROVED | REJECTED | CANCELLED | DISPATCHED
     APPROVED | PARTIALLY_APPROVED ──▶ DISPATCHED | CANCELLED
     DISPATCHED ──▶ FULFILLED (received by DIN scan) | CANCELLED
+    PENDING ──▶ MTP_ACTIVE (an MTP request, from its pack 1's decision or dispatch)
+    MTP_ACTIVE ──▶ FULFILLED (stopped, every dispatched pack received)
+                 | CANCELLED (stopped before any pack was dispatched: nothing was supplied)
 
 PENDING → DISPATCHED: the bank's dispatch and approval travel on different topics, so the
 dispatch may arrive first. A CANCELLED request whose units were dispatched stays CANCELLED
@@ -26,10 +29,13 @@ class RequestStatus(StrEnum):
     CANCELLED = "CANCELLED"
     DISPATCHED = "DISPATCHED"
     FULFILLED = "FULFILLED"
+    MTP_ACTIVE = "MTP_ACTIVE"
 
 
 APPROVED_STATUSES = frozenset({RequestStatus.APPROVED, RequestStatus.PARTIALLY_APPROVED})
-OPEN_STATUSES = frozenset({RequestStatus.PENDING, *APPROVED_STATUSES, RequestStatus.DISPATCHED})
+OPEN_STATUSES = frozenset(
+    {RequestStatus.PENDING, *APPROVED_STATUSES, RequestStatus.DISPATCHED, RequestStatus.MTP_ACTIVE}
+)
 
 TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
     RequestStatus.PENDING: frozenset(
@@ -39,6 +45,7 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
             RequestStatus.REJECTED,
             RequestStatus.CANCELLED,
             RequestStatus.DISPATCHED,
+            RequestStatus.MTP_ACTIVE,
         }
     ),
     RequestStatus.APPROVED: frozenset({RequestStatus.DISPATCHED, RequestStatus.CANCELLED}),
@@ -47,6 +54,7 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
     RequestStatus.REJECTED: frozenset(),
     RequestStatus.CANCELLED: frozenset(),
     RequestStatus.FULFILLED: frozenset(),
+    RequestStatus.MTP_ACTIVE: frozenset({RequestStatus.FULFILLED, RequestStatus.CANCELLED}),
 }
 
 
@@ -66,6 +74,65 @@ def ensure_transition(current: str, target: str) -> None:
     """Raise ``InvalidTransition`` unless ``current → target`` is allowed."""
     if not can_transition(current, target):
         raise InvalidTransition(current, target)
+
+
+class PackStatus(StrEnum):
+    """One MTP pack (transfusion.md section 7): requested, decided by the bank, dispatched, received.
+
+    REQUESTED ──▶ APPROVED | PARTIALLY_APPROVED | REJECTED | DISPATCHED (the dispatch overtook the decision)
+                | STOPPED (the MTP was stopped before the bank decided it)
+    APPROVED | PARTIALLY_APPROVED ──▶ DISPATCHED | RELEASED (the bank released its units: MTP stopped)
+    STOPPED ──▶ APPROVED | PARTIALLY_APPROVED | REJECTED | DISPATCHED (decided before the bank saw the stop)
+    DISPATCHED ──▶ RECEIVED (by DIN scan)
+    """
+
+    REQUESTED = "REQUESTED"
+    APPROVED = "APPROVED"
+    PARTIALLY_APPROVED = "PARTIALLY_APPROVED"
+    REJECTED = "REJECTED"
+    DISPATCHED = "DISPATCHED"
+    RECEIVED = "RECEIVED"
+    RELEASED = "RELEASED"
+    STOPPED = "STOPPED"
+
+
+_DECIDED_FROM_WAITING = frozenset(
+    {PackStatus.APPROVED, PackStatus.PARTIALLY_APPROVED, PackStatus.REJECTED, PackStatus.DISPATCHED}
+)
+PACK_TRANSITIONS: dict[PackStatus, frozenset[PackStatus]] = {
+    PackStatus.REQUESTED: _DECIDED_FROM_WAITING | {PackStatus.STOPPED},
+    PackStatus.STOPPED: _DECIDED_FROM_WAITING,
+    PackStatus.APPROVED: frozenset({PackStatus.DISPATCHED, PackStatus.RELEASED}),
+    PackStatus.PARTIALLY_APPROVED: frozenset({PackStatus.DISPATCHED, PackStatus.RELEASED}),
+    PackStatus.DISPATCHED: frozenset({PackStatus.RECEIVED}),
+    PackStatus.REJECTED: frozenset(),
+    PackStatus.RECEIVED: frozenset(),
+    PackStatus.RELEASED: frozenset(),
+}
+UNDECIDED_PACK_STATUSES = frozenset({PackStatus.REQUESTED, PackStatus.STOPPED})
+"""The bank has not decided the pack (yet): a decision event for it is applied."""
+
+
+def can_pack_transition(current: str, target: str) -> bool:
+    return PackStatus(target) in PACK_TRANSITIONS[PackStatus(current)]
+
+
+def ensure_pack_transition(current: str, target: str) -> None:
+    if not can_pack_transition(current, target):
+        raise InvalidTransition(current, target, f"a {current} pack cannot become {target}")
+
+
+def mtp_outcome(*, pack_statuses: list[str]) -> RequestStatus | None:
+    """What a stopped MTP request becomes, or None while a dispatched pack still awaits its receipt.
+
+    FULFILLED once every dispatched pack was received; CANCELLED when none was ever dispatched
+    (the bank released every allocated unit: nothing reached the patient).
+    """
+    if any(status == PackStatus.DISPATCHED for status in pack_statuses):
+        return None
+    if any(status == PackStatus.RECEIVED for status in pack_statuses):
+        return RequestStatus.FULFILLED
+    return RequestStatus.CANCELLED
 
 
 def republish_delay(*, times_published: int, base_seconds: float, cap_seconds: float) -> timedelta:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from hospitals.models import Hospital
 
 from blood_requests.lifecycle import OPEN_STATUSES, RequestStatus
-from blood_requests.models import BloodRequest, StatusChange
+from blood_requests.models import BloodRequest, MtpPack, StatusChange
 
 DECISION_STATUSES = (
     RequestStatus.APPROVED.value,
@@ -16,16 +16,22 @@ DECISION_STATUSES = (
 
 
 def blood_requests(*, hospital: Hospital) -> QuerySet[BloodRequest]:
-    """The hospital's requests, newest first, with their history loaded."""
+    """The hospital's requests, newest first, with their history and MTP packs loaded."""
     return (
         BloodRequest.objects.filter(hospital=hospital)
         .select_related("requested_by")
-        .prefetch_related(Prefetch("history", queryset=StatusChange.objects.order_by("at", "id")))
+        .prefetch_related(
+            Prefetch("history", queryset=StatusChange.objects.order_by("at", "id")),
+            Prefetch("packs", queryset=MtpPack.objects.order_by("number")),
+        )
     )
 
 
-def with_history(blood_request: BloodRequest, history: list[StatusChange]) -> BloodRequest:
-    """``blood_request`` with its ``history`` already loaded, as ``blood_requests()`` would load it (no query).
+def with_history(
+    blood_request: BloodRequest, history: list[StatusChange], *, packs: list[MtpPack] | None = None
+) -> BloodRequest:
+    """``blood_request`` with its ``history`` (and ``packs``) already loaded, as ``blood_requests()`` would load
+    them (no query).
 
     For a request just created, whose whole history is in hand: the API answers
     without reading back what it wrote. (The prefetch cache is Django's own,
@@ -34,7 +40,10 @@ def with_history(blood_request: BloodRequest, history: list[StatusChange]) -> Bl
     loaded = blood_request.history.all()
     loaded._result_cache = sorted(history, key=lambda change: (change.at, change.id))
     loaded._prefetch_done = True
-    blood_request._prefetched_objects_cache = {"history": loaded}
+    loaded_packs = blood_request.packs.all()
+    loaded_packs._result_cache = sorted(packs or [], key=lambda pack: pack.number)
+    loaded_packs._prefetch_done = True
+    blood_request._prefetched_objects_cache = {"history": loaded, "packs": loaded_packs}
     return blood_request
 
 
@@ -47,9 +56,10 @@ def open_blood_requests(*, hospital: Hospital, recent_closed: int = 5) -> list[B
 
 
 def recent_decisions(*, hospital: Hospital, limit: int = 10) -> list[StatusChange]:
-    """The bank's latest decisions on this hospital's requests (for the alerts panel)."""
+    """The bank's latest decisions on this hospital's requests, MTP packs' too (for the alerts panel)."""
+    pack_decisions = Q(status=RequestStatus.MTP_ACTIVE.value, detail__regex=r"^pack [0-9]+: bank (approved|rejected)")
     return list(
-        StatusChange.objects.filter(request__hospital=hospital, status__in=DECISION_STATUSES)
+        StatusChange.objects.filter(Q(status__in=DECISION_STATUSES) | pack_decisions, request__hospital=hospital)
         .select_related("request")
         .order_by("-at", "-id")[:limit]
     )

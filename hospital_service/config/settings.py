@@ -55,4 +55,10 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {  # noqa: F821 - set by service_s
     "StockLevelEnum": "shared_events.enums.StockLevel",
     "WasteReasonEnum": "local_inventory.models.WASTE_REASON_CHOICES",
     "CancelReasonCodeEnum": "blood_requests.models.CANCEL_REASON_CHOICES",
+    "RequestBloodGroupEnum": "blood_requests.models.REQUEST_BLOOD_GROUP_CHOICES",
+    "BloodGroupEnum": "blood_requests.models.BLOOD_GROUP_CHOICES",
+    "PackStatusEnum": "blood_requests.models.PACK_STATUS_CHOICES",
+    "SpecialRequirementEnum": "blood_requests.models.SPECIAL_REQUIREMENT_CHOICES",
+    "UnitAttributeEnum": "blood_requests.models.UNIT_ATTRIBUTE_CHOICES",
+    "AntigenEnum": "blood_requests.models.ANTIGEN_CHOICES",
 }

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bank_stock.selectors import bank_stock, recent_stock_alerts
-from blood_requests.models import CANCEL_REASON_CHOICES
+from blood_requests.models import CANCEL_REASON_CHOICES, StatusChange
 from blood_requests.selectors import open_blood_requests, recent_decisions
 from django.utils import timezone
 from hospitals.models import Hospital
@@ -37,18 +37,30 @@ def _alerts(*, hospital: Hospital, limit: int = 10) -> list[Alert]:
         )
         for alert in recent_stock_alerts(limit=limit)
     ]
-    decision_severity = {"APPROVED": "ok", "PARTIALLY_APPROVED": "warning", "REJECTED": "critical"}
-    alerts += [
-        Alert(
-            at=change.at,
-            severity=decision_severity[change.status],
-            title=f"Request {change.get_status_display().lower()}",
-            text=f"{change.request.get_component_display()} {change.request.blood_group}, "
-            f"{change.request.units} unit(s) requested: {change.detail}",
-        )
-        for change in recent_decisions(hospital=hospital, limit=limit)
-    ]
+    alerts += [_decision_alert(change) for change in recent_decisions(hospital=hospital, limit=limit)]
     return sorted(alerts, key=lambda a: a.at, reverse=True)[:limit]
+
+
+_DECISION_SEVERITY = {"APPROVED": "ok", "PARTIALLY_APPROVED": "warning", "REJECTED": "critical"}
+
+
+def _decision_alert(change: StatusChange) -> Alert:
+    """A decision on a request (or on an MTP pack); an uncrossmatched issue is always critical: watch the patient."""
+    blood_request = change.request
+    if blood_request.is_mtp:
+        what = f"MTP {blood_request.blood_group}"
+        rejected = "bank rejected" in change.detail
+        severity, title = ("critical", "MTP pack rejected") if rejected else ("warning", "MTP pack approved")
+    else:
+        what = (
+            f"{blood_request.get_component_display()} {blood_request.blood_group}, "
+            f"{blood_request.units} unit(s) requested"
+        )
+        severity = _DECISION_SEVERITY.get(change.status, "info")
+        title = f"Request {change.get_status_display().lower()}"
+    if "UNCROSSMATCHED" in change.detail:
+        severity, title = "critical", f"{title}: UNCROSSMATCHED"
+    return Alert(at=change.at, severity=severity, title=title, text=f"{what}: {change.detail}")
 
 
 def _bank_stock_grid() -> dict[str, Any]:

@@ -13,16 +13,19 @@ from blood_requests import services as request_services
 from blood_requests.api.serializers import BloodRequestCreateSerializer, ReceiveSerializer
 from blood_requests.lifecycle import InvalidTransition
 from blood_requests.models import (
-    BLOOD_GROUP_CHOICES,
+    ANTIGEN_CHOICES,
     CANCEL_REASON_CHOICES,
     COMPONENT_CHOICES,
     INDICATION_CHOICES,
     PRIORITY_CHOICES,
+    PROTOCOL_CHOICES,
+    REQUEST_BLOOD_GROUP_CHOICES,
+    SPECIAL_REQUIREMENT_CHOICES,
     BloodRequest,
 )
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -34,7 +37,7 @@ from local_inventory.api.serializers import DiscardSerializer, TransfuseSerializ
 from local_inventory.models import LocalUnit
 
 from dashboard.selectors import dashboard_state
-from shared_events.enums import CancelReason
+from shared_events.enums import CancelReason, RequestProtocol
 
 LIVE_REGIONS = {
     "requests": "dashboard/partials/requests.html",
@@ -44,6 +47,11 @@ LIVE_REGIONS = {
 }
 # The dashboard form posts exactly what the API takes; the serializer is the one list of fields.
 FORM_FIELDS = tuple(BloodRequestCreateSerializer().fields)
+LIST_FIELDS = ("special_requirements", "antigen_negative")  # checkbox groups: several values
+# Checkboxes: ``group_confirmed`` is absent (false, the API's default) unless ticked; ``rhd_negative_required``
+# posts a hidden "false" before its checkbox, so the last value is what the nurse left (a post without it
+# at all keeps the API's default, true).
+CHECKBOX_FIELDS = ("group_confirmed", "rhd_negative_required")
 
 
 def _hospital_or_403(request: HttpRequest) -> Hospital | HttpResponse:
@@ -55,12 +63,15 @@ def _hospital_or_403(request: HttpRequest) -> Hospital | HttpResponse:
 
 def _form_context(values: dict[str, str] | None = None, errors: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
-        "form_values": values or {"priority": "EMERGENCY", "units": "1"},
+        "form_values": values or {"priority": "EMERGENCY", "units": "1", "protocol": "STANDARD"},
         "form_errors": errors or {},
-        "blood_group_choices": BLOOD_GROUP_CHOICES,
+        "blood_group_choices": REQUEST_BLOOD_GROUP_CHOICES,
         "component_choices": COMPONENT_CHOICES,
         "priority_choices": PRIORITY_CHOICES,
+        "protocol_choices": PROTOCOL_CHOICES,
         "indication_choices": INDICATION_CHOICES,
+        "special_requirement_choices": SPECIAL_REQUIREMENT_CHOICES,
+        "antigen_choices": ANTIGEN_CHOICES,
     }
 
 
@@ -86,14 +97,45 @@ def state(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"regions": regions, "statuses": statuses}, headers={"Cache-Control": "no-store"})
 
 
-def _form_input(post: dict[str, str]) -> dict[str, Any]:
-    """The form as API input: blank optional fields are left out so the API's defaults apply."""
+def _form_input(post: QueryDict) -> dict[str, Any]:
+    """The form as API input: blank optional fields are left out so the API's defaults apply.
+
+    Choosing MTP leaves out the component and units fields (the packs say what is sent), which the
+    page hides then; with a STANDARD request they are the API's to check.
+    """
     data: dict[str, Any] = {}
     for name in FORM_FIELDS:
-        value = post.get(name, "").strip()
+        if name in LIST_FIELDS:
+            values = [value.strip() for value in post.getlist(name) if value.strip()]
+            if values:
+                data[name] = values
+            continue
+        value = (post.getlist(name)[-1] if name in CHECKBOX_FIELDS and name in post else post.get(name, "")).strip()
         if value:
             data[name] = value
+    if data.get("protocol") == RequestProtocol.MTP:
+        data.pop("component", None)
+        data.pop("units", None)
     return data
+
+
+def _messages(errors: Any) -> list[str]:
+    """A field's error messages, flat (a list field's errors come per item: ``{0: [...]}``)."""
+    if isinstance(errors, dict):
+        return [message for item in errors.values() for message in _messages(item)]
+    if isinstance(errors, list):
+        return [message for item in errors for message in _messages(item)]
+    return [str(errors)]
+
+
+def _form_values(post: QueryDict) -> dict[str, Any]:
+    """What the nurse entered, to show the form again with its errors."""
+    values: dict[str, Any] = {name: post.get(name, "") for name in FORM_FIELDS if name not in LIST_FIELDS}
+    for name in CHECKBOX_FIELDS:
+        values[name] = post.getlist(name)[-1] if name in post else ""
+    for name in LIST_FIELDS:
+        values[name] = post.getlist(name)
+    return values
 
 
 @login_required
@@ -104,18 +146,18 @@ def create_request(request: HttpRequest) -> HttpResponse:
         return hospital
     serializer = BloodRequestCreateSerializer(data=_form_input(request.POST))
     if not serializer.is_valid():
-        values = {name: request.POST.get(name, "") for name in FORM_FIELDS}
-        errors = {field: [str(e) for e in errs] for field, errs in serializer.errors.items()}
+        values = _form_values(request.POST)
+        errors = {field: _messages(errs) for field, errs in serializer.errors.items()}
         context = {**dashboard_state(hospital=hospital), **_form_context(values, errors)}
         return render(request, "dashboard/dashboard.html", context, status=400)
     blood_request = request_services.create_blood_request(
         hospital=hospital, user=request.user, **serializer.validated_data
     )
-    messages.success(
-        request,
-        f"Request sent: {blood_request.units} unit(s) of "
-        f"{blood_request.get_component_display()} {blood_request.blood_group}.",
-    )
+    if blood_request.is_mtp:
+        what = f"massive transfusion protocol, group {blood_request.get_blood_group_display()}, pack 1 asked for"
+    else:
+        what = f"{blood_request.units} unit(s) of {blood_request.get_component_display()} {blood_request.blood_group}"
+    messages.success(request, f"Request sent: {what}.")
     return redirect("dashboard:home")
 
 
@@ -172,14 +214,45 @@ def _validated(serializer_class: type, data: dict[str, Any]) -> dict[str, Any]:
 @require_POST
 def receive_request(request: HttpRequest, request_id: str) -> HttpResponse:
     scanned = request.POST.get("dins", "").replace(",", " ").split()
+    body: dict[str, Any] = {"dins": scanned}
+    if request.POST.get("pack", "").strip():
+        body["pack"] = request.POST["pack"].strip()
 
     def act(hospital: Hospital) -> str:
         BloodRequest.objects.get(id=request_id, hospital=hospital)  # another hospital's: 404 whatever was posted
-        dins = _validated(ReceiveSerializer, {"dins": scanned})["dins"]
-        received = request_services.receive_blood_request(
-            blood_request_id=request_id, hospital=hospital, user=request.user, dins=dins
-        )
-        return f"{received.local_units.count()} unit(s) received into local stock."
+        fields = _validated(ReceiveSerializer, body)
+        try:
+            received = request_services.receive_blood_request(
+                blood_request_id=request_id,
+                hospital=hospital,
+                user=request.user,
+                dins=fields["dins"],
+                pack=fields.get("pack"),
+            )
+        except request_services.UnknownPack as exc:
+            raise DashboardInputError(str(exc)) from None
+        pack = f" (pack {fields['pack']})" if fields.get("pack") else ""
+        return f"{len(fields['dins'])} unit(s){pack} received into local stock; {received.local_units.count()} in all."
+
+    return _run_action(request, act)
+
+
+@login_required
+@require_POST
+def next_pack(request: HttpRequest, request_id: str) -> HttpResponse:
+    def act(hospital: Hospital) -> str:
+        pack = request_services.request_next_pack(blood_request_id=request_id, hospital=hospital, user=request.user)
+        return f"MTP pack {pack.number} asked for; the bank has been told."
+
+    return _run_action(request, act)
+
+
+@login_required
+@require_POST
+def stop_mtp(request: HttpRequest, request_id: str) -> HttpResponse:
+    def act(hospital: Hospital) -> str:
+        request_services.stop_mtp(blood_request_id=request_id, hospital=hospital, user=request.user)
+        return "MTP stopped; the bank releases the units it has not sent."
 
     return _run_action(request, act)
 

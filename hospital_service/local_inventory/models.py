@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from blood_requests.models import BLOOD_GROUP_CHOICES, COMPONENT_CHOICES
+from blood_requests.models import BLOOD_GROUP_CHOICES, COMPONENT_CHOICES, UNIT_ATTRIBUTE_CHOICES
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 
@@ -32,6 +33,12 @@ class LocalUnit(models.Model):
     hospital = models.ForeignKey("hospitals.Hospital", on_delete=models.PROTECT, related_name="local_units")
     bank_unit_id = models.UUIDField(help_text="The unit's id at the blood bank.")
     din = models.CharField(max_length=32)
+    # ISBT 128 product identity (transfusion.md section 8), as the bank dispatched the unit.
+    product_code = models.CharField(max_length=8, blank=True, default="", help_text="e.g. E0398V00")
+    division = models.CharField(max_length=2, default="00")
+    special_attributes = ArrayField(
+        models.CharField(max_length=16, choices=UNIT_ATTRIBUTE_CHOICES), default=list, blank=True
+    )
     component = models.CharField(max_length=16, choices=COMPONENT_CHOICES)
     blood_group = models.CharField(max_length=3, choices=BLOOD_GROUP_CHOICES)
     expires_at = models.DateTimeField()

@@ -39,6 +39,9 @@ def receive_units(
             hospital=hospital,
             bank_unit_id=allocation["unit_id"],
             din=allocation["din"],
+            product_code=allocation.get("product_code") or "",
+            division=allocation.get("division") or "00",
+            special_attributes=list(allocation.get("special_attributes") or []),
             component=allocation["component"],
             blood_group=allocation["blood_group"],
             expires_at=parse_datetime(allocation["expires_at"])
@@ -67,9 +70,12 @@ def _entry(unit: LocalUnit) -> dict[str, Any]:
     return {
         "unit_id": unit.bank_unit_id,
         "din": unit.din,
+        "product_code": unit.product_code or None,
+        "division": unit.division or "00",
         "component": unit.component,
         "blood_group": unit.blood_group,
         "expires_at": unit.expires_at,
+        "special_attributes": list(unit.special_attributes),
     }
 
 

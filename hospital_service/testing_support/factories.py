@@ -17,6 +17,7 @@ from local_inventory.models import LocalUnit
 
 from shared_events import topics
 from shared_events.envelope import Event, build_event, parse_event
+from shared_events.topics import TOPICS
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -59,46 +60,91 @@ def make_request(*, hospital: Hospital, user: Any, **overrides: Any) -> BloodReq
     return services.create_blood_request(hospital=hospital, user=user, **fields)
 
 
-def allocation(*, blood_group: str = "O+", component: str = "RED_CELLS", days: int = 20, n: int = 0) -> dict[str, Any]:
+PRODUCT_CODES = {
+    "WHOLE_BLOOD": "E0010V00",
+    "RED_CELLS": "E0398V00",
+    "PLASMA": "E2555V00",
+    "PLATELETS": "E3087V00",
+    "CRYO": "E5165V00",
+}
+
+
+def allocation(
+    *,
+    blood_group: str = "O+",
+    component: str = "RED_CELLS",
+    days: int = 20,
+    n: int = 0,
+    special_attributes: list[str] | None = None,
+    division: str = "00",
+) -> dict[str, Any]:
     return {
         "unit_id": str(uuid.uuid4()),
         "din": f"A9999261{n:05d}",
+        "product_code": PRODUCT_CODES[component][:6] + division,
+        "division": division,
         "component": component,
         "blood_group": blood_group,
         "expires_at": (datetime.now(UTC) + timedelta(days=days)).isoformat(),
         "batch": "B-2026-11",
+        "special_attributes": special_attributes if special_attributes is not None else ["LEUKOREDUCED"],
     }
 
 
-def _event(event_type: str, data: dict[str, Any], subject: str) -> Event:
+def _event(event_type: str, data: dict[str, Any], subject: str, *, major: int | None = None) -> Event:
     raw = build_event(event_type, data, source="bloodbank-service", subject=subject, correlation_id=subject)
+    if major is not None:  # an older producer's major (the payload must also be valid in it)
+        raw = raw.model_copy(update={"dataschema": TOPICS[event_type].dataschema(major)})
     return parse_event(raw.to_bytes())
 
 
-def approved_event(blood_request: BloodRequest, *, units: int | None = None) -> Event:
-    count = blood_request.units if units is None else units
+def approved_event(
+    blood_request: BloodRequest,
+    *,
+    units: int | None = None,
+    pack: int | None = None,
+    allocations: list[dict[str, Any]] | None = None,
+    units_requested: int | None = None,
+    uncrossmatched: bool = False,
+) -> Event:
+    """``bloodbank.blood.approved``: ``units`` allocated of the request's (or an MTP pack's ``allocations``)."""
+    if allocations is None:
+        count = blood_request.units if units is None else units
+        group = "O-" if blood_request.blood_group == "UNKNOWN" else blood_request.blood_group
+        allocations = [allocation(blood_group=group, component=blood_request.component, n=i) for i in range(count)]
+    requested = units_requested or blood_request.units or len(allocations)
     return _event(
         topics.APPROVED,
         {
             "request_id": str(blood_request.id),
             "hospital_id": str(blood_request.hospital_id),
-            "units_requested": blood_request.units,
-            "units_allocated": count,
-            "partial": count < blood_request.units,
-            "allocations": [
-                allocation(blood_group=blood_request.blood_group, component=blood_request.component, n=i)
-                for i in range(count)
-            ],
+            "units_requested": requested,
+            "units_allocated": len(allocations),
+            "partial": len(allocations) < requested,
+            "allocations": allocations,
             "decided_at": timezone.now().isoformat(),
+            "pack": pack,
+            "uncrossmatched": uncrossmatched,
         },
         str(blood_request.id),
     )
 
 
-UNIT_ENTRY_FIELDS = ("unit_id", "din", "component", "blood_group", "expires_at")
+UNIT_ENTRY_FIELDS = (
+    "unit_id",
+    "din",
+    "product_code",
+    "division",
+    "component",
+    "blood_group",
+    "expires_at",
+    "special_attributes",
+)
 
 
-def dispatched_event(blood_request: BloodRequest, units: list[dict[str, Any]] | None = None) -> Event:
+def dispatched_event(
+    blood_request: BloodRequest, units: list[dict[str, Any]] | None = None, *, pack: int | None = None
+) -> Event:
     """``bloodbank.units.dispatched`` for the request: its allocated units not released (or ``units``)."""
     released = {str(unit_id) for unit_id in blood_request.released_unit_ids}
     units = units if units is not None else [a for a in blood_request.allocations if str(a["unit_id"]) not in released]
@@ -107,9 +153,8 @@ def dispatched_event(blood_request: BloodRequest, units: list[dict[str, Any]] | 
         {
             "request_id": str(blood_request.id),
             "hospital_id": str(blood_request.hospital_id),
-            "units": [
-                {key: a[key] for key in ("unit_id", "din", "component", "blood_group", "expires_at")} for a in units
-            ],
+            "pack": pack,
+            "units": [{key: a[key] for key in UNIT_ENTRY_FIELDS if key in a} for a in units],
             "dispatched_by": "bank_admin",
             "dispatched_at": timezone.now().isoformat(),
         },
@@ -140,6 +185,20 @@ def receive_all(blood_request: BloodRequest, *, user: Any) -> BloodRequest:
     )
 
 
+def mtp_pack_allocations(*, pack: int, red_cells: int = 4, plasma: int = 4, platelets: int | None = None) -> list:
+    """A pack as the bank composes it: red cells, plasma, and from pack 2 one platelet dose (DINs unique per pack)."""
+    platelets = (1 if pack >= 2 else 0) if platelets is None else platelets
+    base = pack * 100
+    return (
+        [allocation(blood_group="O-", component="RED_CELLS", n=base + i) for i in range(red_cells)]
+        + [
+            allocation(blood_group="AB+", component="PLASMA", n=base + 10 + i, special_attributes=[])
+            for i in range(plasma)
+        ]
+        + [allocation(blood_group="A+", component="PLATELETS", n=base + 20 + i) for i in range(platelets)]
+    )
+
+
 def recall_event(
     *, recall_id: str, hospital_id: Any, units: list[dict[str, Any]], reason: str = "DONOR_INFECTION"
 ) -> Event:
@@ -158,35 +217,43 @@ def recall_event(
     )
 
 
-def rejected_event(blood_request: BloodRequest, *, reason_code: str = "INSUFFICIENT_STOCK") -> Event:
-    return _event(
-        topics.REJECTED,
-        {
-            "request_id": str(blood_request.id),
-            "hospital_id": str(blood_request.hospital_id),
-            "reason_code": reason_code,
-            "detail": "not enough units",
-            "decided_at": timezone.now().isoformat(),
-        },
-        str(blood_request.id),
-    )
+def rejected_event(
+    blood_request: BloodRequest,
+    *,
+    reason_code: str = "INSUFFICIENT_STOCK",
+    pack: int | None = None,
+    major: int | None = None,
+) -> Event:
+    """``bloodbank.blood.rejected``, v2 (the latest) unless ``major`` = 1 (an older bank)."""
+    data: dict[str, Any] = {
+        "request_id": str(blood_request.id),
+        "hospital_id": str(blood_request.hospital_id),
+        "reason_code": reason_code,
+        "detail": "not enough units",
+        "decided_at": timezone.now().isoformat(),
+    }
+    if pack is not None:
+        data["pack"] = pack
+    return _event(topics.REJECTED, data, str(blood_request.id), major=major)
 
 
-def released_event(blood_request: BloodRequest, unit_ids: list[str]) -> Event:
+def released_event(blood_request: BloodRequest, unit_ids: list[str], *, reason: str = "CANCELLED") -> Event:
     return _event(
         topics.RELEASED,
         {
             "request_id": str(blood_request.id),
             "hospital_id": str(blood_request.hospital_id),
             "unit_ids": unit_ids,
-            "reason": "CANCELLED",
+            "reason": reason,
             "released_at": timezone.now().isoformat(),
         },
         str(blood_request.id),
     )
 
 
-def inventory_event(*, component="RED_CELLS", blood_group="O-", available=12, level="OK", as_of=None) -> Event:
+def inventory_event(
+    *, component="RED_CELLS", blood_group="O-", available=12, level="OK", as_of=None, days_of_supply=None
+) -> Event:
     as_of = as_of or timezone.now()
     return _event(
         topics.INVENTORY_UPDATED,
@@ -197,6 +264,7 @@ def inventory_event(*, component="RED_CELLS", blood_group="O-", available=12, le
             "expiring_within_72h": 1,
             "level": level,
             "as_of": as_of.isoformat(),
+            "days_of_supply": days_of_supply,
         },
         f"{component}:{blood_group}",
     )

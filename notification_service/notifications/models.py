@@ -13,12 +13,14 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
-from shared_events.enums import BloodGroup, Component, Priority, choices
+from shared_events.enums import UNKNOWN_GROUP, BloodGroup, Component, Priority, RequestProtocol, choices
 
 AUDIENCE_PATTERN = r"^(bloodbank|hospital:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
 BLOOD_GROUP_CHOICES = choices(BloodGroup)
 COMPONENT_CHOICES = choices(Component)
 PRIORITY_CHOICES = [(p.value, p.value) for p in Priority]
+REQUEST_BLOOD_GROUP_CHOICES = [*BLOOD_GROUP_CHOICES, (UNKNOWN_GROUP, "Unknown")]
+PROTOCOL_CHOICES = choices(RequestProtocol)
 
 
 class Kind(models.TextChoices):
@@ -38,6 +40,10 @@ class Kind(models.TextChoices):
     FATE_OVERDUE = "FATE_OVERDUE"
     RECALL_ISSUED = "RECALL_ISSUED"
     RECALL_ACKNOWLEDGED = "RECALL_ACKNOWLEDGED"
+    # transfusion.md section 10
+    EMERGENCY_RELEASE_APPROVED = "EMERGENCY_RELEASE_APPROVED"
+    MTP_PACK_REQUESTED = "MTP_PACK_REQUESTED"
+    MTP_STOPPED = "MTP_STOPPED"
     # Not in api.md's list: a CRITICAL notification left unread, raised again once.
     ESCALATION = "ESCALATION"
 
@@ -87,13 +93,17 @@ class KnownRequest(models.Model):
     request_id = models.UUIDField(primary_key=True)
     hospital_id = models.UUIDField()
     hospital_name = models.CharField(max_length=200)
-    blood_group = models.CharField(max_length=3, choices=BLOOD_GROUP_CHOICES)
-    component = models.CharField(max_length=20, choices=COMPONENT_CHOICES)
-    units = models.PositiveSmallIntegerField()
+    blood_group = models.CharField(max_length=7, choices=REQUEST_BLOOD_GROUP_CHOICES)  # UNKNOWN: emergency release
+    protocol = models.CharField(max_length=8, choices=PROTOCOL_CHOICES, default=RequestProtocol.STANDARD.value)
+    # NULL for an MTP request (v2 of hospital.blood.requested): its packs say what is sent.
+    component = models.CharField(max_length=20, choices=COMPONENT_CHOICES, null=True, blank=True)  # noqa: DJ001
+    units = models.PositiveSmallIntegerField(null=True, blank=True)
     priority = models.CharField(max_length=10, choices=PRIORITY_CHOICES)
     requested_at = models.DateTimeField()
 
     def __str__(self) -> str:
+        if self.protocol == RequestProtocol.MTP:
+            return f"{self.request_id} (MTP {self.blood_group})"
         return f"{self.request_id} ({self.units} {self.blood_group} {self.component})"
 
 
@@ -124,6 +134,9 @@ class Notification(models.Model):
     source_event_type = models.CharField(max_length=100)
     correlation_id = models.CharField(max_length=100, blank=True, default="")
     request_id = models.UUIDField(null=True, blank=True, db_index=True)
+    pack = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="The MTP pack the notification is about (null: not about a pack)."
+    )
     # NULL, not "": the API shows null where a notification is not about one stock item.
     component = models.CharField(max_length=20, choices=COMPONENT_CHOICES, null=True, blank=True)  # noqa: DJ001
     blood_group = models.CharField(max_length=3, choices=BLOOD_GROUP_CHOICES, null=True, blank=True)  # noqa: DJ001
@@ -143,10 +156,12 @@ class Notification(models.Model):
             models.UniqueConstraint(
                 fields=["source_event_id", "audience", "kind"], name="notification_once_per_event_audience_kind"
             ),
+            # Once per request (and MTP pack: each pack is decided, dispatched, received on its own).
             models.UniqueConstraint(
-                fields=["request_id", "audience", "kind"],
+                fields=["request_id", "pack", "audience", "kind"],
                 condition=Q(request_id__isnull=False) & ~Q(kind="ESCALATION"),
-                name="notification_once_per_request_audience_kind",
+                nulls_distinct=False,
+                name="notification_once_per_request_pack_audience_kind",
             ),
             models.UniqueConstraint(
                 fields=["audience", "component", "blood_group"],

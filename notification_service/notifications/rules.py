@@ -19,7 +19,15 @@ from pydantic import BaseModel
 
 from shared_events import schemas, topics
 from shared_events.demo import BANK_AUDIENCE
-from shared_events.enums import Component, Priority, RejectReason, StockCrossing, StockLevel
+from shared_events.enums import (
+    UNKNOWN_GROUP,
+    Component,
+    Priority,
+    RejectReason,
+    RequestProtocol,
+    StockCrossing,
+    StockLevel,
+)
 
 INFO, WARNING, CRITICAL = "INFO", "WARNING", "CRITICAL"
 
@@ -37,6 +45,10 @@ REJECT_WORDS = {
     RejectReason.INVALID_REQUEST: "the request was invalid",
     RejectReason.NEEDED_BY_PASSED: "the needed-by time had passed",
     RejectReason.CANCELLED_BEFORE_DECISION: "it was cancelled before a decision",
+    RejectReason.NO_UNITS_MEETING_REQUIREMENTS: (
+        "compatible units are in stock, but none meets the special requirements (irradiated, CMV-negative, "
+        "antigen-negative ...)"
+    ),
 }
 
 NOTIFIED_EVENT_TYPES = (
@@ -53,6 +65,8 @@ NOTIFIED_EVENT_TYPES = (
     topics.FATE_OVERDUE,
     topics.RECALL_ISSUED,
     topics.RECALL_ACKNOWLEDGED,
+    topics.MTP_PACK_REQUESTED,
+    topics.MTP_STOPPED,
 )
 
 
@@ -63,10 +77,15 @@ class RequestFacts:
     request_id: UUID
     hospital_id: UUID
     hospital_name: str
-    blood_group: str
-    component: str
-    units: int
+    blood_group: str  # or UNKNOWN (emergency release)
+    component: str | None  # None for an MTP request
+    units: int | None  # None for an MTP request
     priority: str
+    protocol: str = RequestProtocol.STANDARD.value
+
+    @property
+    def is_mtp(self) -> bool:
+        return self.protocol == RequestProtocol.MTP
 
 
 @dataclass(frozen=True)
@@ -82,6 +101,8 @@ class PlannedNotification:
     blood_group: str | None = None
     coalesce: bool = False
     """Update the audience's unread notification for the same stock key instead of adding one."""
+    pack: int | None = None
+    """The MTP pack it is about: each pack is decided, dispatched and received on its own."""
 
 
 def hospital_audience(hospital_id: UUID | str) -> str:
@@ -92,9 +113,24 @@ def units_text(count: int) -> str:
     return f"{count} unit" if count == 1 else f"{count} units"
 
 
+def _value(code: object) -> str:
+    """An enum member's value, or the string itself (``UNKNOWN`` is not a BloodGroup)."""
+    return str(getattr(code, "value", code))
+
+
 def product_text(blood_group: str, component: str) -> str:
-    """``O+ red cells``: how staff say it."""
-    return f"{blood_group} {COMPONENT_WORDS.get(Component(component), component.lower())}"
+    """``O+ red cells``: how staff say it (``red cells, group unknown`` for an emergency release)."""
+    words = COMPONENT_WORDS.get(Component(component), component.lower())
+    return f"{words}, group unknown" if blood_group == UNKNOWN_GROUP else f"{blood_group} {words}"
+
+
+def stock_group(blood_group: str | None) -> str | None:
+    """The notification's blood group: a stock key's group, never UNKNOWN (that is no stock)."""
+    return None if blood_group in (None, UNKNOWN_GROUP) else blood_group
+
+
+def pack_text(pack: int | None) -> str:
+    return f" (MTP pack {pack})" if pack is not None else ""
 
 
 def short_id(value: UUID | str) -> str:
@@ -107,16 +143,22 @@ def _utc(value: datetime) -> str:
 
 
 def _asked(facts: RequestFacts | None) -> str:
-    """``2 units O+ red cells`` when the request is known, else empty."""
-    return f"{units_text(facts.units)} {product_text(facts.blood_group, facts.component)}" if facts else ""
+    """``2 units O+ red cells`` (``MTP packs, group O+``) when the request is known, else empty."""
+    if facts is None:
+        return ""
+    if facts.is_mtp or facts.component is None or facts.units is None:
+        group = "group unknown" if facts.blood_group == UNKNOWN_GROUP else f"group {facts.blood_group}"
+        return f"MTP packs, {group}"
+    return f"{units_text(facts.units)} {product_text(facts.blood_group, facts.component)}"
 
 
-def _about(request_id: UUID, facts: RequestFacts | None) -> dict[str, object]:
-    """The request fields of a notification: its id, and its product when the request is known."""
+def _about(request_id: UUID, facts: RequestFacts | None, pack: int | None = None) -> dict[str, object]:
+    """The request fields of a notification: its id (and pack), and its product when the request is known."""
     return {
         "request_id": request_id,
+        "pack": pack,
         "component": facts.component if facts else None,
-        "blood_group": facts.blood_group if facts else None,
+        "blood_group": stock_group(facts.blood_group) if facts else None,
     }
 
 
@@ -145,16 +187,41 @@ def _words(code: StrEnum) -> str:
 
 
 def _requested(
-    data: schemas.BloodRequestedV1, at: datetime, _request: RequestFacts | None, _hospitals: Sequence[str]
+    data: schemas.BloodRequestedV1 | schemas.BloodRequestedV2,
+    at: datetime,
+    _request: RequestFacts | None,
+    _hospitals: Sequence[str],
 ) -> list[PlannedNotification]:
-    asked = f"{units_text(data.units)} {product_text(data.blood_group, data.component)}"
+    data = schemas.requested_v2(data)
+    group = _value(data.blood_group)
+    mtp = data.protocol == RequestProtocol.MTP
+    if mtp:
+        asked = "massive transfusion packs, " + ("group unknown" if data.group_unknown else f"group {group}")
+    else:
+        asked = f"{units_text(data.units or 0)} {product_text(group, _value(data.component))}"
     ref = short_id(data.request_id)
     emergency = data.priority == Priority.EMERGENCY
     when = "needed now" if emergency else f"needed by {_utc(data.needed_by)}" if data.needed_by else "scheduled"
     partial = "partial supply accepted" if data.allow_partial else "all units or none"
-    common = {"request_id": data.request_id, "component": data.component.value, "blood_group": data.blood_group.value}
+    common = {
+        "request_id": data.request_id,
+        "component": None if mtp else _value(data.component),
+        "blood_group": stock_group(group),
+    }
     # The indication is a code; no free text from the hospital is ever put in a notification.
     reason = f" Indication: {_words(data.indication)}." if data.indication else ""
+    authorised = f" Authorised by {data.authorised_by}." if data.authorised_by else ""
+    release = " Emergency release: group O red cells, AB plasma, uncrossmatched." if data.group_unknown else ""
+    needs = [r.value.lower().replace("_", "-") for r in data.special_requirements] + [
+        f"{antigen}-negative" for antigen in data.antigen_negative
+    ]
+    needs_text = f" Requirements: {', '.join(needs)}." if needs else ""
+    unconfirmed = (
+        " Group not confirmed: group O red cells and AB plasma only."
+        if not data.group_confirmed and not data.group_unknown
+        else ""
+    )
+    label = "MTP" if mtp else "EMERGENCY" if emergency else "Scheduled"
     return [
         PlannedNotification(
             audience=hospital_audience(data.hospital_id),
@@ -172,8 +239,11 @@ def _requested(
             audience=BANK_AUDIENCE,
             kind="REQUEST_CREATED",
             severity=CRITICAL if emergency else INFO,
-            title=f"{'EMERGENCY' if emergency else 'Scheduled'} request: {asked} for {data.hospital_name}",
-            body=f"{data.hospital_name} requests {asked}, {when} ({partial}). Request {ref}.{reason}",
+            title=f"{label} request: {asked} for {data.hospital_name}",
+            body=(
+                f"{data.hospital_name} requests {asked}, {when} ({partial}). Request {ref}.{reason}{authorised}"
+                f"{release}{unconfirmed}{needs_text}"
+            ),
             occurred_at=at,
             **common,
         ),
@@ -184,30 +254,68 @@ def _approved(
     data: schemas.BloodApprovedV1, at: datetime, request: RequestFacts | None, _hospitals: Sequence[str]
 ) -> list[PlannedNotification]:
     ref = short_id(data.request_id)
-    component = request.component if request else data.allocations[0].component.value
-    requested_group = request.blood_group if request else None
+    mtp = data.pack is not None or (request is not None and request.is_mtp)
+    components = Counter(a.component.value for a in data.allocations)
     by_group = Counter(a.blood_group.value for a in data.allocations)
-    group = requested_group or by_group.most_common(1)[0][0]
-    product = product_text(group, component)
-    substitutes = {g: n for g, n in by_group.items() if g != group}
-    substitute_text = (
-        " Compatible substitutes: " + ", ".join(f"{units_text(n)} {g}" for g, n in sorted(substitutes.items())) + "."
-        if substitutes
-        else ""
-    )
     earliest = min(a.expires_at for a in data.allocations)
     expiry = f" Earliest expiry {_utc(earliest)}."
-    common = {"request_id": data.request_id, "component": component, "blood_group": group}
+    if mtp:
+        # A pack holds several components: say each one's count.
+        product = ", ".join(f"{units_text(n)} {COMPONENT_WORDS[Component(c)]}" for c, n in sorted(components.items()))
+        group = stock_group(request.blood_group) if request else None
+        common = {"request_id": data.request_id, "pack": data.pack, "component": None, "blood_group": group}
+        what = f"MTP pack {data.pack or 1}"
+        title_product = f"{what} of request {ref}"
+        substitute_text = ""
+    else:
+        component = (request.component if request else None) or data.allocations[0].component.value
+        requested_group = stock_group(request.blood_group) if request else None
+        group = requested_group or by_group.most_common(1)[0][0]
+        product = product_text(group, component)
+        substitutes = {g: n for g, n in by_group.items() if g != group}
+        substitute_text = (
+            " Compatible substitutes: "
+            + ", ".join(f"{units_text(n)} {g}" for g, n in sorted(substitutes.items()))
+            + "."
+            if substitutes
+            else ""
+        )
+        common = {"request_id": data.request_id, "pack": data.pack, "component": component, "blood_group": group}
+        what = f"request {ref}"
+        title_product = f"{units_text(data.units_allocated)} {product}"
+    amount = (
+        f"{data.units_allocated} of {units_text(data.units_requested)}"
+        if data.partial
+        else units_text(data.units_allocated)
+    )
+    if data.uncrossmatched:
+        groups = ", ".join(f"{units_text(n)} {g}" for g, n in sorted(by_group.items()))
+        return [
+            PlannedNotification(
+                audience=hospital_audience(data.hospital_id),
+                kind="EMERGENCY_RELEASE_APPROVED",
+                severity=CRITICAL,
+                title=f"UNCROSSMATCHED: emergency release approved for {what}",
+                body=(
+                    f"Emergency release for {what}: {amount} ({product if mtp else groups}) issued UNCROSSMATCHED. "
+                    "Watch the patient closely during transfusion and send a sample for group and crossmatch now."
+                    + (" Only part of what was asked could be supplied." if data.partial else "")
+                    + expiry
+                ),
+                occurred_at=at,
+                **common,
+            )
+        ]
     if data.partial:
         return [
             PlannedNotification(
                 audience=hospital_audience(data.hospital_id),
                 kind="REQUEST_PARTIALLY_APPROVED",
                 severity=WARNING,
-                title=f"Partly approved: {data.units_allocated} of {units_text(data.units_requested)} {product}",
+                title=f"Partly approved: {title_product}" if mtp else f"Partly approved: {amount} {product}",
                 body=(
-                    f"Only {data.units_allocated} of {units_text(data.units_requested)} {product} could be "
-                    f"allocated for request {ref}; the rest is not available.{substitute_text}{expiry}"
+                    f"Only {amount} {'(' + product + ')' if mtp else product} could be allocated for {what}; "
+                    f"the rest is not available.{substitute_text}{expiry}"
                 ),
                 occurred_at=at,
                 **common,
@@ -218,9 +326,9 @@ def _approved(
             audience=hospital_audience(data.hospital_id),
             kind="REQUEST_APPROVED",
             severity=INFO,
-            title=f"Approved: {units_text(data.units_allocated)} {product}",
+            title=f"Approved: {title_product}",
             body=(
-                f"{units_text(data.units_allocated)} {product} approved for request {ref} and reserved for you."
+                f"{product if mtp else title_product} approved for {what} and reserved for you."
                 f"{substitute_text}{expiry}"
             ),
             occurred_at=at,
@@ -230,8 +338,12 @@ def _approved(
 
 
 def _rejected(
-    data: schemas.BloodRejectedV1, at: datetime, request: RequestFacts | None, _hospitals: Sequence[str]
+    data: schemas.BloodRejectedV1 | schemas.BloodRejectedV2,
+    at: datetime,
+    request: RequestFacts | None,
+    _hospitals: Sequence[str],
 ) -> list[PlannedNotification]:
+    data = schemas.rejected_v2(data)
     ref = short_id(data.request_id)
     asked = _asked(request)
     self_cancelled = data.reason_code == RejectReason.CANCELLED_BEFORE_DECISION
@@ -244,10 +356,10 @@ def _rejected(
             audience=hospital_audience(data.hospital_id),
             kind="REQUEST_REJECTED",
             severity=severity,
-            title=f"Rejected: {asked or f'request {ref}'}",
-            body=f"Request {ref}{f' for {asked}' if asked else ''} was rejected: {why}.{detail}",
+            title=f"Rejected: {asked or f'request {ref}'}{pack_text(data.pack)}",
+            body=f"Request {ref}{pack_text(data.pack)}{f' for {asked}' if asked else ''} was rejected: {why}.{detail}",
             occurred_at=at,
-            **_about(data.request_id, request),
+            **_about(data.request_id, request, data.pack),
         )
     ]
 
@@ -287,7 +399,7 @@ def _released(
 ) -> list[PlannedNotification]:
     ref = short_id(data.request_id)
     count = len(data.unit_ids)
-    product = f" {product_text(request.blood_group, request.component)}" if request else ""
+    product = f" {product_text(request.blood_group, request.component)}" if request and request.component else ""
     return [
         PlannedNotification(
             audience=hospital_audience(data.hospital_id),
@@ -382,19 +494,24 @@ def _dispatched(
 ) -> list[PlannedNotification]:
     ref = short_id(data.request_id)
     count = units_text(len(data.units))
-    product = product_text(data.units[0].blood_group.value, data.units[0].component.value)
+    kinds = Counter(u.component.value for u in data.units)
+    product = (
+        ", ".join(f"{n} {COMPONENT_WORDS[Component(c)]}" for c, n in sorted(kinds.items()))
+        if len(kinds) > 1
+        else product_text(data.units[0].blood_group.value, data.units[0].component.value)
+    )
     return [
         PlannedNotification(
             audience=hospital_audience(data.hospital_id),
             kind="UNITS_DISPATCHED",
             severity=INFO,
-            title=f"On the way: {count} for request {ref}",
+            title=f"On the way: {count} for request {ref}{pack_text(data.pack)}",
             body=(
-                f"The blood bank dispatched {count} ({product}) for request {ref}. Scan each bag's DIN on "
-                f"arrival: {_dins([u.din for u in data.units])}."
+                f"The blood bank dispatched {count} ({product}) for request {ref}{pack_text(data.pack)}. Scan each "
+                f"bag's DIN on arrival: {_dins([u.din for u in data.units])}."
             ),
             occurred_at=at,
-            **_about(data.request_id, request),
+            **_about(data.request_id, request, data.pack),
         )
     ]
 
@@ -409,10 +526,13 @@ def _received(
             audience=BANK_AUDIENCE,
             kind="UNITS_RECEIVED",
             severity=INFO,
-            title=f"Received: {units_text(len(data.dins))} of request {ref}",
-            body=f"{hospital} scanned in {units_text(len(data.dins))} of request {ref}: {_dins(data.dins)}.",
+            title=f"Received: {units_text(len(data.dins))} of request {ref}{pack_text(data.pack)}",
+            body=(
+                f"{hospital} scanned in {units_text(len(data.dins))} of request {ref}{pack_text(data.pack)}: "
+                f"{_dins(data.dins)}."
+            ),
             occurred_at=at,
-            **_about(data.request_id, request),
+            **_about(data.request_id, request, data.pack),
         )
     ]
 
@@ -515,6 +635,49 @@ def _recall_acknowledged(
     ]
 
 
+def _mtp_pack_requested(
+    data: schemas.MtpPackRequestedV1, at: datetime, request: RequestFacts | None, _hospitals: Sequence[str]
+) -> list[PlannedNotification]:
+    ref = short_id(data.request_id)
+    hospital = request.hospital_name if request else "A hospital"
+    group = f", {_asked(request).removeprefix('MTP packs, ')}" if request else ""
+    return [
+        PlannedNotification(
+            audience=BANK_AUDIENCE,
+            kind="MTP_PACK_REQUESTED",
+            severity=CRITICAL,
+            title=f"MTP pack {data.pack} requested by {hospital}",
+            body=(
+                f"{hospital} asks for MTP pack {data.pack} of request {ref}{group} (asked by {data.requested_by}). "
+                "Prepare and dispatch it now."
+            ),
+            occurred_at=at,
+            **_about(data.request_id, request, data.pack),
+        )
+    ]
+
+
+def _mtp_stopped(
+    data: schemas.MtpStoppedV1, at: datetime, request: RequestFacts | None, _hospitals: Sequence[str]
+) -> list[PlannedNotification]:
+    ref = short_id(data.request_id)
+    hospital = request.hospital_name if request else "A hospital"
+    return [
+        PlannedNotification(
+            audience=BANK_AUDIENCE,
+            kind="MTP_STOPPED",
+            severity=INFO,
+            title=f"MTP stopped by {hospital}: request {ref}",
+            body=(
+                f"{hospital} stopped the massive transfusion protocol of request {ref} ({data.stopped_by}). "
+                "Units not yet dispatched go back to stock; no further pack will be asked for."
+            ),
+            occurred_at=at,
+            **_about(data.request_id, request),
+        )
+    ]
+
+
 def escalation_text(*, title: str, unread_for_seconds: float) -> tuple[str, str]:
     """Title and body of the re-raised notification."""
     if unread_for_seconds >= 120:
@@ -541,4 +704,6 @@ _PLANNERS = {
     topics.FATE_OVERDUE: _fate_overdue,
     topics.RECALL_ISSUED: _recall_issued,
     topics.RECALL_ACKNOWLEDGED: _recall_acknowledged,
+    topics.MTP_PACK_REQUESTED: _mtp_pack_requested,
+    topics.MTP_STOPPED: _mtp_stopped,
 }

@@ -82,7 +82,8 @@ def notify_for_event(*, event: Event) -> list[Notification]:
 def _remember(event: Event) -> None:
     """Keep what later texts and stock fan-out need: the request's facts and the hospitals seen."""
     data = event.data
-    if isinstance(data, schemas.BloodRequestedV1):
+    if isinstance(data, schemas.BloodRequestedV1 | schemas.BloodRequestedV2):
+        data = schemas.requested_v2(data)  # v2: an MTP has no component or units; the group may be UNKNOWN
         # One INSERT ... ON CONFLICT DO NOTHING (a repeat keeps the first), no read and no savepoint.
         KnownRequest.objects.bulk_create(
             [
@@ -90,8 +91,9 @@ def _remember(event: Event) -> None:
                     request_id=data.request_id,
                     hospital_id=data.hospital_id,
                     hospital_name=data.hospital_name,
-                    blood_group=data.blood_group.value,
-                    component=data.component.value,
+                    blood_group=str(getattr(data.blood_group, "value", data.blood_group)),
+                    protocol=data.protocol.value,
+                    component=data.component.value if data.component else None,
                     units=data.units,
                     priority=data.priority.value,
                     requested_at=data.requested_at,
@@ -127,6 +129,7 @@ def _request_facts(request_id: UUID | None) -> RequestFacts | None:
         component=known.component,
         units=known.units,
         priority=known.priority,
+        protocol=known.protocol,
     )
 
 
@@ -136,7 +139,7 @@ def _store(plan: PlannedNotification, *, event: Event, feed: FeedSequence) -> No
     # hospital's watchdog re-publishing a still-pending request).
     told = Q(source_event_id=event.id)
     if plan.request_id is not None:
-        told |= Q(request_id=plan.request_id)
+        told |= Q(request_id=plan.request_id, pack=plan.pack)  # pack None: IS NULL
     if Notification.objects.filter(told, audience=plan.audience, kind=plan.kind).exists():
         return None
     if plan.coalesce:
@@ -155,6 +158,7 @@ def _create(plan: PlannedNotification, *, event: Event, feed: FeedSequence) -> N
         source_event_type=event.type,
         correlation_id=event.correlation_id[:100],
         request_id=plan.request_id,
+        pack=plan.pack,
         component=plan.component,
         blood_group=plan.blood_group,
         occurred_at=plan.occurred_at,
@@ -289,6 +293,7 @@ def escalate_unread_critical(*, now: datetime | None = None) -> list[Notificatio
                 source_event_type=original.source_event_type,
                 correlation_id=original.correlation_id,
                 request_id=original.request_id,
+                pack=original.pack,
                 component=original.component,
                 blood_group=original.blood_group,
                 occurred_at=now,  # the new fact: it has gone unread this long

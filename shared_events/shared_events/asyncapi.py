@@ -47,13 +47,17 @@ SERVERS = {
         "host": "127.0.0.1:9092",
         "protocol": "kafka",
         "protocolVersion": "4.1.1",
-        "description": "`make run` / `make kafka`: one Apache Kafka node (KRaft) on this machine, PLAINTEXT.",
+        "description": "`make run` / `make kafka`: one Apache Kafka node (KRaft) on this machine, SASL/SCRAM "
+        "over a local listener; each service logs in as itself (docs/security.md).",
+        "security": [{"$ref": "#/components/securitySchemes/scram"}],
     },
     "compose": {
         "host": "kafka:9092",
         "protocol": "kafka",
         "protocolVersion": "4.1.1",
-        "description": "`docker compose up` (docker-compose.yml): the `kafka` service, from the compose network.",
+        "description": "`docker compose up` (docker-compose.yml): the `kafka` service, from the compose network, "
+        "SASL/SCRAM.",
+        "security": [{"$ref": "#/components/securitySchemes/scram"}],
     },
 }
 
@@ -252,6 +256,13 @@ def asyncapi_document() -> dict[str, Any]:
         "components": {
             "schemas": schemas,
             "messages": messages,
+            "securitySchemes": {
+                "scram": {
+                    "type": "scramSha512",
+                    "description": "SASL/SCRAM-SHA-512: one login per service; ACLs from the topic registry let "
+                    "it write only the topics it produces and read only those it consumes.",
+                }
+            },
             "tags": {
                 service: {"name": service, "description": f"What {service}-service sends and receives."}
                 for service in DLQ_SERVICES

@@ -18,6 +18,7 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -220,40 +221,54 @@ def test_leader_of_the_request_topic_killed_and_restarted(stack: Stack, load: St
     """kill -9 of the broker leading ``hospital.blood.requested``-0: the others take over, nothing waits for it."""
     topic = topic_name(REQUESTED)
     with reported("a kill -9 leader of requested-0", stack, load):
-        with load.running():
-            load.wait_for_more(20, message="requests before the kill")
-            leader = cluster.leader_of(topic)
-            cluster.kill_node(leader)
-            new_leader = "a new leader of requested-0"
-            wait_for(lambda: cluster.leader_of(topic) not in (leader, -1), timeout=RECOVERY_SECONDS, message=new_leader)
-            while_down = load.wait_for_more(30, message="requests while the leader is dead")
-            _decided_while(stack, while_down, f"decisions with broker {leader} dead")
-            cluster.start_node(leader, timeout=RECOVERY_SECONDS)
-            _wait_in_sync(cluster, f"broker {leader} restarted")
-            load.wait_for_more(20, message="requests after the restart")
-        _assert_all_approved(settle(stack, load.created, timeout=SETTLE_SECONDS))
+        _kill_and_restart(
+            stack,
+            load,
+            cluster,
+            pick=lambda: cluster.leader_of(topic),
+            replaced=lambda leader: cluster.leader_of(topic) not in (leader, -1),
+            role="the leader of requested-0",
+        )
 
 
 @pytest.mark.slow
 def test_active_controller_killed_and_restarted(stack: Stack, load: SteadyLoad, cluster: KafkaCluster):
     """kill -9 of the KRaft quorum leader: another controller is elected, requests go on being decided."""
     with reported("b kill -9 active controller", stack, load):
-        with load.running():
-            load.wait_for_more(20, message="requests before the kill")
-            controller = cluster.active_controller()
-            assert controller in cluster.nodes, controller
-            cluster.kill_node(controller)
-            wait_for(
-                lambda: cluster.active_controller() not in (controller, -1),
-                timeout=RECOVERY_SECONDS,
-                message="a new active controller",
-            )
-            while_down = load.wait_for_more(30, message="requests while the controller is dead")
-            _decided_while(stack, while_down, f"decisions with controller {controller} dead")
-            cluster.start_node(controller, timeout=RECOVERY_SECONDS)
-            _wait_in_sync(cluster, f"node {controller} restarted")
-            load.wait_for_more(20, message="requests after the restart")
-        _assert_all_approved(settle(stack, load.created, timeout=SETTLE_SECONDS))
+        _kill_and_restart(
+            stack,
+            load,
+            cluster,
+            pick=cluster.active_controller,
+            replaced=lambda controller: cluster.active_controller() not in (controller, -1),
+            role="the active controller",
+        )
+
+
+def _kill_and_restart(
+    stack: Stack,
+    load: SteadyLoad,
+    cluster: KafkaCluster,
+    *,
+    pick: Callable[[], int],
+    replaced: Callable[[int], bool],
+    role: str,
+) -> None:
+    """Under load: kill -9 the node ``pick`` names once 20 requests are in, wait until another took over its
+    ``role``, see 30 more requests decided while it is dead, restart it, wait until it is in sync, 20 more
+    requests; then every request is approved exactly once."""
+    with load.running():
+        load.wait_for_more(20, message="requests before the kill")
+        node = pick()
+        assert node in cluster.nodes, node
+        cluster.kill_node(node)
+        wait_for(lambda: replaced(node), timeout=RECOVERY_SECONDS, message=f"another node as {role}")
+        while_down = load.wait_for_more(30, message=f"requests while {role} is dead")
+        _decided_while(stack, while_down, f"decisions with node {node} ({role}) dead")
+        cluster.start_node(node, timeout=RECOVERY_SECONDS)
+        _wait_in_sync(cluster, f"node {node} restarted")
+        load.wait_for_more(20, message="requests after the restart")
+    _assert_all_approved(settle(stack, load.created, timeout=SETTLE_SECONDS))
 
 
 @pytest.mark.slow

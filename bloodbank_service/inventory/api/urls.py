@@ -10,4 +10,5 @@ urlpatterns = [
     *router.urls,
     path("stock/", views.StockView.as_view(), name="stock"),
     path("thresholds/", views.ThresholdsView.as_view(), name="thresholds"),
+    path("products/", views.ProductsView.as_view(), name="products"),
 ]

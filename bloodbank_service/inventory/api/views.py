@@ -16,8 +16,9 @@ from rest_framework.views import APIView
 from inventory import selectors, services
 from inventory.api import examples
 from inventory.api import serializers as s
-from inventory.models import COMPONENT_CHOICES, GROUP_CHOICES, Unit, UnitStatus
+from inventory.models import ANTIGEN_CHOICES, ATTRIBUTE_CHOICES, COMPONENT_CHOICES, GROUP_CHOICES, Unit, UnitStatus
 from inventory.permissions import IsBankStaff
+from inventory.receipt import ReceiptError
 
 
 class UnitFilter(django_filters.FilterSet):
@@ -27,13 +28,43 @@ class UnitFilter(django_filters.FilterSet):
     expires_before = django_filters.IsoDateTimeFilter(method="filter_expires_before")
     batch = django_filters.CharFilter()
     din = django_filters.CharFilter()
+    product_code = django_filters.CharFilter(help_text="the whole 8-character product code")
+    pdc = django_filters.CharFilter(
+        field_name="product_code", lookup_expr="startswith", help_text="Product Description Code (5 characters)"
+    )
+    division = django_filters.CharFilter()
+    special_attribute = django_filters.ChoiceFilter(
+        choices=ATTRIBUTE_CHOICES, method="filter_special_attribute", label="units carrying this special attribute"
+    )
+    antigen_negative = django_filters.ChoiceFilter(
+        choices=ANTIGEN_CHOICES, method="filter_antigen_negative", label="units typed negative for this antigen"
+    )
     fate_overdue = django_filters.BooleanFilter(
         method="filter_fate_overdue", label="issued longer than FATE_OVERDUE_HOURS ago with no fate recorded"
     )
 
     class Meta:
         model = Unit
-        fields = ["status", "component", "blood_group", "expires_before", "batch", "din", "fate_overdue"]
+        fields = [
+            "status",
+            "component",
+            "blood_group",
+            "expires_before",
+            "batch",
+            "din",
+            "product_code",
+            "pdc",
+            "division",
+            "special_attribute",
+            "antigen_negative",
+            "fate_overdue",
+        ]
+
+    def filter_special_attribute(self, queryset, _name, value: str):
+        return queryset.filter(special_attributes__contains=[value]) if value else queryset
+
+    def filter_antigen_negative(self, queryset, _name, value: str):
+        return queryset.filter(antigen_negative__contains=[value]) if value else queryset
 
     def filter_fate_overdue(self, queryset, _name, value: bool | None):
         from traceability.selectors import overdue_unit_ids
@@ -58,6 +89,7 @@ NOT_ALLOWED = OpenApiResponse(description="This status change is not allowed (e.
     list=extend_schema(
         summary="List units",
         description="Filters `status`, `component`, `blood_group`, `expires_before`, `batch`, `din`, "
+        "`product_code`, `pdc`, `division`, `special_attribute`, `antigen_negative`, "
         "`fate_overdue` (issued longer than `FATE_OVERDUE_HOURS` ago, no fate recorded yet).",
         examples=[examples.UNIT_LISTED],
     ),
@@ -82,16 +114,27 @@ class UnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     @extend_schema(
         summary="Receive a unit into stock",
-        description="`din` is an ISBT 128 donation identification number (13 characters, or 14 with its "
-        "ISO 7064 check character, which is validated); `expires_at` defaults to the component's shelf life.",
+        description="A unit is (DIN, product code, division): the components of one donation and the splits "
+        "of one unit are separate units; the same three again → 400 (`din`). `din` is an ISBT 128 donation "
+        "identification number (13 characters, or 14 with its ISO 7064 check character, which is validated). "
+        "`product_code` (8 characters) gives the component (from its PDC in the product table: unknown → 400), "
+        "the division and the product's attributes; sent alone, `component` gets its default code, division "
+        "00. `expires_at` is the label's and required; an IRRADIATED red-cell unit needs `irradiated_at` and "
+        "expires at most `IRRADIATED_RED_CELL_DAYS` days after it. Every problem → 400 with field errors, "
+        "nothing recorded.",
         request=s.ReceiveUnitSerializer,
         responses={201: s.UnitSerializer},
-        examples=[examples.RECEIVE, examples.RECEIVED],
+        examples=[examples.RECEIVE, examples.RECEIVE_SPLIT, examples.RECEIVE_COMPONENT_ONLY, examples.RECEIVED],
     )
     def create(self, request: Request) -> Response:
         incoming = s.ReceiveUnitSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        unit = services.receive_unit(**incoming.validated_data, by=request.user.get_username())
+        try:
+            unit = services.receive_unit(
+                **incoming.validated_data, expiry_required=True, by=request.user.get_username()
+            )
+        except ReceiptError as exc:
+            raise ValidationError(exc.errors) from exc
         return Response(s.UnitSerializer(unit).data, status=status.HTTP_201_CREATED)
 
     def _change(self, request: Request, pk: str, to: UnitStatus) -> Response:
@@ -132,14 +175,46 @@ class UnitViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     @extend_schema(
         summary="Discard a unit",
-        description="With a `reason`; never on an allocated unit.",
-        request=s.ReasonSerializer,
+        description="`reason` a code: `EXPIRED`, `FAILED_TESTING`, `DAMAGED`, `RECALLED`, "
+        "`TEMPERATURE_EXCURSION`, `OTHER` (+ `note`, required for OTHER); never on an allocated unit.",
+        request=s.DiscardSerializer,
         responses={200: s.UnitDetailSerializer, 409: NOT_ALLOWED},
-        examples=[examples.DISCARD, examples.UNIT_DETAIL],
+        examples=[examples.DISCARD, examples.DISCARD_OTHER, examples.UNIT_DETAIL],
     )
     @action(detail=True, methods=["post"])
     def discard(self, request: Request, pk: str) -> Response:
-        return self._change(request, pk, UnitStatus.DISCARDED)
+        unit = self.get_object()
+        incoming = s.DiscardSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        try:
+            services.discard_units(unit_ids=[unit.pk], **incoming.validated_data, by=request.user.get_username())
+        except services.DiscardReasonError as exc:
+            raise ValidationError(exc.errors) from exc
+        except services.TransitionError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(s.UnitDetailSerializer(self.get_queryset().prefetch_related("history").get(pk=unit.pk)).data)
+
+    @extend_schema(
+        summary="Record that a unit was irradiated",
+        description="Adds IRRADIATED and `irradiated_at` (default now); a red-cell or whole-blood unit's expiry "
+        "becomes at most `IRRADIATED_RED_CELL_DAYS` days after irradiation. Only a unit `AVAILABLE` or "
+        "`QUARANTINED` and not irradiated yet (else 409); an irradiation after which it would have expired → 400.",
+        request=s.IrradiateSerializer,
+        responses={200: s.UnitDetailSerializer, 409: NOT_ALLOWED},
+        examples=[examples.IRRADIATE, examples.UNIT_DETAIL],
+    )
+    @action(detail=True, methods=["post"])
+    def irradiate(self, request: Request, pk: str) -> Response:
+        unit = self.get_object()
+        incoming = s.IrradiateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        try:
+            services.irradiate_unit(unit_id=unit.pk, **incoming.validated_data, by=request.user.get_username())
+        except ReceiptError as exc:
+            raise ValidationError(exc.errors) from exc
+        except services.TransitionError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(s.UnitDetailSerializer(self.get_queryset().prefetch_related("history").get(pk=unit.pk)).data)
 
 
 class StockView(APIView):
@@ -149,7 +224,10 @@ class StockView(APIView):
 
     @extend_schema(
         summary="Stock overview",
-        description="Per component and blood group: available, allocated and expiring units, thresholds and level.",
+        description="Per component and blood group: available, allocated and expiring units, `days_of_supply` "
+        "(available / (units dispatched in the last 28 days / 28), one decimal, null when none were dispatched), "
+        "thresholds in units and in days, `level` (the worse of the level by units and by days) and "
+        "`by_attribute` (available units carrying each special attribute).",
         responses={200: s.StockRowSerializer(many=True)},
         examples=[examples.STOCK],
     )
@@ -173,7 +251,8 @@ class ThresholdsView(APIView):
     @extend_schema(
         summary="Change some thresholds",
         description="A list of thresholds, each component and blood group at most once; `critical_threshold` "
-        "must not be above `low_threshold`. Returns every threshold.",
+        "must not be above `low_threshold`, `critical_days` not above `low_days`. `low_days`/`critical_days` "
+        "(days of supply; null: none) are kept when left out. Returns every threshold.",
         request=s.ThresholdSerializer(many=True),
         responses={200: s.ThresholdSerializer(many=True)},
         examples=[examples.THRESHOLDS_CHANGE, examples.THRESHOLDS_NOW],
@@ -181,5 +260,24 @@ class ThresholdsView(APIView):
     def put(self, request: Request) -> Response:
         incoming = s.ThresholdListSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
-        services.update_thresholds(items=incoming.validated_data, by=request.user.get_username())
+        try:
+            services.update_thresholds(items=incoming.validated_data, by=request.user.get_username())
+        except services.ThresholdError as exc:
+            raise ValidationError(exc.errors) from exc
         return Response(s.ThresholdSerializer(selectors.thresholds(), many=True).data)
+
+
+class ProductsView(APIView):
+    """The configured ISBT 128 product table (PDCs)."""
+
+    permission_classes = [IsBankStaff]
+
+    @extend_schema(
+        summary="Product Description Codes the bank receives",
+        description="Each PDC's component, the special attributes it implies and its default shelf life (only "
+        "a suggestion for the label's expiry). Kept in Django admin.",
+        responses={200: s.ProductSerializer(many=True)},
+        examples=[examples.PRODUCT],
+    )
+    def get(self, request: Request) -> Response:
+        return Response(s.ProductSerializer(selectors.products(), many=True).data)

@@ -3,8 +3,9 @@
 Existing units keep their data and get their component's default product code, division 00.
 """
 
-import django.contrib.postgres.fields
 from django.db import migrations, models
+
+import shared_events.django.fields
 
 # The component defaults of inventory/products.py as they were when this migration was written.
 _DEFAULT_CODES = {
@@ -44,16 +45,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="unit",
             name="special_attributes",
-            field=django.contrib.postgres.fields.ArrayField(
-                base_field=models.CharField(max_length=16), blank=True, default=list, size=None
-            ),
+            field=shared_events.django.fields.JSONList(blank=True, default=list),
         ),
         migrations.AddField(
             model_name="unit",
             name="antigen_negative",
-            field=django.contrib.postgres.fields.ArrayField(
-                base_field=models.CharField(max_length=4), blank=True, default=list, size=None
-            ),
+            field=shared_events.django.fields.JSONList(blank=True, default=list),
         ),
         migrations.AddField(
             model_name="unit",

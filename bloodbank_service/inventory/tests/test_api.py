@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from inventory.din import check_character
 from inventory.models import StockThreshold, Unit, UnitStatus
 from shared_events.demo import demo_password
+from shared_events.enums import UnitAttribute
 
 pytestmark = pytest.mark.django_db
 
@@ -17,12 +18,14 @@ DIN = "A999926123456"
 
 
 def receive_body(**overrides) -> dict:
+    collected_at = datetime.now(UTC) - timedelta(days=1)
     return {
         "din": DIN + check_character(DIN),
         "component": "RED_CELLS",
         "blood_group": "A+",
         "volume_ml": 280,
-        "collected_at": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
+        "collected_at": collected_at.isoformat(),
+        "expires_at": (collected_at + timedelta(days=35)).isoformat(),
         "batch": "LOT-7",
     } | overrides
 
@@ -38,9 +41,11 @@ def test_receiving_a_unit_validates_the_din_check_character(bank_client):
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["din"] == DIN and body["status"] == "AVAILABLE" and body["allocated_to"] is None
-    assert body["expires_at"].startswith(
-        (datetime.fromisoformat(body["collected_at"]) + timedelta(days=42)).date().isoformat()
+    # The label's expiry, not the product's default shelf life (42 days).
+    assert datetime.fromisoformat(body["expires_at"]) - datetime.fromisoformat(body["collected_at"]) == timedelta(
+        days=35
     )
+    assert (body["product_code"], body["division"], body["component"]) == ("E0398V00", "00", "RED_CELLS")
 
 
 @pytest.mark.parametrize(
@@ -56,7 +61,12 @@ def test_receiving_a_unit_validates_the_din_check_character(bank_client):
         ({"expires_at": "2099-01-01T00:00:00Z"}, "expires_at"),
         ({"expires_at": (datetime.now(UTC) - timedelta(minutes=1)).isoformat()}, "expires_at"),
         ({"component": "PLATELETS", "expires_at": (datetime.now(UTC) + timedelta(days=7)).isoformat()}, "expires_at"),
-        ({"collected_at": (datetime.now(UTC) - timedelta(days=43)).isoformat()}, "collected_at"),
+        ({"collected_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}, "collected_at"),
+        # The label's expiry is required; before or at collection it is refused.
+        ({"expires_at": None}, "expires_at"),
+        ({"collected_at": (datetime.now(UTC) - timedelta(days=1)).isoformat(), "expires_at": None}, "expires_at"),
+        ({"collected_at": "2026-01-02T10:00:00Z", "expires_at": "2026-01-02T10:00:00Z"}, "expires_at"),
+        ({"collected_at": "2026-01-02T10:00:00Z", "expires_at": "2026-01-01T10:00:00Z"}, "expires_at"),
     ],
 )
 def test_bad_unit_input_is_a_400_with_field_errors_and_changes_nothing(bank_client, overrides, field):
@@ -66,10 +76,14 @@ def test_bad_unit_input_is_a_400_with_field_errors_and_changes_nothing(bank_clie
     assert not Unit.objects.exists()
 
 
-def test_a_duplicate_din_and_component_is_refused(bank_client):
+def test_a_duplicate_din_product_code_and_division_is_refused(bank_client):
     assert bank_client.post("/api/v1/units/", receive_body(), format="json").status_code == 201
-    response = bank_client.post("/api/v1/units/", receive_body(), format="json")
-    assert response.status_code == 400 and "din" in response.json()
+    response = bank_client.post("/api/v1/units/", receive_body(product_code="E0398V00"), format="json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "din": [f"a unit with DIN {DIN}, product code E0398V00 and division 00 is already recorded"]
+    }
+    assert Unit.objects.count() == 1
 
 
 def test_units_can_be_filtered(bank_client, unit_factory):
@@ -93,9 +107,10 @@ def test_quarantine_release_discard_with_a_reason_and_409_on_an_allocated_unit(b
     assert response.status_code == 200 and response.json()["status"] == "QUARANTINED"
     assert response.json()["history"][-1]["by"] == "bank_clerk"
     assert bank_client.post(f"{url}/release/", {"reason": "fine"}, format="json").json()["status"] == "AVAILABLE"
-    assert bank_client.post(f"{url}/discard/", {"reason": "broken"}, format="json").json()["status"] == "DISCARDED"
+    assert bank_client.post(f"{url}/discard/", {"reason": "broken"}, format="json").status_code == 400  # a code
+    assert bank_client.post(f"{url}/discard/", {"reason": "DAMAGED"}, format="json").json()["status"] == "DISCARDED"
     allocated = unit_factory(status=UnitStatus.ALLOCATED)
-    response = bank_client.post(f"/api/v1/units/{allocated.pk}/discard/", {"reason": "x"}, format="json")
+    response = bank_client.post(f"/api/v1/units/{allocated.pk}/discard/", {"reason": "DAMAGED"}, format="json")
     assert response.status_code == 409
     assert bank_client.get("/api/v1/units/00000000-0000-0000-0000-000000000000/").status_code == 404
 
@@ -113,9 +128,13 @@ def test_the_stock_lists_every_component_and_group_with_levels(bank_client, unit
         "available_units": 3,
         "allocated_units": 1,
         "expiring_within_72h": 3,
+        "days_of_supply": None,
         "low_threshold": 10,
         "critical_threshold": 4,
+        "low_days": None,
+        "critical_days": None,
         "level": "CRITICAL",
+        "by_attribute": {attribute: 0 for attribute in UnitAttribute},
     }
 
 

@@ -15,6 +15,7 @@ VALID = {
     "blood_group": "A-",
     "volume_ml": 280,
     "collected_at": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
+    "expires_at": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
     "batch": "BATCH-7",
 }
 

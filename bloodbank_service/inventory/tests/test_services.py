@@ -9,8 +9,8 @@ from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
 from inventory import services
-from inventory.din import InvalidDIN
 from inventory.models import StockSnapshot, StockThreshold, Unit, UnitStatus
+from inventory.receipt import ReceiptError
 from shared_events import topics
 from shared_events.demo import demo_password
 from shared_events.django.models import OutboxEvent
@@ -49,21 +49,40 @@ def test_the_check_character_is_validated_and_stripped():
 
     unit = receive(din="A999926123456" + check_character("A999926123456"))
     assert unit.din == "A999926123456"
-    with pytest.raises(InvalidDIN):
+    with pytest.raises(ReceiptError) as refused:
         receive(din="A999926123457" + check_character("A999926123456"))
+    assert "check character" in refused.value.errors["din"][0]
 
 
-def test_the_same_din_and_component_cannot_be_in_stock_twice():
+def test_the_same_din_product_code_and_division_cannot_be_in_stock_twice():
     receive()
     receive(component="PLASMA")  # the same donation, another component: fine
-    with pytest.raises(IntegrityError), transaction.atomic():
+    receive(product_code="E0398VA0")  # a split of the red cells: fine
+    with pytest.raises(ReceiptError) as refused:
         receive()
+    assert "already recorded" in refused.value.errors["din"][0]
+    # The database refuses it too, whatever path a unit takes.
+    unit = Unit.objects.get(din="A999926123456", product_code="E0398V00")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Unit.objects.create(**{f.attname: getattr(unit, f.attname) for f in Unit._meta.concrete_fields} | {"id": None})
 
 
 def test_a_unit_cannot_expire_before_it_was_collected():
     now = datetime.now(UTC)
+    with pytest.raises(ReceiptError) as refused:
+        receive(collected_at=now - timedelta(hours=2), expires_at=now - timedelta(hours=3))
+    assert refused.value.errors["expires_at"] == ["must be after collected_at"]
     with pytest.raises(IntegrityError), transaction.atomic():
-        receive(collected_at=now, expires_at=now - timedelta(hours=1))
+        Unit.objects.create(
+            din="A999926123456",
+            product_code="E0398V00",
+            component="RED_CELLS",
+            blood_group="O-",
+            volume_ml=280,
+            collected_at=now,
+            expires_at=now - timedelta(hours=1),
+            batch="B-1",
+        )
 
 
 def test_quarantine_release_and_discard_are_recorded_with_who_and_why(unit_factory):
@@ -172,7 +191,7 @@ def test_seed_demo_is_idempotent_and_stocks_every_component_and_group():
     call_command("seed_demo")
     units, events_after_first = Unit.objects.count(), OutboxEvent.objects.count()
     call_command("seed_demo")
-    assert Unit.objects.count() == units and 250 <= units <= 350
+    assert Unit.objects.count() == units and 300 <= units <= 400
     assert OutboxEvent.objects.count() == events_after_first
     assert StockThreshold.objects.count() == 40
     assert StockThreshold.objects.get(component="RED_CELLS", blood_group="O-").low_threshold == 10

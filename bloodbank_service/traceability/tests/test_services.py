@@ -237,7 +237,7 @@ def test_a_recall_quarantines_stock_releases_allocations_and_lists_issued_units(
                 entry(issued_unit)
                 | {
                     "expires_at": issued_event["hospitals"][0]["units"][0]["expires_at"],
-                    "product_code": "E0398V00",  # the unit's own (ISBT 128 product identity)
+                    "product_code": issued_unit.product_code,
                     "division": "00",
                     "special_attributes": [],
                     "request_id": str(issued_request.request_id),

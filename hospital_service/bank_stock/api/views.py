@@ -14,7 +14,8 @@ from bank_stock.api.serializers import BankStockSerializer
     get=extend_schema(
         summary="Last-known blood bank stock",
         description="Availability per component and blood group as last announced by the bank "
-        "(`bloodbank.inventory.*` events), so it answers while the bank is down; `as_of` says how fresh it is.",
+        "(`bloodbank.inventory.*` events), so it answers while the bank is down; `as_of` says how fresh it is. "
+        "`days_of_supply`: how many days the units last at the recent rate of issue (null: none issued).",
         examples=[
             OpenApiExample(
                 "O- red cells running low",
@@ -24,6 +25,7 @@ from bank_stock.api.serializers import BankStockSerializer
                     "available_units": 4,
                     "expiring_within_72h": 1,
                     "level": "LOW",
+                    "days_of_supply": 1.3,
                     "as_of": "2026-11-29T06:00:00.150000Z",
                 },
                 response_only=True,

@@ -64,3 +64,16 @@ def test_bank_stock_is_filterable_and_needs_hospital_staff(api, outsider_api):
 
     assert [r["blood_group"] for r in api.get(URL, {"level": "LOW"}).data["results"]] == ["O-"]
     assert outsider_api.get(URL).status_code == 403
+
+
+def test_days_of_supply_comes_from_the_inventory_update_and_is_null_when_absent(api):
+    now = timezone.now()
+    _handle(inventory_event(blood_group="O-", available=9, days_of_supply=2.25, as_of=now - timedelta(minutes=1)))
+    _handle(inventory_event(blood_group="A+", available=3))
+
+    rows = {row["blood_group"]: row for row in api.get(URL).data["results"]}
+    assert rows["O-"]["days_of_supply"] == 2.3
+    assert rows["A+"]["days_of_supply"] is None
+
+    _handle(inventory_event(blood_group="O-", available=0, days_of_supply=None, as_of=now))
+    assert api.get(URL, {"blood_group": "O-"}).data["results"][0]["days_of_supply"] is None

@@ -58,7 +58,7 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     retrieve=extend_schema(
         summary="One blood request, with its status history, decision and allocated units",
         description="Another hospital's request is 404.",
-        examples=[examples.APPROVED],
+        examples=[examples.APPROVED, examples.MTP_ACTIVE],
     ),
 )
 class BloodRequestViewSet(
@@ -75,16 +75,29 @@ class BloodRequestViewSet(
 
     @extend_schema(
         summary="Request blood from the bank",
-        description="Creates a `PENDING` request and publishes `hospital.blood.requested`; the bank's decision "
-        "arrives within moments (`APPROVED`, `PARTIALLY_APPROVED` or `REJECTED`). `patient_reference` is an "
-        "opaque record number, never a name.",
+        description="Creates a `PENDING` request and publishes `hospital.blood.requested` (v2); the bank's "
+        "decision arrives within moments (`APPROVED`, `PARTIALLY_APPROVED` or `REJECTED`; an MTP request becomes "
+        "`MTP_ACTIVE` from its pack 1's decision). `patient_reference` is an opaque record number, never a name. "
+        "`group_confirmed` defaults to false: group O red cells and AB plasma then, whatever the stated group. "
+        "`blood_group: UNKNOWN` (emergency release) needs `EMERGENCY` and `authorised_by`, and refuses "
+        "`allow_partial: false` and `WHOLE_BLOOD`; `WHOLE_BLOOD` needs `group_confirmed`; `protocol: MTP` needs "
+        "`EMERGENCY` and `authorised_by` and takes no `component` or `units`. A broken rule is a 400 with field "
+        "errors, and nothing is recorded or published.",
         request=BloodRequestCreateSerializer,
         responses={
             201: BloodRequestSerializer,
             422: OpenApiResponse(description="This Idempotency-Key was already used with a different request body."),
         },
         parameters=[IDEMPOTENCY_KEY],
-        examples=[examples.CREATE_EMERGENCY, examples.CREATE_SCHEDULED, examples.CREATED],
+        examples=[
+            examples.CREATE_EMERGENCY,
+            examples.CREATE_SCHEDULED,
+            examples.CREATE_EMERGENCY_RELEASE,
+            examples.CREATE_MTP,
+            examples.CREATE_SCHEDULED_REQUIREMENTS,
+            examples.CREATED,
+            examples.CREATED_MTP,
+        ],
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         key = request.headers.get("Idempotency-Key")
@@ -112,8 +125,9 @@ class BloodRequestViewSet(
 
     @extend_schema(
         summary="Cancel a request",
-        description="Allowed while `PENDING`, `APPROVED`, `PARTIALLY_APPROVED` or `DISPATCHED`; the bank releases "
-        "units still allocated. Units already dispatched are not put back on the bank's shelf: receive them and "
+        description="Allowed while `PENDING`, `APPROVED`, `PARTIALLY_APPROVED` or `DISPATCHED` (an `MTP_ACTIVE` "
+        "request is ended with `stop-mtp`: 409); the bank releases units still allocated. "
+        "Units already dispatched are not put back on the bank's shelf: receive them and "
         "record each one's fate (e.g. return).",
         request=CancelSerializer,
         responses={
@@ -145,13 +159,16 @@ class BloodRequestViewSet(
         description="Allowed once the bank has dispatched the units (`DISPATCHED`, or `CANCELLED` after "
         "dispatch). The scanned `dins` must equal the dispatched units' DINs as a multiset; otherwise 409 with "
         "`unexpected_dins` and `missing_dins` and nothing is recorded. Then the units enter the local inventory, "
-        "the request becomes `FULFILLED` and `hospital.units.received` is published.",
+        "the request becomes `FULFILLED` and `hospital.units.received` is published. An MTP request is received "
+        "one pack at a time (`pack`; default the oldest dispatched pack not yet received); it becomes `FULFILLED` "
+        "once stopped and every dispatched pack is received. `pack` on a STANDARD request, or a pack the request "
+        "does not have, is a 400.",
         request=ReceiveSerializer,
         responses={
             200: BloodRequestSerializer,
             409: OpenApiResponse(description="Not dispatched (or already received), or the DINs do not match."),
         },
-        examples=[examples.RECEIVE, examples.FULFILLED],
+        examples=[examples.RECEIVE, examples.RECEIVE_PACK, examples.FULFILLED],
     )
     @action(detail=True, methods=["post"])
     def receive(self, request: Request, pk: str | None = None) -> Response:
@@ -164,9 +181,12 @@ class BloodRequestViewSet(
                 hospital=self.hospital,
                 user=request.user,
                 dins=serializer.validated_data["dins"],
+                pack=serializer.validated_data.get("pack"),
             )
         except BloodRequest.DoesNotExist:
             raise Http404 from None
+        except services.UnknownPack as exc:
+            raise serializers.ValidationError({"pack": [str(exc)]}) from None
         except InvalidTransition as exc:
             raise Conflict(str(exc)) from None
         except services.ReceiptMismatch as exc:
@@ -174,4 +194,49 @@ class BloodRequestViewSet(
                 {"detail": str(exc), "unexpected_dins": exc.unexpected_dins, "missing_dins": exc.missing_dins},
                 status=status.HTTP_409_CONFLICT,
             )
+        return Response(BloodRequestSerializer(self.get_object()).data)
+
+    @extend_schema(
+        summary="MTP: ask for the next pack",
+        description="Publishes `hospital.mtp.pack_requested` with pack = the last pack + 1 (red cells, plasma and, "
+        "from pack 2, platelets, as the bank composes it). 409 unless the request is `MTP_ACTIVE`, not stopped, "
+        "and its last pack decided by the bank.",
+        request=None,
+        responses={
+            200: BloodRequestSerializer,
+            409: OpenApiResponse(description="Not an active MTP, stopped, or the last pack is not decided yet."),
+        },
+        examples=[examples.MTP_ACTIVE],
+    )
+    @action(detail=True, methods=["post"], url_path="next-pack")
+    def next_pack(self, request: Request, pk: str | None = None) -> Response:
+        try:
+            services.request_next_pack(blood_request_id=self.object_id(pk), hospital=self.hospital, user=request.user)
+        except BloodRequest.DoesNotExist:
+            raise Http404 from None
+        except InvalidTransition as exc:
+            raise Conflict(str(exc)) from None
+        return Response(BloodRequestSerializer(self.get_object()).data)
+
+    @extend_schema(
+        summary="MTP: stop the protocol",
+        description="Publishes `hospital.mtp.stopped`: the bank releases the units it has not dispatched "
+        "(`MTP_STOPPED`) and decides no further pack; a pack not yet decided becomes `STOPPED`. The request "
+        "becomes `FULFILLED` once every dispatched pack is received, or `CANCELLED` at once when no pack was ever "
+        "dispatched (nothing was supplied). 409 unless `MTP_ACTIVE` and not stopped already.",
+        request=None,
+        responses={
+            200: BloodRequestSerializer,
+            409: OpenApiResponse(description="Not an active MTP, or already stopped."),
+        },
+        examples=[examples.MTP_STOPPED],
+    )
+    @action(detail=True, methods=["post"], url_path="stop-mtp")
+    def stop_mtp(self, request: Request, pk: str | None = None) -> Response:
+        try:
+            services.stop_mtp(blood_request_id=self.object_id(pk), hospital=self.hospital, user=request.user)
+        except BloodRequest.DoesNotExist:
+            raise Http404 from None
+        except InvalidTransition as exc:
+            raise Conflict(str(exc)) from None
         return Response(BloodRequestSerializer(self.get_object()).data)

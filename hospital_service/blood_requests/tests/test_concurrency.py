@@ -1,12 +1,15 @@
-"""Simultaneous retries with one Idempotency-Key: PostgreSQL's unique index lets exactly one through."""
+"""Simultaneous retries with one Idempotency-Key: PostgreSQL's unique index lets exactly one through; simultaneous
+next-pack or stop-mtp presses: the request's row lock lets exactly one through."""
 
 import threading
 
 import pytest
 from django.db import connection
 from rest_framework.test import APIClient
+from testing_support.factories import approved_event, make_request, mtp_pack_allocations
 
-from blood_requests.models import BloodRequest
+from blood_requests import services
+from blood_requests.models import BloodRequest, MtpPack
 from shared_events import topics
 from shared_events.django.models import OutboxEvent
 
@@ -41,3 +44,39 @@ def test_concurrent_retries_with_the_same_key_create_one_request(staff):
     assert len({request_id for _, request_id in responses}) == 1
     assert BloodRequest.objects.count() == 1
     assert OutboxEvent.objects.filter(event_type=topics.REQUESTED).count() == 1
+
+
+def _race(staff, attempts: int, act) -> list[int]:
+    barrier = threading.Barrier(attempts)
+    statuses: list[int] = []
+
+    def run() -> None:
+        client = APIClient()
+        client.force_authenticate(staff)
+        try:
+            barrier.wait()
+            statuses.append(act(client).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return statuses
+
+
+def test_nurses_pressing_next_pack_together_ask_the_bank_for_one_pack(staff, hospital):
+    mtp = make_request(hospital=hospital, user=staff, protocol="MTP", blood_group="O+", authorised_by="Dr O")
+    decision = approved_event(mtp, pack=1, allocations=mtp_pack_allocations(pack=1), units_requested=8)
+    services.record_approval(data=decision.data, event_id=decision.id)
+
+    statuses = _race(staff, 5, lambda client: client.post(f"/api/v1/blood-requests/{mtp.id}/next-pack/"))
+
+    assert sorted(statuses) == [200, 409, 409, 409, 409]
+    assert list(MtpPack.objects.filter(request=mtp).values_list("number", flat=True)) == [1, 2]
+    assert OutboxEvent.objects.filter(event_type=topics.MTP_PACK_REQUESTED).count() == 1
+    stops = _race(staff, 4, lambda client: client.post(f"/api/v1/blood-requests/{mtp.id}/stop-mtp/"))
+    assert sorted(stops) == [200, 409, 409, 409]
+    assert OutboxEvent.objects.filter(event_type=topics.MTP_STOPPED).count() == 1

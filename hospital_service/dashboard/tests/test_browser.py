@@ -136,3 +136,70 @@ def test_staff_see_an_emergency_request_turn_approved_without_reloading(
             connections.close_all()
 
     assert (output_dir / "dashboard-approved.png").stat().st_size > 10_000
+
+
+def _log_in(page, live_server) -> None:
+    page.goto(f"{live_server.url}/dashboard/")
+    page.get_by_label("Username").fill("stmary_staff")
+    page.get_by_label("Password").fill(demo_password())
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{live_server.url}/dashboard/")
+
+
+def test_a_nurse_asks_for_an_emergency_release_and_an_mtp_from_the_form(live_server, output_dir, monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    call_command("seed_demo")
+    with chromium() as browser:
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1100})
+            _log_in(page, live_server)
+
+            # The confirmed-group box is off by default and says what it means.
+            confirmed = page.get_by_label("Group confirmed")
+            expect(confirmed).not_to_be_checked()
+            expect(
+                page.get_by_text(
+                    "Tick only if two independent group determinations agree; otherwise group O red cells and AB "
+                    "plasma are given."
+                )
+            ).to_be_visible()
+            expect(page.get_by_label("RhD-negative required")).to_be_checked()
+
+            # An unknown group without the clinician is stopped in the page.
+            page.get_by_label("Emergency").check()
+            page.get_by_label("Blood group").select_option("UNKNOWN")
+            page.get_by_label("Component").select_option("RED_CELLS")
+            page.get_by_label(re.compile(r"^Units")).fill("2")
+            page.get_by_label("Irradiated").check()
+            page.get_by_label("K", exact=True).check()
+            page.get_by_role("button", name="Send request").click()
+            expect(page.locator("#authorised_by-error")).to_contain_text("the clinician who authorised it")
+            assert not BloodRequest.objects.exists()
+
+            page.get_by_label(re.compile(r"^Authorising clinician")).fill("Dr Okafor")
+            page.get_by_role("button", name="Send request").click()
+            expect(page.get_by_text("Request sent: 2 unit(s) of Red Cells UNKNOWN.")).to_be_visible()
+            release = BloodRequest.objects.get()
+            assert (release.blood_group, release.authorised_by, release.group_confirmed) == (
+                "UNKNOWN",
+                "Dr Okafor",
+                False,
+            )
+            assert (release.special_requirements, release.antigen_negative) == (["IRRADIATED"], ["K"])
+            assert release.rhd_negative_required is True
+
+            # MTP: component and units go away; the request goes with its pack 1.
+            page.get_by_label("MTP (massive transfusion)").check()
+            expect(page.get_by_label("Component")).to_be_hidden()
+            expect(page.get_by_label(re.compile(r"^Units"))).to_be_hidden()
+            page.get_by_label("Blood group").select_option("O+")
+            page.get_by_label(re.compile(r"^Authorising clinician")).fill("Dr Okafor")
+            page.get_by_role("button", name="Send request").click()
+            expect(page.get_by_text(re.compile(r"Request sent: massive transfusion protocol"))).to_be_visible()
+            mtp = BloodRequest.objects.get(protocol="MTP")
+            assert (mtp.component, mtp.units, mtp.group_confirmed) == (None, None, False)
+            card = page.locator(f'[data-request-id="{mtp.id}"]')
+            expect(card.locator('[data-pack="1"]')).to_contain_text("REQUESTED")
+            page.screenshot(path=str(output_dir / "dashboard-mtp-form.png"), full_page=True)
+        finally:
+            connections.close_all()

@@ -5,16 +5,18 @@ from datetime import timedelta
 import pytest
 from blood_requests import services
 from blood_requests.handlers import HANDLERS
-from blood_requests.models import BloodRequest
+from blood_requests.models import BloodRequest, MtpPack
 from django.utils import timezone
 from local_inventory.models import LocalUnit
 from testing_support.factories import (
     UserFactory,
     approve_and_dispatch,
     approved_event,
+    dispatched_event,
     inventory_event,
     low_stock_event,
     make_request,
+    mtp_pack_allocations,
     receive_all,
 )
 
@@ -169,3 +171,133 @@ def test_the_dashboard_and_its_login_page_carry_a_strict_content_security_policy
     assert policy["script-src"] == policy["style-src"] == "'self'"  # no inline script or style runs
     assert policy["default-src"] == policy["frame-ancestors"] == "'none'"
     assert "<script>" not in response.content.decode() and " style=" not in response.content.decode()
+
+
+# -- transfusion.md sections 5-7 on the form and the request list ----------------------------------
+
+
+def test_the_form_offers_unknown_group_mtp_clinician_and_an_unticked_group_confirmed(browser):
+    page = browser.get("/dashboard/").content.decode()
+
+    assert '<option value="UNKNOWN"' in page
+    assert 'name="protocol" value="MTP"' in page
+    assert 'name="authorised_by"' in page
+    confirmed = page[page.index('id="id_group_confirmed"') - 200 : page.index('id="id_group_confirmed"') + 200]
+    assert 'type="checkbox"' in confirmed and "checked" not in confirmed
+    assert (
+        "Tick only if two independent group determinations agree; otherwise group O red cells and AB plasma are "
+        "given." in page
+    )
+    rhd = page[page.index('id="id_rhd_negative_required"') : page.index('id="id_rhd_negative_required"') + 120]
+    assert "checked" in rhd
+    assert 'name="special_requirements" value="IRRADIATED"' in page
+    assert 'name="antigen_negative" value="Fya"' in page
+
+
+def test_the_form_sends_an_unconfirmed_group_unless_the_box_is_ticked(browser):
+    browser.post("/dashboard/requests/", FORM | {"blood_group": "A+"})
+    browser.post("/dashboard/requests/", FORM | {"blood_group": "A+", "group_confirmed": "true"})
+
+    unticked, ticked = BloodRequest.objects.order_by("created_at")
+    assert (unticked.group_confirmed, ticked.group_confirmed) == (False, True)
+    assert unticked.rhd_negative_required is True  # a post without the field keeps the API's default
+
+
+def test_the_form_sends_an_emergency_release_with_requirements_and_antigens(browser):
+    form = FORM | {
+        "blood_group": "UNKNOWN",
+        "authorised_by": "Dr Okafor",
+        "rhd_negative_required": ["false"],  # the hidden field alone: the box was unticked
+        "special_requirements": ["IRRADIATED", "CMV_NEGATIVE"],
+        "antigen_negative": ["K", "Jka"],
+    }
+    response = browser.post("/dashboard/requests/", form)
+
+    assert response.status_code == 302
+    blood_request = BloodRequest.objects.get()
+    assert (blood_request.blood_group, blood_request.authorised_by) == ("UNKNOWN", "Dr Okafor")
+    assert blood_request.rhd_negative_required is False
+    assert blood_request.special_requirements == ["IRRADIATED", "CMV_NEGATIVE"]
+    assert blood_request.antigen_negative == ["K", "Jka"]
+
+
+def test_the_form_sends_an_mtp_without_component_or_units(browser):
+    response = browser.post("/dashboard/requests/", FORM | {"protocol": "MTP", "authorised_by": "Dr Okafor"})
+
+    assert response.status_code == 302
+    blood_request = BloodRequest.objects.get()
+    assert (blood_request.protocol, blood_request.component, blood_request.units) == ("MTP", None, None)
+    assert MtpPack.objects.get(request=blood_request).number == 1
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        (FORM | {"blood_group": "UNKNOWN"}, "the clinician who authorised it"),
+        (FORM | {"protocol": "MTP"}, "the clinician who authorised it"),
+        (FORM | {"blood_group": "UNKNOWN", "authorised_by": "Dr O", "allow_partial": "false"}, "never all-or-nothing"),
+        (FORM | {"component": "WHOLE_BLOOD"}, "Whole blood needs a confirmed group"),
+        (FORM | {"antigen_negative": ["Kell"]}, "is not a valid choice"),
+    ],
+)
+def test_the_form_shows_the_transfusion_rules_and_records_nothing(browser, form, message):
+    response = browser.post("/dashboard/requests/", form)
+
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not BloodRequest.objects.exists() and not OutboxEvent.objects.exists()
+
+
+def test_the_request_list_marks_uncrossmatched_units_and_shows_mtp_packs_with_their_buttons(browser, hospital, staff):
+    release = make_request(hospital=hospital, user=staff, blood_group="UNKNOWN", authorised_by="Dr Okafor")
+    HANDLERS[topics.APPROVED](approved_event(release, uncrossmatched=True))
+    mtp = make_request(
+        hospital=hospital, user=staff, protocol="MTP", blood_group="O+", authorised_by="Dr Okafor", component=None
+    )
+    HANDLERS[topics.APPROVED](approved_event(mtp, pack=1, allocations=mtp_pack_allocations(pack=1), units_requested=8))
+
+    page = browser.get("/dashboard/").content.decode()
+
+    card = page[page.index(f'data-request-id="{release.id}"') :]
+    assert 'data-role="uncrossmatched"' in card[: card.index("</li>")]
+    assert "Request approved: UNCROSSMATCHED" in page  # the alert is critical
+    card = page[page.index(f'data-request-id="{mtp.id}"') :]
+    card = card[: card.index("</li>")]
+    assert "Massive transfusion protocol" in card and 'data-pack="1" data-pack-status="APPROVED"' in card
+    assert "Next pack" in card and "Stop MTP" in card
+
+    browser.post(f"/dashboard/requests/{mtp.id}/next-pack/")
+    assert list(MtpPack.objects.filter(request=mtp).values_list("number", flat=True)) == [1, 2]
+    again = browser.post(f"/dashboard/requests/{mtp.id}/next-pack/", follow=True).content.decode()
+    assert "not decided pack 2 yet" in again
+    browser.post(f"/dashboard/requests/{mtp.id}/stop-mtp/")
+    mtp.refresh_from_db()
+    assert mtp.status == "CANCELLED" and mtp.mtp_stopped_by == staff
+    assert OutboxEvent.objects.filter(event_type=topics.MTP_STOPPED).count() == 1
+
+
+def test_a_pack_is_received_from_the_dashboard_by_scanning(browser, hospital, staff):
+    mtp = make_request(hospital=hospital, user=staff, protocol="MTP", blood_group="O+", authorised_by="Dr O")
+    allocations = mtp_pack_allocations(pack=1, red_cells=2, plasma=1)
+    HANDLERS[topics.APPROVED](approved_event(mtp, pack=1, allocations=allocations, units_requested=8))
+    HANDLERS[topics.UNITS_DISPATCHED](dispatched_event(mtp, allocations, pack=1))
+    assert "Receive pack 1" in browser.get("/dashboard/").content.decode()
+
+    page = browser.post(
+        f"/dashboard/requests/{mtp.id}/receive/",
+        {"pack": "1", "dins": " ".join(a["din"] for a in allocations)},
+        follow=True,
+    ).content.decode()
+
+    assert "3 unit(s) (pack 1) received into local stock" in page
+    assert MtpPack.objects.get(request=mtp).status == "RECEIVED"
+
+
+def test_the_bank_stock_grid_shows_days_of_supply(browser):
+    HANDLERS[topics.INVENTORY_UPDATED](inventory_event(blood_group="O-", available=9, days_of_supply=2.25))
+    HANDLERS[topics.INVENTORY_UPDATED](inventory_event(blood_group="A+", available=3))
+
+    grid = browser.get("/dashboard/").content.decode()
+
+    assert '<span class="days" data-role="days-of-supply">2.3 d</span>' in grid
+    assert '<span class="days" data-role="days-of-supply">\N{EN DASH} d</span>' in grid

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from testing_support.factories import LocalUnitFactory, make_request
+from testing_support.factories import LocalUnitFactory, make_request, receive_all
 
 from local_inventory.models import LocalUnit
 from local_inventory.services import expire_local_units
@@ -167,3 +167,15 @@ def test_another_hospitals_units_are_invisible(api, other_api, unit):
     assert other_api.get("/api/v1/inventory/summary/").data == []
     unit.refresh_from_db()
     assert unit.status == "AVAILABLE"
+
+
+def test_received_units_keep_their_isbt_product_identity_and_attributes(api, hospital, staff):
+    blood_request = receive_all(make_request(hospital=hospital, user=staff, units=1), user=staff)
+
+    (unit,) = api.get("/api/v1/inventory/units/", {"source_request": str(blood_request.id)}).data["results"]
+    assert (unit["product_code"], unit["division"], unit["special_attributes"]) == ("E0398V00", "00", ["LEUKOREDUCED"])
+    fate = api.post(f"/api/v1/inventory/units/{unit['id']}/discard/", {"reason": "DAMAGED"}, format="json")
+    assert fate.status_code == 200
+    (row,) = OutboxEvent.objects.filter(event_type="hospital.unit.fate")
+    entry = parse_event(bytes(row.value)).data.unit
+    assert (entry.product_code, entry.division, entry.special_attributes) == ("E0398V00", "00", ["LEUKOREDUCED"])

@@ -20,6 +20,7 @@ class NotificationSerializer(serializers.ModelSerializer):
             "title",
             "body",
             "request_id",
+            "pack",
             "component",
             "blood_group",
             "source_event_id",

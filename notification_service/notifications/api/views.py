@@ -63,6 +63,7 @@ NOTIFICATION = {
     "title": "Request approved: 2 units O- RED_CELLS",
     "body": "2 units of O- red cells approved for your EMERGENCY request.",
     "request_id": "3f6c2a9e-8d41-4f7b-9a55-0c1e2b7d4a10",
+    "pack": None,
     "component": "RED_CELLS",
     "blood_group": "O-",
     "source_event_id": "c7a1e9d2-4b3f-4e8a-9c01-2d3e4f5a6b7c",

@@ -15,6 +15,7 @@ from shared_events.demo import BANK_AUDIENCE, HOSPITALS
 from shared_events.envelope import Event, build_event, parse_event
 
 ST_MARY, CITY_GENERAL = HOSPITALS
+ABSENT = object()  # leave the field out of the payload
 SOURCES = {"hospital": "hospital-service", "bloodbank": "bloodbank-service"}
 
 
@@ -41,10 +42,21 @@ def bank_user():
     return recipient_user(BANK_AUDIENCE, username="bank_admin", is_staff=True)
 
 
-def make_event(event_type: str, data: dict[str, Any], *, subject: str, event_id: uuid.UUID | None = None) -> Event:
-    """A real event as the consumer hands it to a handler: built, serialised to bytes, parsed."""
+def make_event(
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    subject: str,
+    event_id: uuid.UUID | None = None,
+    major: int | None = None,
+) -> Event:
+    """A real event as the consumer hands it to a handler: built, serialised to bytes, parsed.
+
+    ``major``: as an older producer sends it (the latest major otherwise)."""
     source = SOURCES[event_type.split(".", 1)[0]]
     envelope = build_event(event_type, data, source=source, subject=subject, event_id=event_id)
+    if major is not None:
+        envelope = envelope.model_copy(update={"dataschema": topics.TOPICS[event_type].dataschema(major)})
     return parse_event(envelope.to_bytes())
 
 
@@ -53,7 +65,12 @@ def now() -> datetime:
 
 
 def requested(
-    *, request_id: uuid.UUID | None = None, hospital=ST_MARY, priority: str = "EMERGENCY", **overrides: Any
+    *,
+    request_id: uuid.UUID | None = None,
+    hospital=ST_MARY,
+    priority: str = "EMERGENCY",
+    major: int | None = None,
+    **overrides: Any,
 ) -> Event:
     request_id = request_id or uuid.uuid4()
     data = {
@@ -71,7 +88,21 @@ def requested(
         "requested_by": hospital.username,
         "requested_at": now().isoformat(),
     } | overrides
-    return make_event(topics.REQUESTED, data, subject=str(request_id))
+    data = {key: value for key, value in data.items() if value is not ABSENT}
+    return make_event(topics.REQUESTED, data, subject=str(request_id), major=major)
+
+
+def mtp_requested(*, request_id: uuid.UUID | None = None, hospital=ST_MARY, **overrides: Any) -> Event:
+    """``hospital.blood.requested`` v2 of an MTP: no component or units."""
+    return requested(
+        request_id=request_id,
+        hospital=hospital,
+        protocol="MTP",
+        component=ABSENT,
+        units=ABSENT,
+        authorised_by="Dr Okafor",
+        **overrides,
+    )
 
 
 def allocation(*, group: str = "O+", component: str = "RED_CELLS", days: int = 20) -> dict[str, Any]:
@@ -85,28 +116,76 @@ def allocation(*, group: str = "O+", component: str = "RED_CELLS", days: int = 2
     }
 
 
-def approved(*, request_id: uuid.UUID, hospital=ST_MARY, groups=("O+", "O+"), requested_units: int = 2) -> Event:
+def approved(
+    *,
+    request_id: uuid.UUID,
+    hospital=ST_MARY,
+    groups=("O+", "O+"),
+    requested_units: int = 2,
+    allocations: list[dict[str, Any]] | None = None,
+    pack: int | None = None,
+    uncrossmatched: bool = False,
+) -> Event:
+    allocations = allocations if allocations is not None else [allocation(group=g) for g in groups]
     data = {
         "request_id": str(request_id),
         "hospital_id": str(hospital.id),
         "units_requested": requested_units,
-        "units_allocated": len(groups),
-        "partial": len(groups) < requested_units,
-        "allocations": [allocation(group=g) for g in groups],
+        "units_allocated": len(allocations),
+        "partial": len(allocations) < requested_units,
+        "allocations": allocations,
         "decided_at": now().isoformat(),
+        "pack": pack,
+        "uncrossmatched": uncrossmatched,
     }
     return make_event(topics.APPROVED, data, subject=str(request_id))
 
 
-def rejected(*, request_id: uuid.UUID, hospital=ST_MARY, reason_code: str = "INSUFFICIENT_STOCK") -> Event:
+def mtp_pack(*, red_cells: int = 4, plasma: int = 4, platelets: int = 0) -> list[dict[str, Any]]:
+    return (
+        [allocation(group="O-") for _ in range(red_cells)]
+        + [allocation(group="AB+", component="PLASMA") for _ in range(plasma)]
+        + [allocation(group="A+", component="PLATELETS", days=4) for _ in range(platelets)]
+    )
+
+
+def rejected(
+    *,
+    request_id: uuid.UUID,
+    hospital=ST_MARY,
+    reason_code: str = "INSUFFICIENT_STOCK",
+    pack: int | None = None,
+    major: int | None = None,
+) -> Event:
     data = {
         "request_id": str(request_id),
         "hospital_id": str(hospital.id),
         "reason_code": reason_code,
         "detail": "0 of 2 units available",
         "decided_at": now().isoformat(),
+    } | ({"pack": pack} if pack is not None else {})
+    return make_event(topics.REJECTED, data, subject=str(request_id), major=major)
+
+
+def pack_requested(*, request_id: uuid.UUID, pack: int, hospital=ST_MARY) -> Event:
+    data = {
+        "request_id": str(request_id),
+        "hospital_id": str(hospital.id),
+        "pack": pack,
+        "requested_by": hospital.username,
+        "requested_at": now().isoformat(),
     }
-    return make_event(topics.REJECTED, data, subject=str(request_id))
+    return make_event(topics.MTP_PACK_REQUESTED, data, subject=str(request_id))
+
+
+def mtp_stopped(*, request_id: uuid.UUID, hospital=ST_MARY) -> Event:
+    data = {
+        "request_id": str(request_id),
+        "hospital_id": str(hospital.id),
+        "stopped_by": hospital.username,
+        "stopped_at": now().isoformat(),
+    }
+    return make_event(topics.MTP_STOPPED, data, subject=str(request_id))
 
 
 def cancelled(*, request_id: uuid.UUID, hospital=ST_MARY) -> Event:

@@ -42,7 +42,11 @@ def test_the_service_handles_every_bank_and_hospital_event_type_and_not_its_own(
         topics.FATE_OVERDUE,
         topics.RECALL_ISSUED,
         topics.RECALL_ACKNOWLEDGED,
+        topics.MTP_PACK_REQUESTED,
+        topics.MTP_STOPPED,
     }
+    # The topic registry says which topics this service consumes: the handlers are exactly those.
+    assert set(HANDLERS) == {name for name, spec in topics.TOPICS.items() if "notification" in spec.consumers}
 
 
 def test_a_request_s_life_notifies_the_hospital_and_the_bank_with_the_request_id():

@@ -8,16 +8,18 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from inventory.demo import demo_units
+from inventory.demo import FACILITY, demo_units
 from inventory.models import Unit, UnitStatus, UnitStatusChange
 from inventory.permissions import BANK_STAFF_GROUP
-from inventory.products import default_product_code
-from inventory.services import ALL_KEYS, ensure_stock_keys, refresh_stock
+from inventory.services import ALL_KEYS, ensure_products, ensure_stock_keys, refresh_stock
 from shared_events.demo import BANK_ADMIN, add_development_argument, seed_password
 
 
 class Command(BaseCommand):
-    help = "Create bank_admin, default thresholds and about 300 demo units (running it again changes nothing)."
+    help = (
+        "Create bank_admin, the product table, default thresholds and about 370 demo units "
+        "(running it again changes nothing)."
+    )
 
     def add_arguments(self, parser) -> None:
         add_development_argument(parser)
@@ -33,6 +35,7 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.save()
             user.groups.add(group)
+            ensure_products()
             ensure_stock_keys()
             added = self._units()
             # Publishes inventory.updated (and low_stock) only for keys whose counts changed.
@@ -40,14 +43,18 @@ class Command(BaseCommand):
         self.stdout.write(f"bank_admin {'created' if created else 'exists'}; {added} unit(s) added")
 
     def _units(self) -> int:
-        if Unit.objects.filter(din__startswith="B1234").exists():
+        if Unit.objects.filter(din__startswith=FACILITY).exists():
             return 0  # the demo inventory is there already (its units may have moved on since)
         now = timezone.now()
         units = [
             Unit(
                 din=demo.din,
                 component=demo.component.value,
-                product_code=default_product_code(demo.component),
+                product_code=demo.code,
+                division=demo.division,
+                special_attributes=list(demo.special_attributes),
+                antigen_negative=list(demo.antigen_negative),
+                irradiated_at=demo.irradiated_at,
                 blood_group=demo.blood_group.value,
                 volume_ml=demo.volume_ml,
                 collected_at=demo.collected_at,

@@ -24,12 +24,25 @@
         if (text) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
       }
     }
+    function mtp() {
+      var checked = form.querySelector('input[name="protocol"]:checked');
+      return checked ? checked.value === "MTP" : false;
+    }
+    // MTP: the bank sends packs, so component, units and partial supply do not apply (disabled: not posted).
+    function syncProtocol() {
+      form.querySelectorAll("[data-standard-only]").forEach(function (el) {
+        el.hidden = mtp();
+        el.querySelectorAll("input, select").forEach(function (input) { input.disabled = mtp(); });
+      });
+    }
     function syncNeededBy() {
       neededBy.required = priority() === "SCHEDULED";
+      syncProtocol();
     }
     function check() {
       var ok = true;
-      ["blood_group", "component", "units", "patient_reference"].forEach(function (name) {
+      var names = mtp() ? ["blood_group", "patient_reference"] : ["blood_group", "component", "units", "patient_reference"];
+      names.forEach(function (name) {
         var input = form.elements.namedItem(name);
         var bad = !input.checkValidity();
         showError(name, bad ? messages[name] : "");
@@ -39,7 +52,12 @@
       if (priority() === "SCHEDULED" && !neededBy.value) text = "Required for a scheduled request.";
       else if (neededBy.value && new Date(neededBy.value + "Z") <= new Date()) text = "Must be in the future.";
       showError("needed_by", text);
-      return ok && !text;
+      var clinician = form.elements.namedItem("authorised_by");
+      var needsClinician = mtp() || form.elements.namedItem("blood_group").value === "UNKNOWN";
+      var clinicianText = needsClinician && !clinician.value.trim()
+        ? "Required for an unknown group or an MTP: the clinician who authorised it." : "";
+      showError("authorised_by", clinicianText);
+      return ok && !text && !clinicianText;
     }
     form.addEventListener("change", syncNeededBy);
     form.addEventListener("submit", function (event) {
