@@ -120,3 +120,14 @@ def test_the_admin_action_dispatches_the_oldest_pack(mtp, bank_user):
     model_admin.dispatch_selected(request, BankRequest.objects.filter(pk=mtp["request_id"]))
     assert list(Dispatch.objects.values_list("pack", flat=True)) == [1]
     assert "MTP pack 1" in next(iter(request._messages)).message
+
+
+def test_the_admin_shows_an_mtp_requests_packs(client, mtp, bank_user):
+    bank_user.is_staff = bank_user.is_superuser = True
+    bank_user.save()
+    client.force_login(bank_user)
+    page = client.get(f"/admin/allocation/bankrequest/{mtp['request_id']}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "MTP packs" in html and "pack 2: 9 of 9 units allocated" in html
+    assert "E0398V00 / 00" in html and "LEUKOREDUCED" in html
