@@ -28,6 +28,9 @@ globals().update(
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {  # noqa: F821 - defined by service_settings above
     "UnitStatusEnum": "inventory.models.UnitStatus",
     "RequestStatusEnum": "allocation.models.RequestStatus",
+    "UnitAttributeEnum": "inventory.models.ATTRIBUTE_CHOICES",
+    "RecallReasonEnum": "traceability.models.RECALL_REASON_CHOICES",
+    "BankDiscardReasonEnum": "inventory.api.serializers.BANK_DISCARD_REASON_CHOICES",
 }
 
 # transfusion.md section 5: group A plasma goes to a recipient of unknown or unconfirmed group only if

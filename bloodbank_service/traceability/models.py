@@ -15,6 +15,8 @@ from inventory.models import Unit
 
 from shared_events.enums import Fate, RecallReason, RecallSeverity, WasteReason, choices
 
+RECALL_REASON_CHOICES = choices(RecallReason)  # one name in the OpenAPI schema: RecallReasonEnum
+
 
 class Dispatch(models.Model):
     """The units of one request leaving the bank (``pack`` is for MTP packs; null: the whole request)."""
@@ -83,7 +85,7 @@ class RecallStatus(models.TextChoices):
 class Recall(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     dins = models.JSONField(default=list)
-    reason = models.CharField(max_length=30, choices=choices(RecallReason))
+    reason = models.CharField(max_length=30, choices=RECALL_REASON_CHOICES)
     note = models.CharField(max_length=500, blank=True, help_text="kept at the bank, never sent")
     severity = models.CharField(max_length=6, choices=choices(RecallSeverity))
     status = models.CharField(max_length=6, choices=RecallStatus.choices, default=RecallStatus.OPEN)

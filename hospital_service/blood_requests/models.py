@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.contrib.postgres.fields import ArrayField
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
 from blood_requests.lifecycle import PackStatus, RequestStatus
+from shared_events.django.fields import JSONList
 from shared_events.enums import (
     ANTIGENS,
     UNKNOWN_GROUP,
@@ -70,10 +70,9 @@ class BloodRequest(models.Model):
         default=False, help_text="Two independent ABO/RhD determinations agree; false: group O red cells, AB plasma."
     )
     rhd_negative_required = models.BooleanField(default=True)
-    special_requirements = ArrayField(
-        models.CharField(max_length=16, choices=SPECIAL_REQUIREMENT_CHOICES), default=list, blank=True
-    )
-    antigen_negative = ArrayField(models.CharField(max_length=3, choices=ANTIGEN_CHOICES), default=list, blank=True)
+    # JSON lists of codes, not PostgreSQL arrays: `make run` may use SQLite.
+    special_requirements = JSONList()  # SpecialRequirement codes
+    antigen_negative = JSONList()  # antigens the units must lack (shared_events.enums.ANTIGENS)
     uncrossmatched = models.BooleanField(default=False, help_text="The bank issued units uncrossmatched.")
     mtp_stopped_at = models.DateTimeField(null=True, blank=True)
     mtp_stopped_by = models.ForeignKey(

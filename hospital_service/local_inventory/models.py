@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from blood_requests.models import BLOOD_GROUP_CHOICES, COMPONENT_CHOICES, UNIT_ATTRIBUTE_CHOICES
+from blood_requests.models import BLOOD_GROUP_CHOICES, COMPONENT_CHOICES
 from django.conf import settings
-from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 
+from shared_events.django.fields import JSONList
 from shared_events.enums import WasteReason, choices
 
 WASTE_REASON_CHOICES = choices(WasteReason)  # one name for the choice set in the OpenAPI schema
@@ -36,9 +36,7 @@ class LocalUnit(models.Model):
     # ISBT 128 product identity (transfusion.md section 8), as the bank dispatched the unit.
     product_code = models.CharField(max_length=8, blank=True, default="", help_text="e.g. E0398V00")
     division = models.CharField(max_length=2, default="00")
-    special_attributes = ArrayField(
-        models.CharField(max_length=16, choices=UNIT_ATTRIBUTE_CHOICES), default=list, blank=True
-    )
+    special_attributes = JSONList()  # UnitAttribute codes
     component = models.CharField(max_length=16, choices=COMPONENT_CHOICES)
     blood_group = models.CharField(max_length=3, choices=BLOOD_GROUP_CHOICES)
     expires_at = models.DateTimeField()

@@ -18,6 +18,8 @@ from inventory.models import (
 from inventory.products import default_code_of
 from shared_events.enums import BankDiscardReason, UnitAttribute, choices
 
+BANK_DISCARD_REASON_CHOICES = choices(BankDiscardReason)
+
 
 class UnitStatusChangeSerializer(serializers.ModelSerializer):
     class Meta:
@@ -27,6 +29,8 @@ class UnitStatusChangeSerializer(serializers.ModelSerializer):
 
 class UnitSerializer(serializers.ModelSerializer):
     allocated_to = serializers.SerializerMethodField()
+    special_attributes = serializers.ListField(child=serializers.ChoiceField(choices=ATTRIBUTE_CHOICES), read_only=True)
+    antigen_negative = serializers.ListField(child=serializers.ChoiceField(choices=ANTIGEN_CHOICES), read_only=True)
 
     class Meta:
         model = Unit
@@ -122,7 +126,7 @@ class ReasonSerializer(serializers.Serializer):
 
 
 class DiscardSerializer(serializers.Serializer):
-    reason = serializers.ChoiceField(choices=choices(BankDiscardReason), help_text="a BankDiscardReason code")
+    reason = serializers.ChoiceField(choices=BANK_DISCARD_REASON_CHOICES, help_text="a BankDiscardReason code")
     note = serializers.CharField(
         max_length=500, required=False, allow_blank=True, default="", help_text="required when `reason` is OTHER"
     )

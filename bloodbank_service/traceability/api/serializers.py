@@ -4,7 +4,7 @@ from inventory.din import InvalidDIN, normalize_din
 from rest_framework import serializers
 
 from shared_events.enums import RecallReason, RecallSeverity, choices
-from traceability.models import Recall, RecallUnit
+from traceability.models import RECALL_REASON_CHOICES, Recall, RecallUnit
 
 
 class DispatchInSerializer(serializers.Serializer):
@@ -76,7 +76,7 @@ class RecallCreateSerializer(serializers.Serializer):
         max_length=200,
         help_text="DINs of the donations recalled (13 characters, or 14 with the check character)",
     )
-    reason = serializers.ChoiceField(choices=choices(RecallReason))
+    reason = serializers.ChoiceField(choices=RECALL_REASON_CHOICES)
     note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
     severity = serializers.ChoiceField(choices=choices(RecallSeverity))
 

@@ -266,6 +266,10 @@ class BloodRequestSerializer(serializers.ModelSerializer):
     allocations = AllocationSerializer(many=True, read_only=True)
     released_unit_ids = serializers.ListField(child=serializers.UUIDField(), read_only=True)
     dispatched_units = DispatchedUnitSerializer(many=True, read_only=True)
+    special_requirements = serializers.ListField(
+        child=serializers.ChoiceField(choices=SPECIAL_REQUIREMENT_CHOICES), read_only=True
+    )
+    antigen_negative = serializers.ListField(child=serializers.ChoiceField(choices=ANTIGEN_CHOICES), read_only=True)
     packs = MtpPackSerializer(
         many=True, read_only=True, help_text="MTP only (empty otherwise): each pack's decision, dispatch, receipt."
     )

@@ -1,4 +1,5 @@
 from blood_requests.lifecycle import PATIENT_REFERENCE_MAX_LENGTH, is_opaque_patient_reference
+from blood_requests.models import UNIT_ATTRIBUTE_CHOICES
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -19,6 +20,9 @@ class LocalUnitSerializer(serializers.ModelSerializer):
     status_changed_by = serializers.CharField(
         source="status_changed_by.username", read_only=True, default=None, allow_null=True
     )  # null until someone transfuses or discards the unit
+    special_attributes = serializers.ListField(
+        child=serializers.ChoiceField(choices=UNIT_ATTRIBUTE_CHOICES), read_only=True
+    )
     waste_reason = serializers.ChoiceField(
         choices=WASTE_REASON_CHOICES,
         read_only=True,

@@ -5,7 +5,7 @@ code (the bank's ``inventory/products.py`` defaults, which its own migration gav
 division 00, and no special attributes (none were sent then).
 """
 
-import django.contrib.postgres.fields
+import shared_events.django.fields
 from django.db import migrations, models
 
 
@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='localunit',
             name='special_attributes',
-            field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(choices=[('IRRADIATED', 'Irradiated'), ('CMV_NEGATIVE', 'CMV-negative'), ('LEUKOREDUCED', 'Leukoreduced'), ('WASHED', 'Washed'), ('HBS_NEGATIVE', 'HbS-negative'), ('HT_NEGATIVE', 'High-titre negative')], max_length=16), blank=True, default=list, size=None),
+            field=shared_events.django.fields.JSONList(blank=True, default=list),
         ),
         migrations.RunPython(default_codes, migrations.RunPython.noop),
     ]
