@@ -28,6 +28,8 @@ globals().update(
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {  # noqa: F821 - defined by service_settings above
     "UnitStatusEnum": "inventory.models.UnitStatus",
     "RequestStatusEnum": "allocation.models.RequestStatus",
+    "BloodGroupEnum": "inventory.models.GROUP_CHOICES",
+    "RequestBloodGroupEnum": "allocation.models.REQUEST_GROUP_CHOICES",  # the eight groups and UNKNOWN
     "UnitAttributeEnum": "inventory.models.ATTRIBUTE_CHOICES",
     "RecallReasonEnum": "traceability.models.RECALL_REASON_CHOICES",
     "BankDiscardReasonEnum": "inventory.api.serializers.BANK_DISCARD_REASON_CHOICES",
