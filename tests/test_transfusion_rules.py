@@ -151,7 +151,7 @@ def test_a_k_negative_irradiated_request_gets_only_units_that_are_both_or_is_rej
     # Compatible units exist, none washed, HbS-negative and Jka-negative as well: rejected for its needs.
     needs_more = {"special_requirements": ["IRRADIATED", "WASHED", "HBS_NEGATIVE"], "antigen_negative": ["K", "Jka"]}
     rejected = _request(stmary, wanted | needs_more | {"allow_partial": False}, "REJECTED")
-    assert rejected["reason_code"] == "NO_UNITS_MEETING_REQUIREMENTS"
+    assert rejected["decision"]["reason_code"] == "NO_UNITS_MEETING_REQUIREMENTS"
 
     _receive_units(
         bank,
@@ -213,7 +213,7 @@ def test_an_mtp_gets_three_packs_then_stops_and_ends_fulfilled_once_every_dispat
 def _pack(hospital: ApiClient, request_id: str, number: int, *, decided: bool = False, dispatched: bool = False):
     packs = hospital.get(f"/api/v1/blood-requests/{request_id}/").body["packs"]
     pack = next((p for p in packs if p["pack"] == number), None)
-    if pack is None or (decided and pack["status"] == "PENDING") or (dispatched and not pack["dispatched_units"]):
+    if pack is None or (decided and pack["status"] == "REQUESTED") or (dispatched and not pack["dispatched_units"]):
         return None
     return pack
 
