@@ -443,12 +443,14 @@ def issue_recall(
         known = set(Unit.objects.filter(din__in=dins).values_list("din", flat=True))
         if missing := [din for din in dins if din not in known]:
             raise UnknownDins(missing)
+        # Locks in the order dispatch takes them (request, its allocations, units), so a recall and a
+        # dispatch at once wait for each other instead of deadlocking (one of them would fail).
+        live_allocations = Allocation.objects.filter(unit__din__in=dins, released_at__isnull=True)
+        request_ids = sorted(set(live_allocations.values_list("request_id", flat=True)))
+        list(BankRequest.objects.select_for_update().filter(pk__in=request_ids).order_by("pk").values_list("pk"))
         live = {
             a.unit_id: a
-            for a in Allocation.objects.select_for_update()
-            .select_related("request")
-            .filter(unit__din__in=dins, released_at__isnull=True)
-            .order_by("unit_id")
+            for a in live_allocations.select_for_update(of=("self",)).select_related("request").order_by("unit_id")
         }
         units = list(Unit.objects.select_for_update().filter(din__in=dins).order_by("pk"))
         recall = Recall.objects.create(

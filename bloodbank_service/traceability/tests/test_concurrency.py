@@ -85,10 +85,12 @@ def test_a_recall_and_a_dispatch_at_once_never_send_a_recalled_unit(unit_factory
     bank_request = approved_request(units=2)
     recalled = units_of(bank_request)[0]
 
-    _together(
+    outcomes = _together(
         lambda: services.issue_recall(dins=[recalled.din], reason="DONOR_INFECTION", severity="HIGH", by="x"),
         lambda: services.dispatch_request(request_id=bank_request.request_id, by="a"),
     )
+    # Both succeed, one after the other (the same lock order: never a deadlock victim).
+    assert not [outcome for outcome in outcomes if isinstance(outcome, Exception)], outcomes
 
     recalled.refresh_from_db()
     sent = {unit["unit_id"] for event in published(topics.UNITS_DISPATCHED) for unit in event["units"]}
