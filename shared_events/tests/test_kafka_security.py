@@ -54,6 +54,8 @@ CONTRACT = {
     "bloodbank.fate.overdue": ("bloodbank", {"notification"}),
     "bloodbank.recall.issued": ("bloodbank", {"hospital", "notification"}),
     "hospital.recall.acknowledged": ("hospital", {"bloodbank", "notification"}),
+    "hospital.mtp.pack_requested": ("hospital", {"bloodbank", "notification"}),
+    "hospital.mtp.stopped": ("hospital", {"bloodbank", "notification"}),
 }
 
 
