@@ -62,26 +62,31 @@ class ExpiryFilter(admin.SimpleListFilter):
         return queryset
 
 
-class SpecialAttributeFilter(admin.SimpleListFilter):
+class _HeldInListFilter(admin.SimpleListFilter):
+    """Units whose JSON list ``field`` holds the chosen code."""
+
+    field: str
+    codes: list[tuple[str, str]]
+
+    def lookups(self, request, model_admin):
+        return self.codes
+
+    def queryset(self, request, queryset):
+        return queryset.filter(**{f"{self.field}__contains": [self.value()]}) if self.value() else queryset
+
+
+class SpecialAttributeFilter(_HeldInListFilter):
     title = "special attribute"
     parameter_name = "attribute"
-
-    def lookups(self, request, model_admin):
-        return ATTRIBUTE_CHOICES
-
-    def queryset(self, request, queryset):
-        return queryset.filter(special_attributes__contains=[self.value()]) if self.value() else queryset
+    field = "special_attributes"
+    codes = ATTRIBUTE_CHOICES
 
 
-class AntigenNegativeFilter(admin.SimpleListFilter):
+class AntigenNegativeFilter(_HeldInListFilter):
     title = "antigen negative"
     parameter_name = "antigen_negative"
-
-    def lookups(self, request, model_admin):
-        return ANTIGEN_CHOICES
-
-    def queryset(self, request, queryset):
-        return queryset.filter(antigen_negative__contains=[self.value()]) if self.value() else queryset
+    field = "antigen_negative"
+    codes = ANTIGEN_CHOICES
 
 
 class StatusHistoryInline(admin.TabularInline):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.http import Http404
@@ -210,13 +211,7 @@ class BloodRequestViewSet(
     )
     @action(detail=True, methods=["post"], url_path="next-pack")
     def next_pack(self, request: Request, pk: str | None = None) -> Response:
-        try:
-            services.request_next_pack(blood_request_id=self.object_id(pk), hospital=self.hospital, user=request.user)
-        except BloodRequest.DoesNotExist:
-            raise Http404 from None
-        except InvalidTransition as exc:
-            raise Conflict(str(exc)) from None
-        return Response(BloodRequestSerializer(self.get_object()).data)
+        return self._mtp_step(services.request_next_pack, pk)
 
     @extend_schema(
         summary="MTP: stop the protocol",
@@ -233,8 +228,12 @@ class BloodRequestViewSet(
     )
     @action(detail=True, methods=["post"], url_path="stop-mtp")
     def stop_mtp(self, request: Request, pk: str | None = None) -> Response:
+        return self._mtp_step(services.stop_mtp, pk)
+
+    def _mtp_step(self, step: Callable[..., object], pk: str | None) -> Response:
+        """Run an MTP step (next pack, stop) of this hospital's request: 404 if not its own, 409 if not now."""
         try:
-            services.stop_mtp(blood_request_id=self.object_id(pk), hospital=self.hospital, user=request.user)
+            step(blood_request_id=self.object_id(pk), hospital=self.hospital, user=self.request.user)
         except BloodRequest.DoesNotExist:
             raise Http404 from None
         except InvalidTransition as exc:
