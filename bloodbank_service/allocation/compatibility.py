@@ -77,8 +77,9 @@ def donor_order(
 ) -> list[BloodGroup]:
     """Donor groups to draw from, in order.
 
-    The identical group first; then the compatible substitutes, most plentiful
-    first (``available`` counts; ties in the fixed group order); O-negative red
+    The identical group first; then the compatible substitutes, RhD-positive before
+    RhD-negative for an RhD-positive recipient (RhD-negative stock is scarce), then the most
+    plentiful first (``available`` counts; ties in the fixed group order); O-negative red
     cells last, and only for EMERGENCY requests unless the recipient is O-.
     """
     available = available or {}
@@ -86,7 +87,13 @@ def donor_order(
     substitutes = [
         donor for donor in donors if donor != recipient and not is_emergency_reserve(component, recipient, donor)
     ]
-    substitutes.sort(key=lambda donor: (-available.get(donor, 0), ALL_GROUPS.index(donor)))
+    substitutes.sort(
+        key=lambda donor: (
+            recipient.rhd_positive and not donor.rhd_positive,
+            -available.get(donor, 0),
+            ALL_GROUPS.index(donor),
+        )
+    )
     order = ([recipient] if recipient in donors else []) + substitutes
     if (
         component == Component.RED_CELLS

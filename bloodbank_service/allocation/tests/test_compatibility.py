@@ -89,9 +89,13 @@ def test_an_o_negative_patient_gets_only_o_negative_red_cells():
     assert compatible_donors(Component.RED_CELLS, G.O_NEG) == (G.O_NEG,)
 
 
-def test_the_identical_group_comes_first_then_the_most_plentiful_substitute():
+def test_the_identical_group_comes_first_then_rhd_positive_substitutes_then_the_most_plentiful():
+    # domain.md rule 3: an RhD-positive recipient takes RhD-positive substitutes before the scarce RhD-negative.
     order = donor_order(Component.RED_CELLS, G.A_POS, Priority.EMERGENCY, {G.A_NEG: 9, G.O_POS: 3, G.O_NEG: 50})
-    assert order == [G.A_POS, G.A_NEG, G.O_POS, G.O_NEG]
+    assert order == [G.A_POS, G.O_POS, G.A_NEG, G.O_NEG]
+    counts = {G.B_POS: 5, G.A_POS: 2, G.O_POS: 7, G.A_NEG: 9}
+    order = donor_order(Component.RED_CELLS, G.AB_POS, Priority.EMERGENCY, counts)
+    assert order == [G.AB_POS, G.O_POS, G.B_POS, G.A_POS, G.A_NEG, G.B_NEG, G.AB_NEG, G.O_NEG]
 
 
 def test_o_negative_red_cells_are_last_even_when_most_plentiful():

@@ -69,14 +69,14 @@ def test_units_are_taken_first_expired_first_out(unit_factory):
     assert late.status == UnitStatus.AVAILABLE
 
 
-def test_the_identical_group_is_used_before_substitutes_and_the_most_plentiful_substitute_next(unit_factory):
+def test_the_identical_group_is_used_first_then_rhd_positive_substitutes_before_rhd_negative(unit_factory):
     unit_factory(blood_group="A+")
     unit_factory.create_batch(2, blood_group="O+")
     unit_factory.create_batch(4, blood_group="A-")
     unit_factory.create_batch(9, blood_group="O-")
     decided = decide_now(blood_group="A+", units=4, group_confirmed=True)
     groups = list(decided.allocations.order_by("id").values_list("unit__blood_group", flat=True))
-    assert groups == ["A+", "A-", "A-", "A-"]
+    assert groups == ["A+", "O+", "O+", "A-"]  # O+ before the more plentiful A-: RhD-negative is scarce
 
 
 def test_an_a_plus_patient_never_gets_b_plus_red_cells(unit_factory):
