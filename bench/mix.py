@@ -32,6 +32,8 @@ def request_bodies(count: int, *, seed: int) -> list[dict]:
             "component": rng.choices(components, component_weights)[0],
             "units": rng.choice(UNITS_CHOICES),
             "priority": "EMERGENCY" if emergency else "SCHEDULED",
+            # Patients typed twice: group-specific units (the common path the stock is seeded for).
+            "group_confirmed": True,
             "patient_reference": f"BENCH-{seed}-{index}",
         }
         if not emergency:

@@ -53,12 +53,22 @@ def start_stack(label: str, *, env: dict[str, str] | None = None, broker_nodes: 
     return stack
 
 
+@pytest.fixture(scope="session")
+def shared_stack() -> Iterator[Stack]:
+    """One system for every module that needs no settings of its own: a start costs half a minute."""
+    stack = start_stack("shared")
+    yield stack
+    stack.stop()
+
+
 @pytest.fixture(scope="module")
 def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
-    label = request.module.__name__.removeprefix("test_")
-    stack = start_stack(
-        label, env=getattr(request.module, "STACK_ENV", None), broker_nodes=getattr(request.module, "BROKER_NODES", 1)
-    )
+    """The system a module drives: the shared one, or its own when it sets ``STACK_ENV`` or ``BROKER_NODES``."""
+    env, nodes = getattr(request.module, "STACK_ENV", None), getattr(request.module, "BROKER_NODES", 1)
+    if env is None and nodes == 1:
+        yield request.getfixturevalue("shared_stack")
+        return
+    stack = start_stack(request.module.__name__.removeprefix("test_"), env=env, broker_nodes=nodes)
     yield stack
     stack.stop()
 

@@ -45,17 +45,30 @@ def _manage(service: str, database: Path, *args: str) -> subprocess.CompletedPro
     )
 
 
+@pytest.fixture(scope="module")
+def databases(tmp_path_factory) -> dict[str, tuple[Path, str]]:
+    """Each service's SQLite file after ``migrate`` and ``seed_demo``, as ``make run`` prepares it, and any error."""
+    folder = tmp_path_factory.mktemp("sqlite")
+    prepared = {}
+    for service in ("hospital", "bloodbank", "notification"):
+        database, error = folder / f"{service}.sqlite3", ""
+        for step in (("migrate", "--noinput"), ("seed_demo", "--development")):
+            result = _manage(service, database, *step)
+            if result.returncode != 0:
+                error = f"manage.py {' '.join(step)}: {result.stderr[-3000:]}"
+                break
+        prepared[service] = (database, error)
+    return prepared
+
+
 @pytest.mark.parametrize("service", ["hospital", "bloodbank", "notification"])
-def test_each_service_migrates_and_seeds_its_demo_data_on_sqlite(tmp_path, service):
-    database = tmp_path / f"{service}.sqlite3"
-    for step in (("migrate", "--noinput"), ("seed_demo", "--development")):
-        result = _manage(service, database, *step)
-        assert result.returncode == 0, result.stderr[-3000:]
+def test_each_service_migrates_and_seeds_its_demo_data_on_sqlite(databases, service):
+    database, error = databases[service]
+    assert not error and database.stat().st_size > 0, error
 
 
-def test_the_banks_attribute_filters_give_the_same_answers_on_sqlite(tmp_path):
-    database = tmp_path / "bloodbank.sqlite3"
-    for step in (("migrate", "--noinput"), ("seed_demo", "--development")):
-        assert _manage("bloodbank", database, *step).returncode == 0
+def test_the_banks_attribute_filters_give_the_same_answers_on_sqlite(databases):
+    database, error = databases["bloodbank"]
+    assert not error, error
     result = _manage("bloodbank", database, "shell", "-c", COUNT_ATTRIBUTES)
     assert result.returncode == 0 and result.stdout.strip().splitlines()[-1].startswith("ok"), result.stderr[-3000:]

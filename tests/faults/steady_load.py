@@ -31,6 +31,7 @@ def request_body(n: int) -> dict:
         "component": "RED_CELLS",
         "units": 1 + n % 2,
         "priority": "EMERGENCY",
+        "group_confirmed": True,  # typed twice: group-specific units, as the stock is seeded per group
         "patient_reference": f"FAULT-{n}",
     }
     if n % 3 == 2:
