@@ -33,8 +33,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 KAFKA_DIR = Path(os.environ.get("KAFKA_LAUNCHER_DIR", Path(__file__).resolve().parents[2] / "kafka"))
 JVM_OPTIONS = [
@@ -352,7 +354,7 @@ class KafkaCluster:
     def _spawn(self, java: str, jars: Path, node: Node) -> None:
         properties = self._write_properties(node)
         log = (node.data_dir / "broker.log").open("ab")
-        node.process = subprocess.Popen(
+        node.process = spawn_with_parent(
             [java, f"-Xms{self.heap}", f"-Xmx{self.heap}", *JVM_OPTIONS,
              f"-Dlog4j2.configurationFile={KAFKA_DIR / 'log4j2.properties'}",
              "-cp", f"{jars}/*", "kafka.Kafka", str(properties)],
@@ -360,7 +362,6 @@ class KafkaCluster:
             stderr=subprocess.STDOUT,
             env=self._java_env(),
             start_new_session=True,
-            preexec_fn=_die_with_parent,
         )  # fmt: skip
         log.close()  # the child has its own copy
 
@@ -440,6 +441,18 @@ class KafkaCluster:
         live = ",".join(n.address for n in self.nodes.values() if n.running)
         metadata = AdminClient(self.client_config(live) | {"log_level": 2}).list_topics(topic, timeout=10)
         return metadata.topics[topic].partitions[partition].leader
+
+
+# PR_SET_PDEATHSIG fires when the *thread* that forked the child exits, not the process. Every broker is
+# forked from this one thread, which lives as long as the launching process: a node (re)started from a
+# short-lived thread (a pool in the fault tests) must not get SIGTERM the moment that thread ends.
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kafka-spawner")
+
+
+def spawn_with_parent(command: list[str], **popen: Any) -> subprocess.Popen:
+    """``subprocess.Popen`` of a child that gets SIGTERM when this process dies (even by SIGKILL), forked from a
+    thread that lives as long as this process, whichever thread calls."""
+    return _SPAWNER.submit(subprocess.Popen, command, preexec_fn=_die_with_parent, **popen).result()
 
 
 def _die_with_parent() -> None:
