@@ -11,7 +11,8 @@ extension, so it needs no header of its own either.
 
 Reading ignores the headers: the value is the event. Messages written before this binding
 (``ce_id``/``ce_type``/``ce_correlationid`` headers beside the same structured value) are
-read the same way.
+read the same way; outbox rows of that kind still unsent at an upgrade are given the
+structured-mode header by migration 0004, so they go out as every event now does.
 """
 
 from __future__ import annotations
