@@ -10,6 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from uuid import UUID
 
 from django.db import transaction
+from django.utils import timezone
 
 from bank_stock.models import BankStock, StockAlert
 from shared_events.enums import StockCrossing, StockLevel
@@ -21,28 +22,28 @@ def _days(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
 
-def apply_inventory_update(*, data: InventoryUpdatedV1) -> BankStock:
-    """Store the bank's new count for one component and group, unless we already hold a newer one."""
+def apply_inventory_update(*, data: InventoryUpdatedV1) -> None:
+    """Store the bank's new count for one component and group, unless we already hold a newer one.
+
+    One UPDATE in the usual case (the row exists and is older); only a new key, or an
+    event older than the row, takes the locked read.
+    """
+    key = {"component": data.component.value, "blood_group": data.blood_group.value}
+    counts = {
+        "available_units": data.available_units,
+        "expiring_within_72h": data.expiring_within_72h,
+        "level": data.level.value,
+        "days_of_supply": _days(data.days_of_supply),  # null when the bank sent none: nothing issued
+        "as_of": data.as_of,
+    }
     with transaction.atomic(savepoint=False):  # joins the consumer's transaction; a failure undoes it all
-        stock, created = BankStock.objects.select_for_update().get_or_create(
-            component=data.component.value,
-            blood_group=data.blood_group.value,
-            defaults={
-                "available_units": data.available_units,
-                "expiring_within_72h": data.expiring_within_72h,
-                "level": data.level.value,
-                "days_of_supply": _days(data.days_of_supply),
-                "as_of": data.as_of,
-            },
-        )
-        if not created and data.as_of >= stock.as_of:
-            stock.available_units = data.available_units
-            stock.expiring_within_72h = data.expiring_within_72h
-            stock.level = data.level.value
-            stock.days_of_supply = _days(data.days_of_supply)  # null when the bank sent none: nothing issued
-            stock.as_of = data.as_of
+        if BankStock.objects.filter(**key, as_of__lte=data.as_of).update(**counts, updated_at=timezone.now()):
+            return
+        stock, created = BankStock.objects.select_for_update().get_or_create(**key, defaults=counts)
+        if not created and data.as_of >= stock.as_of:  # created meanwhile by a concurrent writer
+            for name, value in counts.items():
+                setattr(stock, name, value)
             stock.save()
-    return stock
 
 
 def record_stock_crossing(*, data: LowStockV1, event_id: UUID) -> StockAlert:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -29,6 +30,7 @@ from notifications.models import (
 )
 from notifications.rules import PlannedNotification, RequestFacts, escalation_text, plan_notifications
 from shared_events import schemas, topics
+from shared_events.django import batch
 from shared_events.django.outbox import publish
 from shared_events.envelope import Event
 
@@ -40,16 +42,37 @@ ESCALATION_BATCH = 200
 
 
 # -- the feed counter ------------------------------------------------------------------------------
-def _lock_feed() -> FeedSequence:
-    """Lock the feed counter until the surrounding transaction ends (serialises notification writes)."""
-    feed, _ = FeedSequence.objects.select_for_update().get_or_create(name=FEED)
-    return feed
+class FeedCounter:
+    """The feed counter, locked until the surrounding transaction ends (serialises notification writes).
+
+    In a consumer batch the lock is taken once for all its events and the new value is
+    written once, at the end of the batch (``shared_events.django.batch``); elsewhere
+    each ``next()`` writes at once.
+    """
+
+    def __init__(self, *, deferred: bool = False) -> None:
+        self.row, _ = FeedSequence.objects.select_for_update().get_or_create(name=FEED)
+        self.deferred = deferred
+        self.written = self.row.value
+
+    def peek(self) -> int:
+        """The number the next notification will take."""
+        return self.row.value + 1
+
+    def next(self) -> int:
+        self.row.value += 1
+        if not self.deferred:
+            self.write()
+        return self.row.value
+
+    def write(self) -> None:
+        if self.row.value != self.written:
+            self.row.save(update_fields=["value"])
+            self.written = self.row.value
 
 
-def _next_seq(feed: FeedSequence) -> int:
-    feed.value += 1
-    feed.save(update_fields=["value"])
-    return feed.value
+def _lock_feed() -> FeedCounter:
+    return batch.shared(FEED, partial(FeedCounter, deferred=True), finish=FeedCounter.write) or FeedCounter()
 
 
 # -- events in -------------------------------------------------------------------------------------
@@ -106,13 +129,20 @@ def _remember(event: Event) -> None:
         register_hospital(hospital_id=data.hospital_id)
 
 
-def register_hospital(*, hospital_id: UUID, name: str = "") -> KnownHospital:
-    """Record a hospital (idempotent); a later call with a name fills in a missing one."""
+def register_hospital(*, hospital_id: UUID, name: str = "") -> None:
+    """Record a hospital (idempotent); a later call with a name fills in a missing one.
+
+    In a consumer batch, a hospital already recorded (with its name) by an earlier event is not asked again.
+    """
+    seen = batch.shared("known-hospitals", set)
+    if seen is not None:
+        if (hospital_id, bool(name)) in seen or (hospital_id, True) in seen:
+            return
+        seen.add((hospital_id, bool(name)))
     hospital, created = KnownHospital.objects.get_or_create(id=hospital_id, defaults={"name": name})
     if not created and name and not hospital.name:
         hospital.name = name
         hospital.save(update_fields=["name"])
-    return hospital
 
 
 def _request_facts(request_id: UUID | None) -> RequestFacts | None:
@@ -133,22 +163,23 @@ def _request_facts(request_id: UUID | None) -> RequestFacts | None:
     )
 
 
-def _store(plan: PlannedNotification, *, event: Event, feed: FeedSequence) -> Notification | None:
-    # Told already (one query, both unique indexes): this event was already turned into this
-    # notification, or the same fact about the same request came under a new event id (e.g. the
-    # hospital's watchdog re-publishing a still-pending request).
+def _store(plan: PlannedNotification, *, event: Event, feed: FeedCounter) -> Notification | None:
+    # Told already (both unique indexes): this event was already turned into this notification,
+    # or the same fact about the same request came under a new event id (e.g. the hospital's
+    # watchdog re-publishing a still-pending request).
     told = Q(source_event_id=event.id)
     if plan.request_id is not None:
         told |= Q(request_id=plan.request_id, pack=plan.pack)  # pack None: IS NULL
-    if Notification.objects.filter(told, audience=plan.audience, kind=plan.kind).exists():
-        return None
-    if plan.coalesce:
-        return _coalesce(plan, event=event, feed=feed)
+    if plan.coalesce or not connection.features.supports_nulls_distinct_unique_constraints:
+        if Notification.objects.filter(told, audience=plan.audience, kind=plan.kind).exists():
+            return None
+        if plan.coalesce:
+            return _coalesce(plan, event=event, feed=feed)
     return _create(plan, event=event, feed=feed)
 
 
-def _create(plan: PlannedNotification, *, event: Event, feed: FeedSequence) -> Notification:
-    notification = Notification.objects.create(
+def _create(plan: PlannedNotification, *, event: Event, feed: FeedCounter) -> Notification | None:
+    notification = Notification(
         audience=plan.audience,
         kind=plan.kind,
         severity=plan.severity,
@@ -162,13 +193,42 @@ def _create(plan: PlannedNotification, *, event: Event, feed: FeedSequence) -> N
         component=plan.component,
         blood_group=plan.blood_group,
         occurred_at=plan.occurred_at,
-        feed_seq=_next_seq(feed),
+        feed_seq=feed.peek(),
     )
+    if connection.features.supports_nulls_distinct_unique_constraints:
+        if not _insert_unless_told(notification):
+            return None  # told already: the feed number is not taken
+    else:
+        notification.save(force_insert=True)
+    feed.next()
     _publish_delivered(notification)
     return notification
 
 
-def _coalesce(plan: PlannedNotification, *, event: Event, feed: FeedSequence) -> Notification | None:
+def _insert_unless_told(notification: Notification) -> bool:
+    """Insert ``notification`` unless one of its unique indexes already holds it; True if inserted.
+
+    One statement where a check and an insert would be two: on PostgreSQL 15+ the two
+    unique indexes (``source_event_id``/``request_id``, ``pack`` per audience and kind, a
+    null pack equal to a null pack) are exactly the "told already" rule.
+    """
+    meta = Notification._meta
+    fields = meta.concrete_fields
+    quote = connection.ops.quote_name
+    values = [field.get_db_prep_save(field.pre_save(notification, True), connection) for field in fields]
+    # Identifiers come from the model; every value is a query parameter.
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING RETURNING {quote(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        inserted = cursor.fetchone() is not None
+    notification._state.adding = not inserted
+    return inserted
+
+
+def _coalesce(plan: PlannedNotification, *, event: Event, feed: FeedCounter) -> Notification | None:
     """Keep one unread notification per audience and stock key, showing the latest count."""
     same_key = Notification.objects.filter(
         audience=plan.audience, kind=plan.kind, component=plan.component, blood_group=plan.blood_group
@@ -187,7 +247,7 @@ def _coalesce(plan: PlannedNotification, *, event: Event, feed: FeedSequence) ->
     current.source_event_type = event.type
     current.correlation_id = event.correlation_id[:100]
     current.occurred_at = plan.occurred_at
-    current.feed_seq = _next_seq(feed)
+    current.feed_seq = feed.next()
     current.save()
     return current
 
@@ -298,7 +358,7 @@ def escalate_unread_critical(*, now: datetime | None = None) -> list[Notificatio
                 blood_group=original.blood_group,
                 occurred_at=now,  # the new fact: it has gone unread this long
                 escalation_of=original,
-                feed_seq=_next_seq(feed),
+                feed_seq=feed.next(),
             )
             original.escalated_at = now
             original.save(update_fields=["escalated_at", "updated_at"])

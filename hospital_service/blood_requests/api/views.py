@@ -25,6 +25,7 @@ from blood_requests.api.serializers import (
 )
 from blood_requests.lifecycle import InvalidTransition
 from blood_requests.models import BloodRequest
+from shared_events.django.representation import represent
 
 
 class Conflict(APIException):
@@ -122,7 +123,7 @@ class BloodRequestViewSet(
         blood_request = services.create_blood_request(
             hospital=self.hospital, user=request.user, **serializer.validated_data
         )  # with its history loaded: nothing is read back
-        return status.HTTP_201_CREATED, BloodRequestSerializer(blood_request).data
+        return status.HTTP_201_CREATED, represent(BloodRequestSerializer, blood_request)
 
     @extend_schema(
         summary="Cancel a request",
@@ -153,7 +154,7 @@ class BloodRequestViewSet(
             raise Http404 from None
         except InvalidTransition as exc:
             raise Conflict(str(exc)) from None
-        return Response(BloodRequestSerializer(self.get_object()).data)
+        return Response(represent(BloodRequestSerializer, self.get_object()))
 
     @extend_schema(
         summary="Receive the dispatched units by scanning their DINs",
@@ -195,7 +196,7 @@ class BloodRequestViewSet(
                 {"detail": str(exc), "unexpected_dins": exc.unexpected_dins, "missing_dins": exc.missing_dins},
                 status=status.HTTP_409_CONFLICT,
             )
-        return Response(BloodRequestSerializer(self.get_object()).data)
+        return Response(represent(BloodRequestSerializer, self.get_object()))
 
     @extend_schema(
         summary="MTP: ask for the next pack",
@@ -238,4 +239,4 @@ class BloodRequestViewSet(
             raise Http404 from None
         except InvalidTransition as exc:
             raise Conflict(str(exc)) from None
-        return Response(BloodRequestSerializer(self.get_object()).data)
+        return Response(represent(BloodRequestSerializer, self.get_object()))

@@ -7,14 +7,17 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from notifications import services
 from notifications.handlers import HANDLERS
-from notifications.models import Kind, KnownHospital, Notification, Recipient
+from notifications.models import FeedSequence, Kind, KnownHospital, Notification, Recipient
 from notifications.tests import factories
 from notifications.tests.factories import ST_MARY
 from shared_events import topics
 from shared_events.demo import BANK_ADMIN, HOSPITALS, demo_password
+from shared_events.django.batch import scope
 from shared_events.django.models import OutboxEvent
 from shared_events.envelope import parse_event
 
@@ -134,3 +137,30 @@ def test_seed_demo_creates_the_demo_users_once():
     assert get_user_model().objects.get(username=BANK_ADMIN).check_password(demo_password())
     assert get_user_model().objects.get(username=BANK_ADMIN).is_staff
     assert {h.name for h in KnownHospital.objects.all()} == {h.name for h in HOSPITALS}
+
+
+def test_a_consumer_batch_takes_the_feed_lock_once_and_writes_the_counter_once():
+    first = factories.requested()
+    events = [first, factories.approved(request_id=first.data.request_id), factories.requested()]
+    with CaptureQueriesContext(connection) as queries, transaction.atomic(), scope():
+        for event in events:
+            handle(event)
+    feed_sql = [q["sql"] for q in queries.captured_queries if "notifications_feedsequence" in q["sql"]]
+    assert sum(sql.startswith("SELECT") for sql in feed_sql) == 1
+    assert sum(sql.startswith("UPDATE") for sql in feed_sql) == 1
+    seqs = list(Notification.objects.order_by("feed_seq").values_list("feed_seq", flat=True))
+    assert len(seqs) >= 3
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # no number taken twice or skipped
+    assert FeedSequence.objects.get(name="notifications").value == seqs[-1]
+
+
+def test_a_fact_told_already_takes_no_feed_number_and_publishes_nothing():
+    event = factories.requested()
+    handle(event)
+    stored = Notification.objects.count()
+    published = OutboxEvent.objects.count()
+    again = factories.requested(request_id=event.data.request_id)  # the hospital's watchdog: same request, new id
+    handle(again)
+    assert Notification.objects.count() == stored
+    assert OutboxEvent.objects.count() == published
+    assert FeedSequence.objects.get(name="notifications").value == Notification.objects.latest("feed_seq").feed_seq

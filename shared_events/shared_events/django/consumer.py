@@ -36,6 +36,7 @@ from django.db import (
 from django.utils import timezone
 
 from shared_events.django import metrics, outbox
+from shared_events.django.batch import scope as batch_scope
 from shared_events.django.config import Handler, service_events
 from shared_events.django.logging import correlation
 from shared_events.django.models import InboxEvent
@@ -276,7 +277,7 @@ class EventConsumer:
         handlers write are inserted together at the end (one statement).
         """
         outcomes = []
-        with transaction.atomic(), outbox.buffered():
+        with transaction.atomic(), outbox.buffered(), batch_scope():
             claimed = self._claim([(msg, event) for msg, event, _ in prepared])
             for msg, event, handler in prepared:
                 with correlation(event.correlation_id):
