@@ -10,7 +10,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from inventory import selectors, services
 from inventory.din import InvalidDIN, normalize_din
@@ -26,13 +28,19 @@ from inventory.models import (
     UnitStatusChange,
 )
 from inventory.receipt import ReceiptError, check_receipt, suggested_expiry
-from shared_events.enums import BankDiscardReason, BloodGroup, Component, choices
+from shared_events.enums import BankDiscardReason, BloodGroup, Component, RecallReason, RecallSeverity, choices
 
 
 class ReasonActionForm(ActionForm):
     reason = forms.CharField(required=False, label="Reason / note", widget=forms.TextInput(attrs={"size": 40}))
     discard_reason = forms.ChoiceField(
         required=False, label="Discard reason", choices=[("", "---------"), *choices(BankDiscardReason)]
+    )
+    recall_reason = forms.ChoiceField(
+        required=False, label="Recall reason", choices=[("", "---------"), *choices(RecallReason)]
+    )
+    recall_severity = forms.ChoiceField(
+        required=False, label="Recall severity", choices=[("", "---------"), *choices(RecallSeverity)]
     )
 
 
@@ -60,6 +68,23 @@ class ExpiryFilter(admin.SimpleListFilter):
             case "later":
                 return queryset.filter(expires_at__gt=now + timedelta(days=7))
         return queryset
+
+
+class FateOverdueFilter(admin.SimpleListFilter):
+    """Units issued longer than ``FATE_OVERDUE_HOURS`` ago whose hospital has not reported a fate yet."""
+
+    title = "fate overdue"
+    parameter_name = "fate_overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Issued, no fate after FATE_OVERDUE_HOURS")]
+
+    def queryset(self, request, queryset):
+        if self.value() != "yes":
+            return queryset
+        from traceability.selectors import overdue_unit_ids  # traceability builds on this app
+
+        return queryset.filter(pk__in=overdue_unit_ids())
 
 
 class _HeldInListFilter(admin.SimpleListFilter):
@@ -90,12 +115,20 @@ class AntigenNegativeFilter(_HeldInListFilter):
 
 
 class StatusHistoryInline(admin.TabularInline):
+    """The unit's trace, vein to vein: each step in time order with who, the request and what was recorded."""
+
     model = UnitStatusChange
-    fields = ["at", "from_status", "to_status", "by", "reason", "request_id"]
+    fields = ["at", "trace_step", "from_status", "to_status", "by", "request_id", "reason", "detail"]
     readonly_fields = fields
     extra = 0
     can_delete = False
-    verbose_name_plural = "status history"
+    verbose_name_plural = "trace (status history)"
+
+    @admin.display(description="step")
+    def trace_step(self, change: UnitStatusChange) -> str:
+        from inventory.lifecycle import step_of
+
+        return step_of(from_status=change.from_status, to_status=change.to_status, recorded_step=change.step).value
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -235,13 +268,14 @@ class UnitAdmin(admin.ModelAdmin):
         AntigenNegativeFilter,
         "division",
         ExpiryFilter,
+        FateOverdueFilter,
     ]  # batches: search box
     search_fields = ["din", "batch", "product_code"]
     ordering = ["expires_at", "din"]
     date_hierarchy = "expires_at"
     list_per_page = 100
     action_form = ReasonActionForm
-    actions = ["quarantine_units", "release_units", "discard_units", "irradiate_units"]
+    actions = ["quarantine_units", "release_units", "discard_units", "irradiate_units", "recall_donations"]
     inlines = [UnitAllocationInline, StatusHistoryInline]
     readonly_fields = [
         "id",
@@ -258,9 +292,20 @@ class UnitAdmin(admin.ModelAdmin):
         "antigen_negative",
         "irradiated_at",
         "status",
+        "recalled_at",
         "received_at",
         "updated_at",
+        "trace_links",
     ]
+
+    @admin.display(description="trace")
+    def trace_links(self, unit: Unit) -> str:
+        return format_html(
+            '<a href="{}">whole trace of DIN {} (JSON)</a> · <a href="{}">FHIR R5 bundle</a>',
+            reverse("unit-trace", kwargs={"din": unit.din}),
+            unit.din,
+            reverse("unit-fhir", kwargs={"din": unit.din}),
+        )
 
     @admin.display(description="attributes")
     def attributes(self, unit: Unit) -> str:
@@ -353,6 +398,35 @@ class UnitAdmin(admin.ModelAdmin):
         for unit in units:
             self.log_change(request, unit, f"discard: {code} {note} (now {unit.status})".strip())
         self.message_user(request, f"{len(units)} unit(s) discarded ({code}).", messages.SUCCESS)
+
+    @admin.action(description="Recall the donations (DINs) of the selected units: every component (give a reason)")
+    def recall_donations(self, request, queryset) -> None:
+        from traceability.api.serializers import RecallCreateSerializer  # traceability builds on this app
+        from traceability.services import issue_recall
+
+        dins = sorted(set(queryset.values_list("din", flat=True)))
+        incoming = RecallCreateSerializer(
+            data={
+                "dins": dins,
+                "reason": request.POST.get("recall_reason") or "",
+                "severity": request.POST.get("recall_severity") or "",
+                "note": (request.POST.get("reason") or "").strip(),
+            }
+        )
+        if not incoming.is_valid():
+            problems = "; ".join(f"{name}: {' '.join(map(str, text))}" for name, text in incoming.errors.items())
+            self.message_user(request, f"Nothing recalled: {problems}", messages.ERROR)
+            return
+        recall = issue_recall(**incoming.validated_data, by=request.user.get_username())
+        self.message_user(
+            request,
+            format_html(
+                'Recall of {} donation(s) issued; hospitals holding its units are told. <a href="{}">Its status</a>',
+                len(dins),
+                reverse("admin:traceability_recall_change", args=[recall.pk]),
+            ),
+            messages.WARNING,
+        )
 
     @admin.action(description="Record selected units as irradiated now (red cells: expiry shortened)")
     def irradiate_units(self, request, queryset) -> None:

@@ -11,10 +11,11 @@ from blood_requests.models import CANCEL_REASON_CHOICES, StatusChange
 from blood_requests.selectors import open_blood_requests, recent_decisions
 from django.utils import timezone
 from hospitals.models import Hospital
-from local_inventory.models import LocalUnitStatus
+from local_inventory.models import LocalUnit, LocalUnitStatus
 from local_inventory.selectors import local_summary, local_units
+from recalls.models import HospitalRecall, HospitalRecallUnit
 
-from shared_events.enums import BloodGroup, Component, WasteReason, choices
+from shared_events.enums import BloodGroup, Component, RecallUnitState, WasteReason, choices
 
 
 @dataclass(frozen=True)
@@ -79,13 +80,65 @@ def _bank_stock_grid() -> dict[str, Any]:
     return {"groups": groups, "rows": rows, "as_of": as_of, "reported": bool(by_key)}
 
 
+@dataclass(frozen=True)
+class OpenRecall:
+    """A recall with units still to act on here: the banner over local stock."""
+
+    recall: HospitalRecall
+    quarantined: list[str]  # DINs held here, quarantined: waste or return them
+    in_transit: list[str]  # DINs on their way: quarantined on arrival
+    transfused: list[tuple[str, str]]  # (DIN, patient reference): the look-back
+
+
+def _open_recalls(*, hospital: Hospital) -> list[OpenRecall]:
+    """Recalls with a unit still quarantined here or in transit, newest first."""
+    to_act = (RecallUnitState.QUARANTINED_HERE, RecallUnitState.IN_TRANSIT)
+    recalls = HospitalRecall.objects.filter(hospital=hospital, units__state__in=to_act).distinct()
+    found = []
+    for recall in recalls.order_by("-issued_at")[:10]:
+        units = list(recall.units.order_by("din", "id"))
+        transfused = [u for u in units if u.state == RecallUnitState.TRANSFUSED]
+        references = dict(
+            LocalUnit.objects.filter(
+                hospital=hospital, bank_unit_id__in=[u.bank_unit_id for u in transfused]
+            ).values_list("bank_unit_id", "patient_reference")
+        )
+        found.append(
+            OpenRecall(
+                recall=recall,
+                quarantined=[u.din for u in units if u.state == RecallUnitState.QUARANTINED_HERE],
+                in_transit=[u.din for u in units if u.state == RecallUnitState.IN_TRANSIT],
+                transfused=[(u.din, references.get(u.bank_unit_id, "")) for u in transfused],
+            )
+        )
+    return found
+
+
+def _units_in_hand(*, hospital: Hospital) -> list[LocalUnit]:
+    """Units held here (available, or quarantined by a recall), each with ``recall`` set when one concerns it."""
+    held = (LocalUnitStatus.AVAILABLE, LocalUnitStatus.QUARANTINED)
+    units = list(local_units(hospital=hospital).filter(status__in=held)[:50])
+    recalled = {
+        entry.bank_unit_id: entry.recall
+        for entry in HospitalRecallUnit.objects.filter(
+            recall__hospital=hospital, bank_unit_id__in=[unit.bank_unit_id for unit in units]
+        )
+        .select_related("recall")
+        .order_by("recall__issued_at")
+    }
+    for unit in units:
+        unit.recall = recalled.get(unit.bank_unit_id)
+    return units
+
+
 def dashboard_state(*, hospital: Hospital) -> dict[str, Any]:
     """Everything the dashboard's live regions render."""
     return {
         "hospital": hospital,
         "requests": open_blood_requests(hospital=hospital),
         "local_summary": [row for row in local_summary(hospital=hospital) if row["available_units"]],
-        "local_units": list(local_units(hospital=hospital).filter(status=LocalUnitStatus.AVAILABLE)[:50]),
+        "local_units": _units_in_hand(hospital=hospital),
+        "open_recalls": _open_recalls(hospital=hospital),
         "bank_stock": _bank_stock_grid(),
         "alerts": _alerts(hospital=hospital),
         "waste_reasons": choices(WasteReason),

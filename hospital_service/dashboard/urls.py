@@ -14,4 +14,5 @@ urlpatterns = [
     path("requests/<uuid:request_id>/stop-mtp/", views.stop_mtp, name="stop-mtp"),
     path("units/<uuid:unit_id>/transfuse/", views.transfuse_unit, name="transfuse-unit"),
     path("units/<uuid:unit_id>/discard/", views.discard_unit, name="discard-unit"),
+    path("units/<uuid:unit_id>/return/", views.return_unit, name="return-unit"),
 ]

@@ -7,6 +7,7 @@ so the rules live once.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from blood_requests import services as request_services
@@ -33,7 +34,7 @@ from django.views.decorators.http import require_GET, require_POST
 from hospitals.models import Hospital
 from hospitals.selectors import hospital_of
 from local_inventory import services as unit_services
-from local_inventory.api.serializers import DiscardSerializer, TransfuseSerializer
+from local_inventory.api.serializers import DiscardSerializer, ReturnSerializer, TransfuseSerializer
 from local_inventory.models import LocalUnit
 
 from dashboard.selectors import dashboard_state
@@ -284,5 +285,34 @@ def discard_unit(request: HttpRequest, unit_id: str) -> HttpResponse:
             unit_id=unit_id, hospital=hospital, user=request.user, **_validated(DiscardSerializer, data)
         )
         return f"Unit {unit.din} recorded as wasted."
+
+    return _run_action(request, act)
+
+
+RETURN_MINUTES_MAX = 7 * 24 * 60
+
+
+@login_required
+@require_POST
+def return_unit(request: HttpRequest, unit_id: str) -> HttpResponse:
+    """Return a unit to the bank: the nurse says how long it has been out of the fridge and whether the cold
+    chain held; it left storage that many minutes ago and is returned now. The bank decides what becomes of it."""
+    minutes = request.POST.get("minutes_out", "").strip()
+    intact = request.POST.get("cold_chain_intact", "") == "true"
+
+    def act(hospital: Hospital) -> str:
+        LocalUnit.objects.get(id=unit_id, hospital=hospital)  # another hospital's: 404 whatever was posted
+        if not minutes.isdigit() or int(minutes) > RETURN_MINUTES_MAX:
+            raise DashboardInputError(f"give the minutes out of the fridge, a whole number up to {RETURN_MINUTES_MAX}")
+        now = timezone.now()
+        data = {
+            "left_storage_at": now - timedelta(minutes=int(minutes)),
+            "returned_at": now,
+            "cold_chain_intact": intact,
+        }
+        unit = unit_services.return_unit(
+            unit_id=unit_id, hospital=hospital, user=request.user, **_validated(ReturnSerializer, data)
+        )
+        return f"Unit {unit.din} returned to the bank, which decides whether it goes back to stock."
 
     return _run_action(request, act)

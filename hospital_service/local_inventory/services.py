@@ -122,9 +122,14 @@ def _record_fate(
     fields: dict[str, Any],
     note: str = "",
     check: Any = None,
+    defaults: dict[str, Any] | None = None,
 ) -> LocalUnit:
     """Record ``fate`` once: the same fate with the same fields again changes nothing (no event); any other
-    second fate, or a unit not in ``allowed_from``, raises ``UnitNotAvailable``."""
+    second fate, or a unit not in ``allowed_from``, raises ``UnitNotAvailable``.
+
+    ``defaults`` are recorded with the fate but were not given by the caller (e.g. a return's time, now):
+    a repeat of the same call is recognised without them.
+    """
     with transaction.atomic():
         unit = LocalUnit.objects.select_for_update().get(id=unit_id, hospital=hospital)
         if unit.status == fate and all(getattr(unit, name) == value for name, value in fields.items()):
@@ -135,7 +140,7 @@ def _record_fate(
         if check is not None:
             check(unit)
         now = timezone.now()
-        for name, value in fields.items():
+        for name, value in ({**(defaults or {}), **fields}).items():
             setattr(unit, name, value)
         unit.status = fate
         unit.status_reason = note[:500]
@@ -209,19 +214,26 @@ def return_unit(
     returned_at: datetime | None = None,
     note: str = "",
 ) -> LocalUnit:
-    """Send an AVAILABLE or QUARANTINED unit back to the bank, which decides whether it goes back to stock."""
+    """Send an AVAILABLE or QUARANTINED unit back to the bank, which decides whether it goes back to stock.
+
+    ``returned_at`` defaults to now (never before ``left_storage_at``); a repeat of the same call without
+    it is the same return (200, nothing sent again), not a second fate.
+    """
+    fields: dict[str, Any] = {"left_storage_at": left_storage_at, "cold_chain_intact": cold_chain_intact}
+    defaults: dict[str, Any] = {}
+    if returned_at is None:
+        defaults["returned_at"] = max(timezone.now(), left_storage_at)
+    else:
+        fields["returned_at"] = returned_at
     return _record_fate(
         unit_id=unit_id,
         hospital=hospital,
         user=user,
         fate=LocalUnitStatus.RETURNED,
         allowed_from=frozenset({LocalUnitStatus.AVAILABLE, LocalUnitStatus.QUARANTINED}),
-        fields={
-            "left_storage_at": left_storage_at,
-            "returned_at": returned_at or timezone.now(),
-            "cold_chain_intact": cold_chain_intact,
-        },
+        fields=fields,
         note=note,
+        defaults=defaults,
     )
 
 

@@ -15,10 +15,20 @@ import pytest
 from blood_requests.handlers import HANDLERS
 from blood_requests.models import BloodRequest
 from confluent_kafka import Producer
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connections
+from hospitals.selectors import hospital_of
+from local_inventory.models import LocalUnit
 from playwright.sync_api import expect
-from testing_support.factories import approved_event, inventory_event, low_stock_event
+from testing_support.factories import (
+    approve_and_dispatch,
+    approved_event,
+    inventory_event,
+    low_stock_event,
+    make_request,
+    recall_event,
+)
 
 from shared_events import topics
 from shared_events.demo import demo_password
@@ -30,6 +40,7 @@ from shared_events.testing import chromium, read_topic, running, wait_for
 from shared_events.topics import topic_name
 
 pytestmark = pytest.mark.django_db(transaction=True)
+User = get_user_model()
 
 OUTPUT_DIR = Path(__file__).resolve().parents[2] / "test-output"
 
@@ -201,5 +212,79 @@ def test_a_nurse_asks_for_an_emergency_release_and_an_mtp_from_the_form(live_ser
             card = page.locator(f'[data-request-id="{mtp.id}"]')
             expect(card.locator('[data-pack="1"]')).to_contain_text("REQUESTED")
             page.screenshot(path=str(output_dir / "dashboard-mtp-form.png"), full_page=True)
+        finally:
+            connections.close_all()
+
+
+def test_a_nurse_receives_by_scanning_records_fates_and_sees_a_recall_on_the_unit_it_concerns(
+    live_server, output_dir, monkeypatch
+):
+    """Transfusion.md sections 1, 2 and 4 at the bedside: scan the bags in (a wrong one is refused), transfuse
+    one, return one, then a recall arrives while the page is open and marks the unit it concerns."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    call_command("seed_demo")
+    staff = User.objects.get(username="stmary_staff")
+    hospital = hospital_of(staff)
+    dispatched = approve_and_dispatch(make_request(hospital=hospital, user=staff, units=3))
+    dins = sorted(unit["din"] for unit in dispatched.dispatched_units)
+    with chromium() as browser:
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            _log_in(page, live_server)
+            card = page.locator(f'[data-request-id="{dispatched.id}"]')
+            expect(card.locator('[data-role="status"]')).to_have_text("DISPATCHED")
+
+            # A bag that was not sent is refused with what differs, and nothing is received.
+            scan = card.get_by_label("Scan the 3 bag(s) received")
+            scan.fill("\n".join([*dins[:2], "A999926999999"]))
+            card.get_by_role("button", name="Receive").click()
+            expect(page.get_by_text(re.compile(r"Not received: the scanned DINs do not match"))).to_contain_text(
+                f"missing: {dins[2]}"
+            )
+            assert not LocalUnit.objects.exists()
+            page.locator(f'[data-request-id="{dispatched.id}"]').get_by_label("Scan the 3 bag(s) received").fill(
+                "\n".join(dins)
+            )
+            page.locator(f'[data-request-id="{dispatched.id}"]').get_by_role("button", name="Receive").click()
+            expect(page.get_by_text("3 unit(s) received into local stock")).to_be_visible()
+
+            # One is transfused, one returned after 20 minutes out of the fridge, cold chain intact.
+            used, returned, recalled = (page.locator(f'[data-din="{din}"]') for din in dins)
+            page.get_by_text("Units (3)").click()
+            used.get_by_label(f"Patient reference for {dins[0]}").fill("MRN-4411")
+            used.get_by_role("button", name="Transfused").click()
+            expect(page.get_by_text(f"Unit {dins[0]} recorded as transfused to MRN-4411.")).to_be_visible()
+            page.get_by_text("Units (2)").click()
+            returned.get_by_label(f"Minutes {dins[1]} has been out of the fridge").fill("20")
+            returned.get_by_label("Cold chain intact").check()
+            returned.get_by_role("button", name="Return to bank").click()
+            expect(page.get_by_text(re.compile(rf"Unit {dins[1]} returned to the bank"))).to_be_visible()
+            statuses = dict(LocalUnit.objects.values_list("din", "status"))
+            assert statuses == {dins[0]: "TRANSFUSED", dins[1]: "RETURNED", dins[2]: "AVAILABLE"}
+
+            # The bank recalls the donation of the unit still held, and of the transfused one (look-back);
+            # the open page shows it within a poll, on the unit it concerns.
+            page.evaluate("window.__notReloaded = true")
+            page.get_by_text("Units (1)").click()
+            listed = [
+                unit | {"request_id": str(dispatched.id), "bank_status": "ISSUED"}
+                for unit in dispatched.dispatched_units
+                if unit["din"] in (dins[0], dins[2])
+            ]
+            HANDLERS[topics.RECALL_ISSUED](
+                recall_event(recall_id=str(uuid.uuid4()), hospital_id=hospital.id, units=listed)
+            )
+            banner = page.locator(".recall-banner")
+            expect(banner).to_contain_text(f"Quarantined here, never to be transfused: {dins[2]}", timeout=5000)
+            expect(banner).to_contain_text(f"{dins[0]} to MRN-4411")
+            expect(recalled.locator('[data-role="recall"]')).to_contain_text("do not transfuse")
+            expect(recalled.get_by_role("button", name="Transfused")).to_have_count(0)
+            assert page.evaluate("window.__notReloaded") is True, "the page reloaded"
+            page.screenshot(path=str(output_dir / "dashboard-recall.png"), full_page=True)
+
+            recalled.get_by_label(f"Reason for discarding {dins[2]}").select_option("RECALLED")
+            recalled.get_by_role("button", name="Discard").click()
+            expect(page.get_by_text(f"Unit {dins[2]} recorded as wasted.")).to_be_visible()
+            expect(page.locator(".recall-banner")).to_have_count(0)
         finally:
             connections.close_all()

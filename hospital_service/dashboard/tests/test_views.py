@@ -1,5 +1,6 @@
 """The dashboard's server side: login, tenancy, the form (API rules), actions and the state endpoint."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -17,11 +18,13 @@ from testing_support.factories import (
     low_stock_event,
     make_request,
     mtp_pack_allocations,
+    recall_event,
     receive_all,
 )
 
 from shared_events import topics
 from shared_events.django.models import OutboxEvent
+from shared_events.envelope import parse_event
 
 pytestmark = pytest.mark.django_db
 
@@ -159,6 +162,66 @@ def test_unit_buttons_transfuse_and_discard(browser, hospital, staff):
     second.refresh_from_db()
     assert (first.status, first.patient_reference) == ("TRANSFUSED", "MRN-12")
     assert (second.status, second.waste_reason) == ("WASTED", "TEMPERATURE_EXCURSION")
+
+
+def test_the_return_button_sends_the_minutes_out_of_the_fridge_and_the_cold_chain(browser, hospital, staff):
+    receive_all(make_request(hospital=hospital, user=staff, units=2), user=staff)
+    kept, broken = LocalUnit.objects.order_by("din")
+
+    refused = browser.post(f"/dashboard/units/{kept.id}/return/", {"minutes_out": "soon"}, follow=True)
+    assert "minutes out of the fridge" in refused.content.decode()
+    browser.post(f"/dashboard/units/{kept.id}/return/", {"minutes_out": "20", "cold_chain_intact": "true"})
+    browser.post(f"/dashboard/units/{broken.id}/return/", {"minutes_out": "45"})
+
+    kept.refresh_from_db()
+    broken.refresh_from_db()
+    assert (kept.status, kept.cold_chain_intact, broken.status, broken.cold_chain_intact) == (
+        "RETURNED",
+        True,
+        "RETURNED",
+        False,
+    )
+    assert kept.returned_at - kept.left_storage_at == timedelta(minutes=20)
+    fates = [parse_event(bytes(r.value)).data for r in OutboxEvent.objects.filter(event_type=topics.UNIT_FATE)]
+    assert sorted((f.unit.din, f.fate, f.cold_chain_intact) for f in fates) == [
+        (kept.din, "RETURNED", True),
+        (broken.din, "RETURNED", False),
+    ]
+
+
+def test_a_recall_shows_as_a_banner_and_on_the_units_it_concerns(browser, hospital, staff):
+    held = receive_all(make_request(hospital=hospital, user=staff, units=3), user=staff)
+    used, recalled, other = LocalUnit.objects.order_by("din")
+    browser.post(f"/dashboard/units/{used.id}/transfuse/", {"patient_reference": "MRN-77"})
+    travelling = approve_and_dispatch(make_request(hospital=hospital, user=staff, units=1))
+    listed = [
+        unit | {"request_id": str(request.id), "bank_status": "ISSUED"}
+        for request, unit in [
+            (held, next(u for u in held.dispatched_units if u["din"] == used.din)),
+            (held, next(u for u in held.dispatched_units if u["din"] == recalled.din)),
+            (travelling, travelling.dispatched_units[0]),
+        ]
+    ]
+    HANDLERS[topics.RECALL_ISSUED](recall_event(recall_id=str(uuid.uuid4()), hospital_id=hospital.id, units=listed))
+
+    page = browser.get("/dashboard/").content.decode()
+    banner = page[page.index('class="alert alert-critical recall-banner"') :]
+    banner = banner[: banner.index("</div>")]
+    assert f"Quarantined here, never to be transfused: {recalled.din}" in banner
+    assert f"On their way: {travelling.dispatched_units[0]['din']}" in banner
+    assert f"{used.din} to MRN-77" in banner  # the look-back
+    row = page[page.index(f'data-din="{recalled.din}"') :]
+    row = row[: row.index("</li>")]
+    assert 'data-role="recall"' in row and "QUARANTINED" in row
+    assert "Transfused</button>" not in row and "Return to bank" in row and "Discard" in row
+    row = page[page.index(f'data-din="{other.din}"') :]
+    assert 'data-role="recall"' not in row[: row.index("</li>")]
+
+    browser.post(f"/dashboard/units/{recalled.id}/discard/", {"reason": "RECALLED"})
+    receive_all(travelling, user=staff)  # quarantined on arrival
+    arrived = LocalUnit.objects.get(source_request=travelling)
+    browser.post(f"/dashboard/units/{arrived.id}/return/", {"minutes_out": "5", "cold_chain_intact": "true"})
+    assert "recall-banner" not in browser.get("/dashboard/").content.decode()  # nothing left to act on
 
 
 @pytest.mark.parametrize("path", ["/dashboard/", "/accounts/login/"])

@@ -101,6 +101,8 @@ def test_another_hospital_s_local_units_are_404_and_never_counted(received_reque
     assert citygeneral.get(url).status_code == 404
     assert citygeneral.post(f"{url}transfuse/", {}, format="json").status_code == 404
     assert citygeneral.post(f"{url}discard/", {"reason": "not ours"}, format="json").status_code == 404
+    back = {"left_storage_at": "2026-01-01T10:00:00Z", "cold_chain_intact": True}
+    assert citygeneral.post(f"{url}return/", back, format="json").status_code == 404
     assert citygeneral.get("/api/v1/inventory/units/").json()["count"] == 0
     assert citygeneral.get("/api/v1/inventory/summary/").json() == []
 
@@ -119,6 +121,7 @@ def test_the_dashboard_shows_and_acts_on_its_own_hospital_only(client, received_
     assert client.post(f"/dashboard/requests/{received_request.id}/receive/").status_code == 404
     assert client.post(f"/dashboard/units/{unit.id}/transfuse/").status_code == 404
     assert client.post(f"/dashboard/units/{unit.id}/discard/", {"reason": "not ours"}).status_code == 404
+    assert client.post(f"/dashboard/units/{unit.id}/return/", {"minutes_out": "5"}).status_code == 404
 
     unit.refresh_from_db()
     assert unit.status == "AVAILABLE"

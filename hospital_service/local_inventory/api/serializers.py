@@ -95,13 +95,17 @@ class DiscardSerializer(serializers.Serializer):
 
 class ReturnSerializer(serializers.Serializer):
     left_storage_at = serializers.DateTimeField(validators=[_not_future], help_text="When it left the fridge.")
-    returned_at = serializers.DateTimeField(required=False, validators=[_not_future], help_text="Default: now.")
+    returned_at = serializers.DateTimeField(
+        required=False,
+        validators=[_not_future],
+        help_text="Default: now. The same return again without it is a repeat (200), not a second fate.",
+    )
     cold_chain_intact = serializers.BooleanField()
     note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="", help_text="Stays here.")
 
     def validate(self, attrs: dict) -> dict:
-        returned_at = attrs.setdefault("returned_at", timezone.now())
-        if returned_at < attrs["left_storage_at"]:
+        returned_at = attrs.get("returned_at")
+        if returned_at is not None and returned_at < attrs["left_storage_at"]:
             raise serializers.ValidationError({"returned_at": "must not be before left_storage_at"})
         return attrs
 

@@ -115,6 +115,18 @@ def test_a_return_carries_the_cold_chain_facts(api, unit):
     assert api.post(f"{UNITS}{other.id}/return/", bad, format="json").status_code == 400
 
 
+def test_a_return_sent_again_without_its_time_is_a_repeat_not_a_second_fate(api, unit):
+    body = {"left_storage_at": (timezone.now() - timedelta(minutes=5)).isoformat(), "cold_chain_intact": True}
+    first = api.post(f"{UNITS}{unit.id}/return/", body, format="json")
+    again = api.post(f"{UNITS}{unit.id}/return/", body, format="json")  # a retry: returned_at defaults to now
+    assert (first.status_code, again.status_code) == (200, 200), again.data
+    assert again.data["returned_at"] == first.data["returned_at"]
+    assert len(_fates()) == 1
+    changed = body | {"cold_chain_intact": False}
+    assert api.post(f"{UNITS}{unit.id}/return/", changed, format="json").status_code == 409
+    assert len(_fates()) == 1
+
+
 def test_a_quarantined_unit_is_never_transfused_but_may_be_wasted_or_returned(api, hospital, source):
     held = LocalUnitFactory(hospital=hospital, source_request=source, status="QUARANTINED")
     assert api.post(f"{UNITS}{held.id}/transfuse/", _transfusion(), format="json").status_code == 409
