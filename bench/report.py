@@ -116,16 +116,17 @@ def _title(results: dict) -> str:
 
 def plot(results: dict, path: Path) -> None:
     steps = results["steps"]
-    bare = results.get("baseline")
-    fig, (ax_lat, ax_time, ax_cpu, ax_per_request, ax_groups) = plt.subplots(
-        5, 1, figsize=(10, 21), layout="constrained"
-    )
+    bare, versus = results.get("baseline"), results.get("full_vs_bare")
+    compared = bool(versus and versus["full"]["cpu_ms_per_request"] and versus["bare"]["cpu_ms_per_request"])
+    panels = 5 if compared else 4
+    fig, axes = plt.subplots(panels, 1, figsize=(10, 4.2 * panels), layout="constrained")
     fig.suptitle(_title(results))
-    _plot_latency(ax_lat, steps, bare)
-    _plot_throughput(ax_time, results.get("timeline"), bare)
-    _plot_cpu(ax_cpu, steps or (bare or {}).get("steps", []), "whole system" if steps else "bare pipeline")
-    _plot_cpu_per_request(ax_per_request, steps, bare)
-    _plot_cpu_by_group(ax_groups, results.get("full_vs_bare"))
+    _plot_latency(axes[0], steps, bare)
+    _plot_throughput(axes[1], results.get("timeline"), bare)
+    _plot_cpu(axes[2], steps or (bare or {}).get("steps", []), "whole system" if steps else "bare pipeline")
+    _plot_cpu_per_request(axes[3], steps, bare)
+    if compared:
+        _plot_cpu_by_group(axes[4], versus)
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
@@ -243,13 +244,8 @@ def _plot_cpu_per_request(ax: plt.Axes, steps: list[dict], bare: dict | None) ->
     ax.legend(fontsize=8)
 
 
-def _plot_cpu_by_group(ax: plt.Axes, versus: dict | None) -> None:
-    full = versus and versus["full"]["cpu_ms_per_request"]
-    bare = versus and versus["bare"]["cpu_ms_per_request"]
-    if not (full and bare):
-        ax.set_axis_off()
-        ax.set_title("CPU per request by process group: no rate sustained by both the system and the bare pipeline")
-        return
+def _plot_cpu_by_group(ax: plt.Axes, versus: dict) -> None:
+    full, bare = versus["full"]["cpu_ms_per_request"], versus["bare"]["cpu_ms_per_request"]
     groups = sorted(set(full["by_group"]) | set(bare["by_group"]), key=lambda g: full["by_group"].get(g, 0))
     where = range(len(groups))
     ax.barh(
