@@ -41,7 +41,8 @@ test: $(STAMP) $(TOOLS)
 test-faults: $(STAMP)
 	$(PY) scripts/run_tests.py tests faults
 
-## make bench: the whole system under open-loop load at rising rates (results in bench/results/)
+## make bench: the whole system under open-loop load at rising rates, then the bare pipeline (bench/baseline.py)
+## through the same ramp on the same broker, for the ratio (results in bench/results/; ARGS=--no-baseline skips it)
 bench: $(STAMP)
 	$(PY) bench/system_bench.py $(ARGS)
 

@@ -158,8 +158,11 @@ def _machine_busy() -> float:
     return sum(times) - times.idle - getattr(times, "iowait", 0.0)
 
 
-def decided_rows(hospital_dsn: str, bank_dsn: str, ids: list[str]) -> dict[str, dict]:
-    """Per request id: the hospital's status and timestamps, and the bank's receive/decide times (epoch seconds)."""
+def decided_rows(hospital_dsn: str, bank_dsn: str | None, ids: list[str]) -> dict[str, dict]:
+    """Per request id: the hospital's status and timestamps, and the bank's receive/decide times (epoch seconds).
+
+    ``bank_dsn`` None: no bank times (the bare pipeline keeps none).
+    """
     rows: dict[str, dict] = {}
     with psycopg2.connect(hospital_dsn) as conn, conn.cursor() as cursor:
         cursor.execute(
@@ -175,6 +178,8 @@ def decided_rows(hospital_dsn: str, bank_dsn: str, ids: list[str]) -> dict[str, 
                 "updated": float(updated),
             }
     conn.close()
+    if bank_dsn is None:
+        return rows
     with psycopg2.connect(bank_dsn) as conn, conn.cursor() as cursor:
         cursor.execute(
             "SELECT request_id::text, extract(epoch FROM received_at), extract(epoch FROM decided_at)"

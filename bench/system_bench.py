@@ -5,10 +5,15 @@ Starts the whole system with ``scripts/stack.py``'s ``Stack`` (Apache Kafka,
 stocks the bank (bulk insert, at least 5,000 units), creates several hospitals
 with a staff user and token each, then drives them: requests are POSTed over
 the REST API at a fixed rate, open-loop, in steps of rising rate, until a step
-is not sustained. See ``bench/results/README.md`` for what is measured and how.
+is not sustained. Then, on the same broker, the bare pipeline (``bench/baseline.py``:
+the same work without the guarantees and the framework) goes through the same ramp, and
+the report gives the ratio of the two. See ``bench/results/README.md`` for what is
+measured and how.
 
-    .venv/bin/python bench/system_bench.py             # the full ramp, about 4-5 minutes
-    .venv/bin/python bench/system_bench.py --quick     # 3 short steps, about 1.5 minutes
+    .venv/bin/python bench/system_bench.py                 # both ramps, about 6-8 minutes
+    .venv/bin/python bench/system_bench.py --quick         # 3 short steps each, about 2.5 minutes
+    .venv/bin/python bench/system_bench.py --no-baseline   # the whole system only
+    .venv/bin/python bench/system_bench.py --baseline-only # the bare pipeline only
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,18 +39,30 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(BENCH))
 
+from baseline import BarePipeline  # noqa: E402
 from load import Sent, run_step  # noqa: E402
 from measure import Sampler, decided_rows, pending_count, summary_ms  # noqa: E402
-from mix import MEAN_UNITS, request_bodies  # noqa: E402
+from mix import MEAN_UNITS, request_bodies, units_per_key  # noqa: E402
 from report import plot, print_table  # noqa: E402
 from stack import SERVICES, Stack  # noqa: E402
 
-from shared_events.kafka_server import free_port  # noqa: E402
+from shared_events.kafka_server import KafkaCluster, free_port  # noqa: E402
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 SUSTAINED_P99_MS = 1000.0  # beyond this the backlog is growing: the step is not sustained
 DRAIN_SECONDS = 5.0  # every request of a sustained step is decided this soon after the last one was sent
 CLIENT_LAG_P99_MS = 50.0  # the client kept its schedule (else the step measured the client)
+CLIENT = "bench client"  # the Sampler's group of this process: not part of what is measured
+
+
+@dataclass
+class Target:
+    """What a ramp drives: where requests are POSTed, with which tokens, and where their decisions are read."""
+
+    url: str
+    tokens: list[str]
+    hospital_dsn: str
+    bank_dsn: str | None  # None: no bank timestamps (the bare pipeline keeps none)
 
 
 def dsn(database: str) -> str:
@@ -86,11 +104,8 @@ def wait_decided(hospital_dsn: str, ids: list[str], timeout: float) -> float:
     return time.monotonic()
 
 
-def step(
-    stack: Stack, tokens: list[str], rate: float, seconds: float, sampler: Sampler, dsns: dict[str, str]
-) -> tuple[dict, list[Sent], dict[str, dict]]:
+def step(target: Target, rate: float, seconds: float, sampler: Sampler) -> tuple[dict, list[Sent], dict[str, dict]]:
     bodies = request_bodies(int(rate * seconds), seed=int(rate * 1000 + seconds))
-    url = stack.url("hospital", "/api/v1/blood-requests/")
     bar = tqdm(total=len(bodies), desc=f"{rate:>5g}/s", unit="req", leave=True, mininterval=0.5, dynamic_ncols=True)
     errors = 0
 
@@ -103,16 +118,16 @@ def step(
             bar.set_postfix(lag_ms=f"{record.lag * 1000:.1f}", errors=errors, backlog=pending, refresh=False)
 
     started = time.monotonic()
-    records = asyncio.run(run_step(url=url, tokens=tokens, bodies=bodies, rate=rate, on_done=on_done))
+    records = asyncio.run(run_step(url=target.url, tokens=target.tokens, bodies=bodies, rate=rate, on_done=on_done))
     last_sent = max(r.due + r.lag for r in records)
     ids = [r.request_id for r in records if r.request_id]
     try:
-        drained = wait_decided(dsns["hospital"], ids, timeout=max(30.0, seconds * 2))
+        drained = wait_decided(target.hospital_dsn, ids, timeout=max(30.0, seconds * 2))
         bar.set_postfix(drained_s=f"{drained - last_sent:.1f}", errors=errors)
     except TimeoutError:
         drained = None
     bar.close()
-    rows = decided_rows(dsns["hospital"], dsns["bloodbank"], ids)
+    rows = decided_rows(target.hospital_dsn, target.bank_dsn, ids)
     result = summarise(rate, seconds, records, rows, started, last_sent, drained)
     processes = result["processes"] = sampler.window(started, last_sent)
     if processes:  # CPU time each group spends per request: comparable across machines and loads
@@ -120,6 +135,8 @@ def step(
             group: round(cores * 1000 / result["sent_rate"], 2) for group, cores in processes["cpu_cores"].items()
         }
         processes["cpu_ms_per_request_ours"] = round(processes["cpu_cores_ours"] * 1000 / result["sent_rate"], 2)
+        system = sum(cores for group, cores in processes["cpu_cores"].items() if group != CLIENT)
+        processes["cpu_ms_per_request_system"] = round(system * 1000 / result["sent_rate"], 2)
     return result, records, rows
 
 
@@ -200,6 +217,140 @@ def timeline(all_records: list[Sent], all_rows: dict[str, dict], sampler: Sample
     }
 
 
+def ramp(target: Target, sampler: Sampler, rates: list[float], seconds: float, keep_going: bool) -> dict:
+    """A warm-up step, then ``rates`` until the first step not sustained: the steps and their timeline."""
+    sampler.start()
+    try:
+        print("warming up (consumers join their groups, connections open)...")
+        step(target, 20, 5, sampler)
+        wall0, mono0 = time.time(), time.monotonic()
+        steps, all_records, all_rows = [], [], {}
+        for rate in rates:
+            result, records, rows = step(target, rate, seconds, sampler)
+            steps.append(result)
+            all_records += records
+            all_rows |= rows
+            e2e = result["e2e_latency_ms"]["ALL"]
+            print(
+                f"  {rate:>5g}/s: e2e p50 {e2e['p50']} ms p99 {e2e['p99']} ms, POST p50 "
+                f"{result['post_latency_ms']['p50']} ms, {result['decided']}/{result['requests']} decided, "
+                f"{'sustained' if result['sustained'] else 'NOT sustained'}"
+            )
+            if not result["sustained"] and not keep_going:
+                break
+    finally:
+        sampler.stop()
+    sustained = [s["offered_rate"] for s in steps if s["sustained"]]
+    return {
+        "max_sustained_rate": max(sustained) if sustained else None,
+        "steps": steps,
+        "timeline": timeline(all_records, all_rows, sampler, wall0, mono0),
+    }
+
+
+def broker_pids(broker: KafkaCluster | None) -> list[int]:
+    return [node.process.pid for node in (broker.nodes.values() if broker else []) if node.process]
+
+
+def bench_system(stack: Stack, args: argparse.Namespace, rates: list[float], units: int, names: dict) -> dict:
+    """The whole system through the ramp; its processes are stopped after it, its broker is left running."""
+    dsns = {service: dsn(name) for service, name in names.items()}
+    stack.prepare()
+    seeded = run_in_service(stack, "bloodbank", "seed_bank.py", str(units))
+    hospitals = json.loads(run_in_service(stack, "hospital", "seed_hospitals.py", str(args.hospitals)))
+    print(f"stocked {seeded} units; {len(hospitals)} hospitals with a staff token each")
+    stack.start()
+    try:
+        stack.wait_ready()
+        roots = {name: [p.popen.pid] for name, p in stack.processes.items() if p.popen}
+        sampler = Sampler(
+            roots=roots | {"broker": broker_pids(stack.broker), CLIENT: [os.getpid()]},
+            databases={name: f"postgres: {service}" for service, name in names.items()},
+            monitor_dsn=dsn("postgres"),
+            hospital_dsn=dsns["hospital"],
+        )
+        target = Target(
+            url=stack.url("hospital", "/api/v1/blood-requests/"),
+            tokens=[h["token"] for h in hospitals],
+            hospital_dsn=dsns["hospital"],
+            bank_dsn=dsns["bloodbank"],
+        )
+        result = ramp(target, sampler, rates, args.step_seconds, args.keep_going)
+    finally:
+        for name in stack.processes:  # the broker stays up for the bare pipeline
+            stack.stop_process(name)
+    at_100 = next((s for s in result["steps"] if s["offered_rate"] == 100), None)
+    result["at_100_per_s"] = (
+        None if at_100 is None else {"e2e_ms": at_100["e2e_latency_ms"]["ALL"], "post_ms": at_100["post_latency_ms"]}
+    )
+    result["units_stocked"] = int(seeded)
+    return result
+
+
+def bench_bare(broker: KafkaCluster, args: argparse.Namespace, rates: list[float], units: int, log_dir: Path) -> dict:
+    """The bare pipeline (bench/baseline.py) through the same ramp, on ``broker`` and fresh databases."""
+    suffix = os.environ.get("TEST_DB_SUFFIX", "")
+    names = {service: f"bench_bare_{service}{suffix}" for service in SERVICES}
+    print(f"starting the bare pipeline, databases {', '.join(names.values())}")
+    stock = units_per_key(units)
+    pipeline = BarePipeline(
+        database_urls={service: fresh_database(name) for service, name in names.items()},
+        kafka_env=broker.client_env(),  # the broker's admin: may create, write and read the bare topics
+        port=free_port(),
+        log_dir=log_dir,
+    )
+    pipeline.prepare(stock)
+    pipeline.start()
+    try:
+        pipeline.wait_ready()
+        roots = {name: [popen.pid] for name, popen in pipeline.processes.items()}
+        sampler = Sampler(
+            roots=roots | {"broker": broker_pids(broker), CLIENT: [os.getpid()]},
+            databases={name: f"postgres: {service}" for service, name in names.items()},
+            monitor_dsn=dsn("postgres"),
+            hospital_dsn=dsn(names["hospital"]),
+        )
+        target = Target(url=pipeline.url, tokens=["unused"], hospital_dsn=dsn(names["hospital"]), bank_dsn=None)
+        result = ramp(target, sampler, rates, args.step_seconds, args.keep_going)
+    finally:
+        pipeline.stop()
+    return result | {"units_stocked": sum(stock.values())}
+
+
+def cpu_at(steps: list[dict], rate: float | None) -> dict | None:
+    """CPU per request at ``rate`` (ms, every process of the system, the bench client left out), by group."""
+    found = next((s for s in steps if s["offered_rate"] == rate and s.get("processes")), None)
+    if found is None:
+        return None
+    procs = found["processes"]
+    by_group = {group: ms for group, ms in procs["cpu_ms_per_request"].items() if group != CLIENT}
+    return {"rate": rate, "total": procs["cpu_ms_per_request_system"], "by_group": by_group}
+
+
+def full_vs_bare(system: dict, bare: dict) -> dict:
+    """The ratios of the whole system to the bare pipeline: maximum sustained rate, CPU per request.
+
+    CPU per request is compared at the highest rate both sustained (the same load for both).
+    """
+
+    def ratio(full: float | None, bare: float | None) -> float | None:
+        return round(full / bare, 3) if full and bare else None
+
+    both = {s["offered_rate"] for s in system["steps"] if s["sustained"]}
+    both &= {s["offered_rate"] for s in bare["steps"] if s["sustained"]}
+    common = max(both) if both else None
+    full_cpu, bare_cpu = cpu_at(system["steps"], common), cpu_at(bare["steps"], common)
+    return {
+        "max_sustained_rate": ratio(system["max_sustained_rate"], bare["max_sustained_rate"]),
+        "cpu_ms_per_request": ratio(full_cpu and full_cpu["total"], bare_cpu and bare_cpu["total"]),
+        "at_rate": common,
+        "full": {"max_sustained_rate": system["max_sustained_rate"], "cpu_ms_per_request": full_cpu},
+        "bare": {"max_sustained_rate": bare["max_sustained_rate"], "cpu_ms_per_request": bare_cpu},
+        # every step sustained: the bare maximum is the ramp's top, not its limit (the ratio is an upper bound)
+        "bare_sustained_every_step": all(s["sustained"] for s in bare["steps"]),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rates", default="10,20,30,40,50,60,80,100,150,200,300,400", help="requests/s of each step")
@@ -213,6 +364,9 @@ def main() -> int:
     parser.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE", help="extra environment for every process"
     )
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--no-baseline", action="store_true", help="the whole system only, no bare pipeline")
+    only.add_argument("--baseline-only", action="store_true", help="the bare pipeline only, not the whole system")
     args = parser.parse_args()
     if args.quick:
         args.rates, args.step_seconds = "20,40,100", 8.0
@@ -225,64 +379,37 @@ def main() -> int:
     names = {service: f"bench_{service}{suffix}" for service in SERVICES}
     log_dir = ROOT / "var" / "bench-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
+    kafka_data = ROOT / "var" / "bench-kafka"
+    shutil.rmtree(kafka_data, ignore_errors=True)  # a fresh broker every run
     load_before = os.getloadavg()
-    print(f"starting the system (logs in {log_dir.relative_to(ROOT)}/), databases {', '.join(names.values())}")
-    shutil.rmtree(ROOT / "var" / "bench-kafka", ignore_errors=True)  # a fresh broker every run
-    stack = Stack(
-        ports={service: free_port() for service in SERVICES},
-        database_urls={service: fresh_database(name) for service, name in names.items()},
-        broker_port=0,  # free ports
-        kafka_data=ROOT / "var" / "bench-kafka",
-        log_dir=log_dir,
-        env=dict(item.split("=", 1) for item in args.env),
-    )
-    dsns = {service: dsn(name) for service, name in names.items()}
-    sampler = None
+    system: dict = {"max_sustained_rate": None, "at_100_per_s": None, "steps": [], "timeline": None}
+    bare: dict | None = None
+    stack: Stack | None = None
+    broker: KafkaCluster | None = None
     try:
-        stack.prepare()
-        seeded = run_in_service(stack, "bloodbank", "seed_bank.py", str(units))
-        hospitals = json.loads(run_in_service(stack, "hospital", "seed_hospitals.py", str(args.hospitals)))
-        tokens = [h["token"] for h in hospitals]
-        print(f"stocked {seeded} units; {len(hospitals)} hospitals with a staff token each")
-        stack.start()
-        stack.wait_ready()
-        roots = {name: [p.popen.pid] for name, p in stack.processes.items() if p.popen}
-        nodes = stack.broker.nodes.values() if stack.broker else []
-        roots["broker"] = [node.process.pid for node in nodes if node.process]
-        roots["bench client"] = [os.getpid()]
-        sampler = Sampler(
-            roots=roots,
-            databases={name: f"postgres: {service}" for service, name in names.items()},
-            monitor_dsn=dsn("postgres"),
-            hospital_dsn=dsns["hospital"],
-        )
-        sampler.start()
-        print("warming up (consumers join their groups, connections open)...")
-        step(stack, tokens, 20, 5, sampler, dsns)
-        wall0, mono0 = time.time(), time.monotonic()
-        steps, all_records, all_rows = [], [], {}
-        for rate in rates:
-            result, records, rows = step(stack, tokens, rate, args.step_seconds, sampler, dsns)
-            steps.append(result)
-            all_records += records
-            all_rows |= rows
-            e2e = result["e2e_latency_ms"]["ALL"]
-            print(
-                f"  {rate:>5g}/s: e2e p50 {e2e['p50']} ms p99 {e2e['p99']} ms, POST p50 "
-                f"{result['post_latency_ms']['p50']} ms, {result['decided']}/{result['requests']} decided, "
-                f"{'sustained' if result['sustained'] else 'NOT sustained'}"
+        if not args.baseline_only:
+            print(f"starting the system (logs in {log_dir.relative_to(ROOT)}/), databases {', '.join(names.values())}")
+            stack = Stack(
+                ports={service: free_port() for service in SERVICES},
+                database_urls={service: fresh_database(name) for service, name in names.items()},
+                broker_port=0,  # free ports
+                kafka_data=kafka_data,
+                log_dir=log_dir,
+                env=dict(item.split("=", 1) for item in args.env),
             )
-            if not result["sustained"] and not args.keep_going:
-                break
-        sampler.stop()
-        series = timeline(all_records, all_rows, sampler, wall0, mono0)
+            system = bench_system(stack, args, rates, units, names)
+            broker = stack.broker
+        if not args.no_baseline:
+            if broker is None:  # the same launcher and settings as the Stack's broker
+                broker = KafkaCluster(data_dir=kafka_data)
+                broker.start()
+            bare = bench_bare(broker, args, rates, units, log_dir)
     finally:
-        if sampler is not None and not sampler._stop.is_set():
-            sampler.stop()
-        stack.stop()
+        if stack is not None:
+            stack.stop()
+        elif broker is not None:
+            broker.stop()
 
-    sustained = [s["offered_rate"] for s in steps if s["sustained"]]
-    at_100 = next((s for s in steps if s["offered_rate"] == 100), None)
     results = {
         "label": label,
         "finished_at": datetime.now(UTC).isoformat(),
@@ -297,16 +424,18 @@ def main() -> int:
             "step_seconds": args.step_seconds,
             "hospitals": args.hospitals,
             "env": args.env,
-            "units_stocked": int(seeded),
+            "units_stocked": system.pop("units_stocked", None),
             "open_loop": "request i of a step is due at start + i/rate, sent then whatever the latency",
+            "system": not args.baseline_only,
+            "baseline": not args.no_baseline,
         },
-        "max_sustained_rate": max(sustained) if sustained else None,
-        "at_100_per_s": None
-        if at_100 is None
-        else {"e2e_ms": at_100["e2e_latency_ms"]["ALL"], "post_ms": at_100["post_latency_ms"]},
-        "steps": steps,
-        "timeline": series,
+        **system,
     }
+    if bare is not None:
+        comparison = full_vs_bare(system, bare) if system["steps"] else None
+        common = comparison["at_rate"] if comparison else bare["max_sustained_rate"]
+        results["baseline"] = bare | {"cpu_ms_per_request": cpu_at(bare["steps"], common)}
+        results["full_vs_bare"] = comparison
     args.out.mkdir(parents=True, exist_ok=True)
     json_path = args.out / f"bench-{label}.json"
     png_path = args.out / f"bench-{label}.png"
