@@ -165,9 +165,9 @@ def decide_waiting_requests(*, limit: int = WAITING_BATCH, now: datetime | None 
             )  # "EMERGENCY" < "SCHEDULED"
             for bank_request in waiting:
                 decide(bank_request, now=now or timezone.now(), created=True)
-        if not waiting:
-            break
         decided += len(waiting)
+        if len(waiting) < WAITING_PER_TRANSACTION:
+            break  # fewer than asked for: none was left (no empty transaction to find that out)
     return decided
 
 
