@@ -79,7 +79,7 @@ def _lock_feed() -> FeedCounter:
 def notify_for_event(*, event: Event) -> list[Notification]:
     """Store the notifications ``event`` produces, each at most once per audience.
 
-    Returns the notifications created or (for coalesced stock counts) updated.
+    Returns the notifications created (a stock count updated in place is not among them).
     Safe to call again with the same event: nothing changes the second time.
     """
     with transaction.atomic(savepoint=False):  # joins the consumer's transaction; a failure undoes it all
@@ -164,17 +164,17 @@ def _request_facts(request_id: UUID | None) -> RequestFacts | None:
 
 
 def _store(plan: PlannedNotification, *, event: Event, feed: FeedCounter) -> Notification | None:
-    # Told already (both unique indexes): this event was already turned into this notification,
-    # or the same fact about the same request came under a new event id (e.g. the hospital's
-    # watchdog re-publishing a still-pending request).
-    told = Q(source_event_id=event.id)
-    if plan.request_id is not None:
-        told |= Q(request_id=plan.request_id, pack=plan.pack)  # pack None: IS NULL
-    if plan.coalesce or not connection.features.supports_nulls_distinct_unique_constraints:
+    if plan.coalesce:
+        return _coalesce(plan, event=event, feed=feed)
+    if not connection.features.supports_nulls_distinct_unique_constraints:
+        # Told already (both unique indexes; PostgreSQL 15+ lets _create's insert ask them): this event
+        # was already turned into this notification, or the same fact about the same request came under
+        # a new event id (e.g. the hospital's watchdog re-publishing a still-pending request).
+        told = Q(source_event_id=event.id)
+        if plan.request_id is not None:
+            told |= Q(request_id=plan.request_id, pack=plan.pack)  # pack None: IS NULL
         if Notification.objects.filter(told, audience=plan.audience, kind=plan.kind).exists():
             return None
-        if plan.coalesce:
-            return _coalesce(plan, event=event, feed=feed)
     return _create(plan, event=event, feed=feed)
 
 
@@ -229,27 +229,34 @@ def _insert_unless_told(notification: Notification) -> bool:
 
 
 def _coalesce(plan: PlannedNotification, *, event: Event, feed: FeedCounter) -> Notification | None:
-    """Keep one unread notification per audience and stock key, showing the latest count."""
+    """Keep one unread notification per audience and stock key, showing the latest count.
+
+    Returns the notification when it is new; a count updated in place is not returned.
+    """
     same_key = Notification.objects.filter(
         audience=plan.audience, kind=plan.kind, component=plan.component, blood_group=plan.blood_group
     )
-    if same_key.filter(occurred_at__gt=plan.occurred_at).exists():
-        return None  # a newer count is already shown (or was read): an old one must not come back
-    current = same_key.select_for_update().filter(read_at__isnull=True).first()
-    if current is None:
+    # This event was stored already, or a newer count is already shown (or was read): an old one must not come back.
+    if same_key.filter(Q(source_event_id=event.id) | Q(occurred_at__gt=plan.occurred_at)).exists():
+        return None
+    # Updated in place (one UPDATE; a unique index keeps one unread row per key): the audience was already
+    # told about this stock key, so no new ``notification.delivered``; the new feed_seq puts the fresh count
+    # on the live feed.
+    updated = same_key.filter(read_at__isnull=True).update(
+        severity=plan.severity,
+        title=plan.title[:200],
+        body=plan.body,
+        source_event_id=event.id,
+        source_event_type=event.type,
+        correlation_id=event.correlation_id[:100],
+        occurred_at=plan.occurred_at,
+        feed_seq=feed.peek(),
+        updated_at=timezone.now(),
+    )
+    if not updated:
         return _create(plan, event=event, feed=feed)
-    # Updated in place: the audience was already told about this stock key, so no new
-    # ``notification.delivered``; the new feed_seq puts the fresh count on the live feed.
-    current.severity = plan.severity
-    current.title = plan.title[:200]
-    current.body = plan.body
-    current.source_event_id = event.id
-    current.source_event_type = event.type
-    current.correlation_id = event.correlation_id[:100]
-    current.occurred_at = plan.occurred_at
-    current.feed_seq = feed.next()
-    current.save()
-    return current
+    feed.next()
+    return None
 
 
 def _publish_delivered(notification: Notification) -> None:
