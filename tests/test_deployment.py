@@ -10,14 +10,18 @@ an operator's machine.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
 import secrets
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import compose
@@ -275,7 +279,8 @@ def test_the_proxy_is_caddy_with_the_projects_caddyfile_and_the_release_the_test
     env = proxy["environment"]
     assert (env["HOSPITAL_HOST"], env["TLS_CERTIFICATE"]) == ("hospital.localhost", "internal")
     for service in SERVICES:  # each web process answers to the host name the proxy routes to it
-        assert services[f"{service}-web"]["environment"]["ALLOWED_HOSTS"] == env[f"{service.upper()}_HOST"]
+        allowed = services[f"{service}-web"]["environment"]["ALLOWED_HOSTS"]
+        assert allowed == f"{env[f'{service.upper()}_HOST']},{service}-web"  # and its compose name (Prometheus)
     result = subprocess.run(
         [str(CADDY_BIN), "validate", "--config", str(ROOT / "proxy" / "Caddyfile"), "--adapter", "caddyfile"],
         env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", "XDG_DATA_HOME": "/tmp/caddy-validate"} | env,
@@ -680,3 +685,184 @@ def test_access_logs_never_write_a_query_string_where_the_stream_ticket_travels(
     )  # fmt: skip
     assert any(f.filter(record) for f in logging.getLogger("uvicorn.access").filters)
     assert record.getMessage() == '203.0.113.9:5000 - "GET /api/v1/notifications/stream/ HTTP/1.1" 200'
+
+
+# ------------------------------------------------------------------ the TLS proxy, live
+# The project's Caddyfile served by the Caddy release the compose image pins, in front of the hospital's
+# web process run as its image runs it (compose's environment: HTTPS=1, NUM_PROXIES=1), on a database the
+# compose migrate job's own script prepared. The attacks of issue 17 on the compose defaults, repeated.
+
+PROXIED_HOST = "hospital.localhost"
+PROXIED_PASSWORD = secrets.token_urlsafe(16)
+
+
+@dataclass
+class Proxied:
+    port: int
+    web_port: int
+    ca: Path
+    log: Path
+    database_url: str
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        host: str = PROXIED_HOST,
+        headers: dict[str, str] | None = None,
+        body: str | None = None,
+    ) -> http.client.HTTPResponse:
+        """One HTTPS request to the proxy, with ``host`` as the server name and ``Host``, trusting Caddy's CA."""
+        context = ssl.create_default_context(cafile=str(self.ca))
+        raw = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+        connection = http.client.HTTPConnection(host, self.port, timeout=30)
+        connection.sock = context.wrap_socket(raw, server_hostname=host)
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        return response
+
+
+@pytest.fixture(scope="module")
+def proxied(services, tmp_path_factory) -> Iterator[Proxied]:
+    from conftest import _fresh_database
+
+    work = tmp_path_factory.mktemp("proxy")
+    database_url = _fresh_database(f"e2e_proxy_hospital{os.environ.get('TEST_DB_SUFFIX', '')}")
+    metrics = work / "metrics"
+    metrics.mkdir()
+    migrate = services["hospital-migrate"]["environment"] | _production_env(
+        "hospital",
+        DATABASE_URL=database_url,
+        PROMETHEUS_MULTIPROC_DIR=str(metrics),
+        SEED_DEMO="1",
+        DEMO_PASSWORD=PROXIED_PASSWORD,
+    )
+    job = subprocess.run(
+        ["sh", "-ec", _script(services["hospital-migrate"])],
+        cwd=ROOT / "hospital_service",
+        env=migrate,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert job.returncode == 0, job.stderr
+    web_port, port = free_port(), free_port()
+    web_env = _image_env("hospital") | services["hospital-web"]["environment"]
+    web_env |= _production_env(
+        "hospital",
+        DATABASE_URL=database_url,
+        PORT=str(web_port),
+        GUNICORN_WORKERS="2",
+        PROMETHEUS_MULTIPROC_DIR=str(metrics),
+        ALLOWED_HOSTS=services["hospital-web"]["environment"]["ALLOWED_HOSTS"],
+    )
+    assert (web_env["HTTPS"], web_env["NUM_PROXIES"]) == ("1", "1")
+    assert web_env["ALLOWED_HOSTS"].split(",") == [PROXIED_HOST, "hospital-web"]
+    log = work / "caddy.log"
+    caddy_env = services["proxy"]["environment"] | {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(work),
+        "XDG_DATA_HOME": str(work / "data"),
+        "XDG_CONFIG_HOME": str(work / "config"),
+        "HOSPITAL_UPSTREAM": f"127.0.0.1:{web_port}",
+        "PROXY_HTTPS_PORT": str(port),
+    }
+    processes = []
+    try:
+        processes.append(
+            subprocess.Popen(
+                _exec_form(dict(_dockerfile("hospital"))["CMD"]),
+                cwd=ROOT / "hospital_service",
+                env=web_env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        )
+        with log.open("w") as output:
+            processes.append(
+                subprocess.Popen(
+                    [str(CADDY_BIN), "run", "--config", str(ROOT / "proxy" / "Caddyfile"), "--adapter", "caddyfile"],
+                    env=caddy_env,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+        ca = work / "data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
+        proxy = Proxied(port=port, web_port=web_port, ca=ca, log=log, database_url=database_url)
+
+        def serving() -> bool:
+            assert all(p.poll() is None for p in processes), log.read_text()
+            try:
+                return ca.exists() and proxy.request("GET", "/readyz").status == 200
+            except OSError:
+                return False
+
+        wait_for(serving, timeout=90, interval=0.3, message="the hospital's /readyz through the proxy")
+        yield proxy
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=30)
+
+
+def test_through_the_proxy_metrics_is_not_served_and_answers_carry_hsts_and_secure_cookies(proxied):
+    # Prometheus on the compose network: http://hospital-web:8000/metrics, no redirect, no host refused.
+    inside = http.client.HTTPConnection("127.0.0.1", proxied.web_port, timeout=10)
+    inside.request("GET", "/metrics", headers={"Host": "hospital-web:8000"})
+    scraped = inside.getresponse()
+    assert scraped.status == 200 and b"http_request_duration_seconds" in scraped.read()
+    inside.close()
+    assert proxied.request("GET", "/metrics").status == 404
+    assert proxied.request("GET", "/metrics/?format=openmetrics").status == 404
+    login_page = proxied.request("GET", "/accounts/login/")
+    assert login_page.status == 200  # no redirect loop: Django believes the proxy's X-Forwarded-Proto
+    assert login_page.getheader("Strict-Transport-Security") == "max-age=31536000; includeSubDomains; preload"
+    cookies = login_page.headers.get_all("Set-Cookie")
+    assert cookies and all("; Secure" in cookie for cookie in cookies), cookies
+
+
+def test_the_proxys_logs_never_hold_a_ticket_or_a_token(proxied):
+    before = proxied.log.read_text().count('"http.log.access')
+    secrets_sent = {
+        name: f"{name}-{secrets.token_urlsafe(12)}" for name in ("ticket", "query-token", "header", "cookie")
+    }
+    path = f"/api/v1/notifications/stream/?ticket={secrets_sent['ticket']}&token={secrets_sent['query-token']}&x=1"
+    headers = {"Authorization": f"Token {secrets_sent['header']}", "Cookie": f"sessionid={secrets_sent['cookie']}"}
+    assert proxied.request("GET", path, headers=headers).status == 404  # the hospital has no stream
+    # The notification host's upstream (notification-web) is not there: 502, and Caddy logs the failure too.
+    assert proxied.request("GET", path, host="notification.localhost", headers=headers).status == 502
+    wait_for(
+        lambda: proxied.log.read_text().count('"http.log.access') >= before + 2,
+        timeout=10,
+        message="the two access log lines",
+    )
+    written = proxied.log.read_text()
+    assert '"http.log.error' in written and "/api/v1/notifications/stream/?x=1" in written
+    assert [name for name, value in secrets_sent.items() if value in written] == []
+
+
+def test_through_the_proxy_a_made_up_x_forwarded_for_does_not_dodge_the_login_lockout(proxied):
+    """Issue 17's first attack on the compose deployment (LOGIN_FAILURE_LIMIT 10, two gunicorn workers).
+
+    It locks 127.0.0.1 out of this test database for 15 minutes: the last test of the module."""
+
+    def token_login(password: str, forged: str) -> int:
+        body = json.dumps({"username": "stmary_staff", "password": password})
+        headers = {"Content-Type": "application/json", "X-Forwarded-For": forged, "X-Real-IP": forged}
+        return proxied.request("POST", "/api/v1/auth/token/", headers=headers, body=body).status
+
+    assert token_login(PROXIED_PASSWORD, "198.51.100.1") == 200
+    answers = [token_login(f"guess-{n}", f"198.51.100.{n}") for n in range(12)]
+    assert answers == [400] * 9 + [429] * 3
+    assert token_login(PROXIED_PASSWORD, "198.51.100.99") == 429
+    import psycopg2
+
+    with psycopg2.connect(proxied.database_url) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT DISTINCT ip_address FROM axes_accessattempt")
+        assert cursor.fetchall() == [("127.0.0.1",)]  # the address that connected, as Caddy wrote it

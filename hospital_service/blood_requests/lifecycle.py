@@ -161,3 +161,13 @@ _PATIENT_REFERENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/#-]*$")
 
 def is_opaque_patient_reference(value: str) -> bool:
     return len(value) <= PATIENT_REFERENCE_MAX_LENGTH and bool(_PATIENT_REFERENCE.match(value))
+
+
+# The authorising clinician travels to the bank (``hospital.blood.requested`` v2): a person's name or a
+# username, so letters (any script), spaces and . ' - _ only. No digits: a date of birth, an NHS or record
+# number, a phone number cannot be written there (issue 17: free text naming a patient must not travel).
+_CLINICIAN = re.compile(r"^[^\W\d_](?:[^\W\d]|[ .'\u2019-])*$")
+
+
+def is_clinician_name(value: str) -> bool:
+    return bool(_CLINICIAN.match(value))

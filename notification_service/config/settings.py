@@ -28,6 +28,8 @@ NOTIFICATION_STREAM_RETRY_MS = int(os.environ.get("NOTIFICATION_STREAM_RETRY_MS"
 # A ticket for ?ticket= (cross-origin EventSource) is good this long, once; open streams per user, at most.
 NOTIFICATION_STREAM_TICKET_SECONDS = float(os.environ.get("NOTIFICATION_STREAM_TICKET_SECONDS", "30"))
 NOTIFICATION_STREAMS_PER_USER = int(os.environ.get("NOTIFICATION_STREAMS_PER_USER", "10"))
+# How soon an open stream ends after its user logged out everywhere or changed password.
+NOTIFICATION_STREAM_REVOKE_CHECK_SECONDS = float(os.environ.get("NOTIFICATION_STREAM_REVOKE_CHECK_SECONDS", "5"))
 NOTIFICATION_STREAM_CORS_ORIGINS = [
     origin.strip() for origin in os.environ.get("NOTIFICATION_STREAM_CORS_ORIGINS", "").split(",") if origin.strip()
 ]

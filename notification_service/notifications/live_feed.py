@@ -14,12 +14,18 @@ Nothing is lost between a stream's catch-up and the hub's polls:
   so every notification is either in the catch-up or in a later poll;
 * a stream drops anything at or below the last ``feed_seq`` it sent
   (the same notification can come from both).
+
+Every ``NOTIFICATION_STREAM_REVOKE_CHECK_SECONDS`` the hub also asks, in one
+query, which of its streams' ``OpenStream`` rows are gone (their user logged out
+everywhere or changed password: ``stream_access.revoke_streams``) and ends those.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import uuid
 import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +35,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 
-from notifications import selectors
+from notifications import selectors, stream_access
 from notifications.models import Notification
 
 log = logging.getLogger(__name__)
@@ -47,17 +53,31 @@ def _with_connection(fn: Callable[..., T], **kwargs: Any) -> T:
 class Subscription:
     """One open stream: its audience and the notifications the hub hands it, in ``feed_seq`` order."""
 
-    def __init__(self, audience: str) -> None:
+    def __init__(self, audience: str, stream_id: uuid.UUID | None = None) -> None:
         self.audience = audience
-        self.queue: asyncio.Queue[Notification] = asyncio.Queue(maxsize=QUEUE_LIMIT)
+        self.stream_id = stream_id
+        self.queue: asyncio.Queue[Notification | None] = asyncio.Queue(maxsize=QUEUE_LIMIT)
         self.overflowed = False
         """The client read too slowly; the stream ends and the client resumes from the database."""
+        self.revoked = False
+        """The user's credentials ended (logout everywhere, a new password): the stream ends for good."""
+
+    @property
+    def ended(self) -> bool:
+        return self.overflowed or self.revoked
 
     def offer(self, notification: Notification) -> None:
         try:
             self.queue.put_nowait(notification)
         except asyncio.QueueFull:
             self.overflowed = True
+
+    def revoke(self) -> None:
+        self.revoked = True
+        try:
+            self.queue.put_nowait(None)  # wakes the stream up now, not at its next heartbeat
+        except asyncio.QueueFull:
+            self.overflowed = True  # the stream ends at its next look at the queue anyway
 
 
 class FeedHub:
@@ -77,8 +97,8 @@ class FeedHub:
         """Run a database write on the hub's thread without waiting for it (e.g. from a closing stream)."""
         self._executor.submit(_with_connection, fn, **kwargs)
 
-    def subscribe(self, audience: str) -> Subscription:
-        subscription = Subscription(audience)
+    def subscribe(self, audience: str, stream_id: uuid.UUID | None = None) -> Subscription:
+        subscription = Subscription(audience, stream_id)
         self._subscriptions.add(subscription)
         if self._task is None:
             # Queued on the hub's thread now, before the subscriber's catch-up query (see module doc).
@@ -96,12 +116,29 @@ class FeedHub:
     def subscribers(self) -> int:
         return len(self._subscriptions)
 
+    async def _end_revoked_streams(self) -> None:
+        counted = {s.stream_id: s for s in self._subscriptions if s.stream_id is not None and not s.ended}
+        if not counted:
+            return
+        live = await self.read(stream_access.live_streams, stream_ids=set(counted))
+        for stream_id, subscription in counted.items():
+            if stream_id not in live:
+                subscription.revoke()
+
     async def _poll(self) -> None:
         poll = float(getattr(settings, "NOTIFICATION_STREAM_POLL_SECONDS", 0.5))
+        revoke_check = float(getattr(settings, "NOTIFICATION_STREAM_REVOKE_CHECK_SECONDS", 5.0))
+        checked_at = time.monotonic()
         try:
             assert self._cursor is not None
             cursor = await self._cursor
             while self._subscriptions:
+                if time.monotonic() - checked_at >= revoke_check:
+                    checked_at = time.monotonic()
+                    try:
+                        await self._end_revoked_streams()
+                    except DatabaseError as exc:
+                        log.warning("live feed: could not check for revoked streams (%s); retrying", exc)
                 try:
                     batch = await self.read(selectors.feed_after_all, after_seq=cursor, limit=POLL_BATCH)
                 except DatabaseError as exc:

@@ -208,9 +208,10 @@ def _requested(
         "component": None if mtp else _value(data.component),
         "blood_group": stock_group(group),
     }
-    # The indication is a code; no free text from the hospital is ever put in a notification.
+    # The indication is a code; no free text from the hospital is ever put in a notification (not even
+    # authorised_by: the bank's request view shows who authorised; a notification only says that someone did).
     reason = f" Indication: {_words(data.indication)}." if data.indication else ""
-    authorised = f" Authorised by {data.authorised_by}." if data.authorised_by else ""
+    authorised = " Authorised by a clinician." if data.authorised_by else ""
     release = " Emergency release: group O red cells, AB plasma, uncrossmatched." if data.group_unknown else ""
     needs = [r.value.lower().replace("_", "-") for r in data.special_requirements] + [
         f"{antigen}-negative" for antigen in data.antigen_negative

@@ -8,6 +8,10 @@
 * ``open_stream`` / ``close_stream``: at most ``NOTIFICATION_STREAMS_PER_USER``
   (10) streams per user at once, counted in the database so that every web
   process sees the same count.
+* ``revoke_streams``: when every credential of a user ends (logout everywhere, a
+  new password: ``shared_events.django.auth.credentials_revoked``), their unused
+  tickets are deleted and their open streams' rows too; each web process's feed
+  hub ends a stream whose row is gone within ``NOTIFICATION_STREAM_REVOKE_CHECK_SECONDS``.
 """
 
 from __future__ import annotations
@@ -70,3 +74,19 @@ def open_stream(*, user_id: int) -> uuid.UUID | None:
 
 def close_stream(*, stream_id: uuid.UUID) -> None:
     OpenStream.objects.filter(pk=stream_id).delete()
+
+
+def live_streams(*, stream_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these streams may go on (the others were revoked)."""
+    return set(OpenStream.objects.filter(pk__in=stream_ids).values_list("pk", flat=True))
+
+
+def revoke_streams(*, user: AbstractBaseUser) -> None:
+    """No ticket of ``user`` opens a stream any more, and their open streams end (see ``live_streams``)."""
+    StreamTicket.objects.filter(user=user).delete()
+    OpenStream.objects.filter(user=user).delete()
+
+
+def revoke_streams_with_credentials(sender: type, user: AbstractBaseUser, **_kwargs: object) -> None:
+    """Receiver of ``credentials_revoked``."""
+    revoke_streams(user=user)

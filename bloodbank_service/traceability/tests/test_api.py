@@ -113,3 +113,46 @@ def test_only_bank_staff_reach_traceability(outsider_client, stock):
     assert outsider_client.get(f"/api/v1/units/{stock[0].din}/trace/").status_code == 403
     assert outsider_client.post("/api/v1/recalls/", {}, format="json").status_code == 403
     assert outsider_client.post(f"/api/v1/requests/{uuid.uuid4()}/dispatch/", {}, format="json").status_code == 403
+
+
+def test_fields_a_caller_may_not_set_are_ignored_by_dispatch_and_recall(bank_client, stock, unit_factory):
+    """Mass assignment on the traceability endpoints: who, when, which units and which hospitals are the bank's."""
+    bank_request = approved_request(units=1)
+    [allocated] = units_of(bank_request)
+    bystander = unit_factory(blood_group="O+")
+    dispatched = bank_client.post(
+        f"/api/v1/requests/{bank_request.request_id}/dispatch/",
+        {
+            "units": [{"unit_id": str(bystander.pk)}],
+            "unit_ids": [str(bystander.pk)],
+            "dispatched_by": "someone_else",
+            "dispatched_at": "2001-01-01T00:00:00Z",
+            "request_id": str(uuid.uuid4()),
+            "hospital_id": str(uuid.uuid4()),
+        },
+        format="json",
+    )
+    assert dispatched.status_code == 201, dispatched.data
+    assert [u["din"] for u in dispatched.data["units"]] == [allocated.din]
+    assert dispatched.data["dispatched_by"] == "bank_clerk"
+    assert dispatched.data["dispatched_at"] > "2020"
+    assert dispatched.data["request_id"] == str(bank_request.request_id)
+    bystander.refresh_from_db()
+    assert bystander.status == "AVAILABLE"
+
+    recalled = bank_client.post(
+        "/api/v1/recalls/",
+        {
+            "dins": [stock[0].din],
+            "reason": "DONOR_INFECTION",
+            "severity": "HIGH",
+            "status": "CLOSED",
+            "issued_by": "someone_else",
+            "hospitals": [{"hospital_id": str(uuid.uuid4()), "units": []}],
+            "units": [],
+        },
+        format="json",
+    )
+    assert recalled.status_code == 201, recalled.data
+    assert (recalled.data["status"], recalled.data["issued_by"]) == ("OPEN", "bank_clerk")
+    assert [u["din"] for u in recalled.data["units"]] == [stock[0].din]

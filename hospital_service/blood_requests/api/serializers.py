@@ -8,7 +8,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from blood_requests.lifecycle import PATIENT_REFERENCE_MAX_LENGTH, is_opaque_patient_reference
+from blood_requests.lifecycle import PATIENT_REFERENCE_MAX_LENGTH, is_clinician_name, is_opaque_patient_reference
 from blood_requests.models import (
     ANTIGEN_CHOICES,
     CANCEL_REASON_CHOICES,
@@ -61,7 +61,9 @@ class BloodRequestCreateSerializer(serializers.Serializer):
         required=False,
         allow_blank=True,
         max_length=150,
-        help_text="The clinician who authorised an emergency release (`UNKNOWN` group) or an MTP: required then.",
+        help_text="The clinician who authorised an emergency release (`UNKNOWN` group) or an MTP: required then. "
+        "A name or username (letters, spaces, . ' - _; no numbers): it is sent to the blood bank, so never a "
+        "patient's details.",
     )
     group_confirmed = serializers.BooleanField(
         required=False,
@@ -119,7 +121,13 @@ class BloodRequestCreateSerializer(serializers.Serializer):
         return value
 
     def validate_authorised_by(self, value: str) -> str:
-        return value.strip()
+        value = " ".join(value.split())
+        if value and not is_clinician_name(value):
+            raise serializers.ValidationError(
+                "The authorising clinician's name or username: letters, spaces and . ' - _ only, no numbers "
+                "(no patient details: this is sent to the blood bank)."
+            )
+        return value
 
     def validate_special_requirements(self, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))

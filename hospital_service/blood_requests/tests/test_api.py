@@ -76,6 +76,33 @@ def test_free_text_that_names_a_patient_stays_in_the_hospital_and_only_the_indic
     assert api.post(URL, EMERGENCY | {"indication": "a patient's name"}, format="json").status_code == 400
 
 
+MTP = {"protocol": "MTP", "blood_group": "UNKNOWN", "priority": "EMERGENCY"}
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "Patient John Smith DOB 1970-01-01 NHS 943 476 5919",
+        "Dr Okafor re MRN-0042",
+        "Dr Okafor 07700 900123",
+        "okafor@example.org",
+    ],
+)
+def test_the_authorising_clinician_cannot_carry_a_patients_details_to_the_bank(api, written):
+    """authorised_by travels in hospital.blood.requested: a name or username, never numbers (issue 17)."""
+    response = api.post(URL, MTP | {"authorised_by": written}, format="json")
+    assert response.status_code == 400 and "authorised_by" in response.data, response.data
+    assert not OutboxEvent.objects.exists()
+
+
+@pytest.mark.parametrize("name", ["Dr A. Okafor", "dr_okafor", "Siân O\u2019Brien-Jones", "  Dr   Lee "])
+def test_a_clinicians_name_or_username_is_accepted_as_the_authorisation(api, name):
+    response = api.post(URL, MTP | {"authorised_by": name}, format="json")
+    assert response.status_code == 201, response.data
+    (requested,) = _events(topics.REQUESTED)
+    assert requested.data.authorised_by == " ".join(name.split())
+
+
 def test_a_scheduled_request_is_all_or_nothing_by_default_and_carries_needed_by(api):
     response = api.post(URL, _scheduled(), format="json")
 

@@ -137,6 +137,19 @@ def test_logout_revokes_the_token_and_logout_all_every_token_of_the_user(staff):
     assert not _works(second) and not _works(third)
 
 
+def test_logout_all_also_ends_every_browser_session_of_the_user_and_only_theirs(staff, other_staff):
+    """A stolen dashboard cookie dies with "log out everywhere" too, not only the API tokens."""
+    ward_pc, laptop, colleague = Client(), Client(), Client()
+    for browser, user in ((ward_pc, staff), (laptop, staff), (colleague, other_staff)):
+        assert browser.post("/accounts/login/", {"username": user.username, "password": RIGHT}).status_code == 302
+        assert browser.get("/dashboard/state/").status_code == 200
+    assert _as(_login(staff)["token"]).post("/api/v1/auth/logout-all/").status_code == 204
+    for browser in (ward_pc, laptop):
+        assert browser.get("/dashboard/state/").status_code == 302  # to the login page
+        assert browser.get("/api/v1/blood-requests/").status_code in {401, 403}
+    assert colleague.get("/dashboard/state/").status_code == 200
+
+
 def test_a_password_change_revokes_every_token_of_the_user_and_only_theirs(staff, other_staff):
     token, others = _login(staff)["token"], _login(other_staff)["token"]
     staff.set_password("a-new-password-for-tests")

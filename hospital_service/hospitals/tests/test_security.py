@@ -6,11 +6,21 @@ Tokens are real (``POST /api/v1/auth/token/``), not ``force_authenticate``.
 from __future__ import annotations
 
 import pytest
+from blood_requests.handlers import HANDLERS
+from blood_requests.models import BloodRequest
 from django.core.cache import cache
 from django.test import Client
 from local_inventory.models import LocalUnit
+from recalls.models import HospitalRecall
 from rest_framework.test import APIClient
-from testing_support.factories import UserFactory, make_request, receive_all
+from testing_support.factories import (
+    UserFactory,
+    approved_event,
+    make_request,
+    mtp_pack_allocations,
+    recall_event,
+    receive_all,
+)
 
 from shared_events.access_probe import (
     OPEN_URL_NAMES,
@@ -109,6 +119,80 @@ def test_another_hospital_s_local_units_are_404_and_never_counted(received_reque
     unit.refresh_from_db()
     assert unit.status == "AVAILABLE"
     assert _token_client(staff.username).get("/api/v1/inventory/units/").json()["count"] == 2
+
+
+def test_another_hospital_s_mtp_steps_returns_and_recalls_are_404_or_never_listed(received_request, staff, other_staff):
+    """The actions and reads issue 14 added (MTP packs, returns, recalls): the tenancy of issue 17's audit holds."""
+    stmary, citygeneral = _token_client(staff.username), _token_client(other_staff.username)
+    body = {"protocol": "MTP", "blood_group": "UNKNOWN", "priority": "EMERGENCY", "authorised_by": "Dr Okafor"}
+    mtp = BloodRequest.objects.get(id=stmary.post("/api/v1/blood-requests/", body, format="json").json()["id"])
+    approval = approved_event(mtp, pack=1, allocations=mtp_pack_allocations(pack=1), units_requested=8)
+    HANDLERS[approval.type](approval)
+    unit = LocalUnit.objects.filter(source_request=received_request).first()
+    recall = recall_event(
+        recall_id="0b7e6f2d-1c3a-4e5f-8a9b-0c1d2e3f4a5b",
+        hospital_id=staff.hospital_membership.hospital_id,
+        units=[
+            {
+                "unit_id": str(unit.bank_unit_id),
+                "din": unit.din,
+                "component": unit.component,
+                "blood_group": unit.blood_group,
+                "expires_at": unit.expires_at.isoformat(),
+                "request_id": str(received_request.id),
+                "bank_status": "ISSUED",
+            }
+        ],
+    )
+    HANDLERS[recall.type](recall)
+    returned = {
+        "left_storage_at": "2026-01-01T00:00:00Z",
+        "returned_at": "2026-01-01T00:10:00Z",
+        "cold_chain_intact": True,
+    }
+
+    for step in ("next-pack", "stop-mtp"):
+        assert citygeneral.post(f"/api/v1/blood-requests/{mtp.id}/{step}/").status_code == 404
+    assert citygeneral.post(f"/api/v1/inventory/units/{unit.id}/return/", returned, format="json").status_code == 404
+    assert citygeneral.get("/api/v1/recalls/").json()["count"] == 0
+    browser = Client()
+    browser.force_login(other_staff)
+    for step in ("next-pack", "stop-mtp"):
+        assert browser.post(f"/dashboard/requests/{mtp.id}/{step}/").status_code == 404
+
+    mtp.refresh_from_db()
+    unit.refresh_from_db()
+    assert (mtp.status, mtp.mtp_stopped_at, unit.status) == ("MTP_ACTIVE", None, "QUARANTINED")
+    assert HospitalRecall.objects.count() == 1 and stmary.get("/api/v1/recalls/").json()["count"] == 1
+
+
+def test_fields_a_caller_may_not_set_are_ignored_by_the_unit_actions(received_request, staff, other_staff):
+    stmary = _token_client(staff.username)
+    unit = LocalUnit.objects.filter(source_request=received_request).first()
+    response = stmary.post(
+        f"/api/v1/inventory/units/{unit.id}/transfuse/",
+        {
+            "patient_reference": "MRN-1",
+            "started_at": "2026-01-01T00:00:00Z",
+            "status": "AVAILABLE",
+            "din": "A999926999999",
+            "bank_unit_id": "5d2e8f1a-3b4c-4d5e-9f60-7a8b9c0d1e2f",
+            "hospital": str(other_staff.hospital_membership.hospital_id),
+            "status_changed_by": other_staff.username,
+            "source_request_id": "3f6c2a9e-8d41-4f7b-9a55-0c1e2b7d4a10",
+        },
+        format="json",
+    )
+    assert response.status_code == 200, response.data
+    unit_before = {"din": unit.din, "bank_unit_id": str(unit.bank_unit_id)}
+    unit.refresh_from_db()
+    assert (unit.status, unit.hospital_id, unit.status_changed_by) == (
+        "TRANSFUSED",
+        staff.hospital_membership.hospital_id,
+        staff,
+    )
+    assert {"din": unit.din, "bank_unit_id": str(unit.bank_unit_id)} == unit_before
+    assert unit.source_request_id == received_request.id
 
 
 def test_the_dashboard_shows_and_acts_on_its_own_hospital_only(client, received_request, other_staff):

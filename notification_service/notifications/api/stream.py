@@ -167,7 +167,7 @@ async def _events(feed: FeedHub, audience: str, after_seq: int, stream_id: uuid.
     lifetime = _setting("NOTIFICATION_STREAM_MAX_SECONDS", 300.0)
     retry_ms = int(_setting("NOTIFICATION_STREAM_RETRY_MS", 3000))
     ends_at = time.monotonic() + lifetime
-    subscription = feed.subscribe(audience)  # before the catch-up: see notifications.live_feed
+    subscription = feed.subscribe(audience, stream_id)  # before the catch-up: see notifications.live_feed
     try:
         yield f"retry: {retry_ms}\n: connected, after {after_seq}\n\n"
         while True:  # catch up from the database on what this client has not seen
@@ -177,7 +177,7 @@ async def _events(feed: FeedHub, audience: str, after_seq: int, stream_id: uuid.
                 after_seq = notification.feed_seq
             if len(missed) < CATCH_UP_BATCH:
                 break
-        while not subscription.overflowed:
+        while not subscription.ended:
             remaining = ends_at - time.monotonic()
             if remaining <= 0:
                 break
@@ -187,10 +187,15 @@ async def _events(feed: FeedHub, audience: str, after_seq: int, stream_id: uuid.
                 if ends_at - time.monotonic() > 0:
                     yield ": keep-alive\n\n"
                 continue
+            if notification is None:  # revoked (Subscription.revoke)
+                break
             if notification.feed_seq > after_seq:  # the catch-up may have sent it already
                 yield _frame(notification)
                 after_seq = notification.feed_seq
-        yield ": stream ends here; reconnect with Last-Event-ID\n\n"
+        if subscription.revoked:
+            yield ": stream ends here; the credentials it was opened with were revoked\n\n"
+        else:
+            yield ": stream ends here; reconnect with Last-Event-ID\n\n"
     finally:
         feed.unsubscribe(subscription)
         feed.submit(stream_access.close_stream, stream_id=stream_id)  # not awaited: the client may be gone

@@ -180,3 +180,12 @@ def test_free_text_an_older_producer_still_sends_never_reaches_a_notification():
     assert [p for p in plans if "Smith" in p.title + p.body or "1970-01-01" in p.title + p.body] == []
     bank = next(p for p in plans if p.audience == BANK and p.kind == "REQUEST_CREATED")
     assert "Indication: obstetric haemorrhage." in bank.body
+
+
+def test_the_authorising_clinician_a_hospital_wrote_never_reaches_a_notification():
+    """authorised_by is the one text field of a request that travels (to the bank); notifications never show it."""
+    written = "Patient John Smith DOB 1970-01-01"
+    plans = _plan(factories.requested(blood_group="UNKNOWN", authorised_by=written, group_confirmed=False))
+    assert len(plans) == 2
+    assert [p for p in plans if "Smith" in p.title + p.body or "1970" in p.title + p.body] == []
+    assert all("Authorised by a clinician." in p.body for p in plans if p.audience == BANK)

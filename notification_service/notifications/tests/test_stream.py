@@ -34,6 +34,7 @@ SERVICE_DIR = Path(__file__).resolve().parents[2]
 STREAM = "/api/v1/notifications/stream/"
 LIFETIME = 8.0
 STREAMS_PER_USER = 6
+REVOKE_CHECK = 0.5
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,7 @@ def server(django_db_setup, django_db_blocker) -> Iterator[tuple[str, int]]:
         "NOTIFICATION_STREAM_MAX_SECONDS": str(LIFETIME),
         "NOTIFICATION_STREAM_RETRY_MS": "1500",
         "NOTIFICATION_STREAMS_PER_USER": str(STREAMS_PER_USER),
+        "NOTIFICATION_STREAM_REVOKE_CHECK_SECONDS": str(REVOKE_CHECK),
     }
     process = subprocess.Popen(
         [
@@ -258,6 +260,51 @@ def test_the_stream_takes_a_single_use_ticket_in_the_query_never_a_token_and_ref
         assert client.status == 200
         client.wait_until_streaming()
         assert SseClient.connect(server, f"{STREAM}?ticket={ticket}").status == 401  # used once already
+    finally:
+        client.close()
+
+
+def _as(token: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client
+
+
+def test_logging_out_everywhere_ends_the_users_open_streams_and_unused_tickets_and_only_theirs(server):
+    user = factories.hospital_user(ST_MARY)
+    stolen, own = token_for(user), token_for(user)
+    by_token = SseClient.connect(server, headers={"Authorization": f"Token {stolen}"})
+    by_ticket = SseClient.connect(server, f"{STREAM}?ticket={_ticket(stolen)}")
+    unused_ticket = _ticket(stolen)
+    colleague = SseClient.connect(server, headers={"Authorization": f"Token {_token_for(CITY_GENERAL)}"})
+    try:
+        for client in (by_token, by_ticket, colleague):
+            assert client.status == 200
+            client.wait_until_streaming()
+        assert _as(own).post("/api/v1/auth/logout-all/").status_code == 204
+        for client in (by_token, by_ticket):  # well before the stream's lifetime (LIFETIME) ends it
+            wait_for(client.ended.is_set, timeout=REVOKE_CHECK + 3, message="a revoked stream to end")
+            assert any("were revoked" in c for c in client.comments)
+        assert SseClient.connect(server, f"{STREAM}?ticket={unused_ticket}").status == 401
+        assert SseClient.connect(server, headers={"Authorization": f"Token {stolen}"}).status == 401
+        assert not colleague.ended.is_set()
+        _notify(event := factories.requested(hospital=CITY_GENERAL))
+        assert colleague.next_event()["notification"]["source_event_id"] == str(event.id)
+    finally:
+        for client in (by_token, by_ticket, colleague):
+            client.close()
+
+
+def test_a_new_password_ends_the_users_open_streams(server):
+    user = factories.hospital_user(ST_MARY)
+    client = SseClient.connect(server, f"{STREAM}?ticket={_ticket(token_for(user))}")
+    try:
+        assert client.status == 200
+        client.wait_until_streaming()
+        user.set_password("a-new-password-for-tests")
+        user.save()
+        wait_for(client.ended.is_set, timeout=REVOKE_CHECK + 3, message="the stream to end after a new password")
+        assert any("were revoked" in c for c in client.comments)
     finally:
         client.close()
 

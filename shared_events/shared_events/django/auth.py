@@ -3,8 +3,10 @@
 * ``POST /api/v1/auth/token/``: username and password for an expiring API token
   (django-rest-knox: only a SHA-512 digest of the token is stored, and it expires
   after ``TOKEN_TTL_HOURS``). ``POST /api/v1/auth/logout/`` revokes the token the
-  call carries, ``POST /api/v1/auth/logout-all/`` every token of its user; a
-  password change revokes them all too (``revoke_tokens_on_password_change``).
+  call carries, ``POST /api/v1/auth/logout-all/`` every credential of its user
+  (tokens, browser sessions, and what a service hangs on them: ``credentials_revoked``);
+  a password change revokes the tokens too (``revoke_tokens_on_password_change``;
+  Django itself ends the sessions then).
 * Every login (this one, ``/admin/login/``, ``/accounts/login/``) goes through
   ``django.contrib.auth.authenticate``, where django-axes counts failures per
   account and per client address in the database (so every worker of every
@@ -19,12 +21,16 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
-from django.contrib.auth import authenticate
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY, authenticate
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import caches
+from django.dispatch import Signal
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from knox.models import AuthToken
 from knox.views import LoginView as KnoxLoginView
@@ -40,6 +46,10 @@ from rest_framework.throttling import AnonRateThrottle, BaseThrottle
 
 from shared_events.demo import DEVELOPMENT_PASSWORD
 from shared_events.django.body_limits import BoundedJSONParser
+
+credentials_revoked = Signal()
+"""Sent with ``user`` when every credential of that user ended (logout everywhere, a new password): a
+service ends what it issued on top of them (the notification service: live-feed tickets)."""
 
 LOCKED_OUT = "Too many failed logins for this account or from this address; try again later."
 
@@ -153,19 +163,48 @@ class LogoutView(KnoxLogoutView):
 
 class LogoutAllView(KnoxLogoutAllView):
     @extend_schema(
-        summary="Log out everywhere: revoke every token of this user",
+        summary="Log out everywhere: revoke every token and end every browser session of this user",
+        description="Every API token of the caller stops working, every browser session of theirs at this "
+        "service (dashboard, admin) is ended, and so is anything issued on top of them (live-feed tickets).",
         tags=["auth"],
         request=None,
-        responses={204: OpenApiResponse(description="No token of this user works any more.")},
+        responses={204: OpenApiResponse(description="No token or session of this user works any more.")},
     )
     def post(self, request: Request, format: str | None = None) -> Response:
-        return super().post(request, format)
+        response = super().post(request, format)  # knox: the tokens, and Django's user_logged_out signal
+        log_out_everywhere(request.user)
+        return response
 
 
 def revoke_tokens(user: AbstractBaseUser) -> int:
     """Delete every API token of ``user``; how many there were."""
     deleted, _ = AuthToken.objects.filter(user=user).delete()
     return deleted
+
+
+def end_sessions(user: AbstractBaseUser) -> int:
+    """End every stored browser session of ``user`` (database sessions); how many there were.
+
+    Sessions are not indexed by user, so each live one is decoded: a rare operation (logout
+    everywhere) over as many sessions as there are logged-in browsers."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    model = store.get_model_class()  # the database engines (db, cached_db) have one
+    theirs = [
+        session.session_key
+        for session in model.objects.filter(expire_date__gt=timezone.now()).iterator()
+        if str(session.get_decoded().get(SESSION_KEY)) == str(user.pk)
+    ]
+    for key in theirs:
+        store(session_key=key).delete()  # through the store: a cached_db cache forgets it too
+    return len(theirs)
+
+
+def log_out_everywhere(user: AbstractBaseUser) -> None:
+    """End every credential of ``user`` at this service: tokens, browser sessions, and (through
+    ``credentials_revoked``) what the service issued on top of them."""
+    revoke_tokens(user)
+    end_sessions(user)
+    credentials_revoked.send(sender=type(user), user=user)
 
 
 def revoke_tokens_on_password_change(
@@ -179,6 +218,7 @@ def revoke_tokens_on_password_change(
     (the session hash is derived from the password hash)."""
     if not created and getattr(instance, "_password", None) is not None:
         revoke_tokens(instance)
+        credentials_revoked.send(sender=sender, user=instance)
 
 
 obtain_auth_token = TokenLoginView.as_view()

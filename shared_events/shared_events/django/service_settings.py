@@ -229,6 +229,8 @@ def service_settings(
         # believed only from a trusted proxy (NUM_PROXIES), which sets it itself.
         "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https") if num_proxies else None,
         "SECURE_SSL_REDIRECT": behind_tls,
+        # Probes on the private network (Prometheus, health checks) ask over plain HTTP: no redirect for them.
+        "SECURE_REDIRECT_EXEMPT": [r"^(healthz|readyz|metrics)$"],
         "SESSION_COOKIE_SECURE": behind_tls,
         "CSRF_COOKIE_SECURE": behind_tls,
         "SECURE_HSTS_SECONDS": 31536000 if behind_tls else 0,
