@@ -249,6 +249,12 @@ def _broker_pids(stack: Stack) -> list[int]:
 
 
 PROJECT_CODE = ("allocation/", "inventory/", "traceability/", "shared_events/", "config/")
+WAITS = {  # innermost frames that wait (for PostgreSQL, for the broker, for work) rather than compute
+    "CursorWrapper._execute (django/db/backends/utils.py)": "PostgreSQL statements",
+    "BaseDatabaseWrapper._commit (django/db/backends/base/base.py)": "PostgreSQL commits",
+    "OutboxRelay._wait_for_work (shared_events/django/relay.py)": "waiting for work (LISTEN)",
+    "EventConsumer._poll_batch (shared_events/django/consumer.py)": "polling the broker",
+}
 
 
 def top_costs(raw: Path, count: int = 12) -> dict:
@@ -256,11 +262,13 @@ def top_costs(raw: Path, count: int = 12) -> dict:
 
     A sample belongs to the relay thread when ``OutboxRelay`` is on its stack, to the
     consumer loop when ``EventConsumer`` is, else to ``other`` (the heartbeat, librdkafka's
-    callbacks). Per thread: where the time is spent (the innermost frame, e.g. waiting
-    for PostgreSQL in ``CursorWrapper._execute``); the innermost function of the project's
-    own code on the stack (so a statement's wait counts for the function that issued it);
-    and each project function with its callees (those on nearly every sample left out).
-    Line numbers are dropped.
+    callbacks). Per thread: the share of its time spent waiting (``WAITS``: the innermost
+    frame is a PostgreSQL statement or commit, the broker's poll, the relay's LISTEN) and
+    the rest, Python on the CPU; where the time is spent (the innermost frame); the
+    innermost function of the project's own code on the stack (so a statement's wait counts
+    for the function that issued it), over all the samples and over the Python ones
+    only; each project function with its callees (those on nearly every sample left
+    out). Line numbers are dropped.
     """
     roles: dict[str, dict[str, Counter[str]]] = {}
     samples: Counter[str] = Counter()
@@ -277,22 +285,34 @@ def top_costs(raw: Path, count: int = 12) -> dict:
             if any("EventConsumer" in frame for frame in frames)
             else "other"
         )
-        counters = roles.setdefault(role, {"self": Counter(), "project": Counter(), "inclusive": Counter()})
+        counters = roles.setdefault(
+            role,
+            {"time": Counter(), "self": Counter(), "project": Counter(), "python": Counter(), "inclusive": Counter()},
+        )
         samples[role] += n
+        wait = WAITS.get(frames[-1])
+        counters["time"][wait or "Python (on the CPU)"] += n
         counters["self"][frames[-1]] += n
         ours = [frame for frame in frames if any(f"({prefix}" in frame for prefix in PROJECT_CODE)]
         if ours:
             counters["project"][ours[-1]] += n
+            if wait is None:
+                counters["python"][ours[-1]] += n
         for frame in set(ours):
             counters["inclusive"][frame] += n
     out = {}
     for role, n in samples.most_common():
-        share = lambda k, n=n: round(100 * k / n, 1)  # noqa: E731
+        share = lambda k, total=n: round(100 * k / max(total, 1), 1)  # noqa: E731
+        python = roles[role]["time"]["Python (on the CPU)"]
         out[role] = {
             "samples": n,
+            "time_pct": {what: share(k) for what, k in roles[role]["time"].most_common()},
             "innermost_pct": [(frame, share(k)) for frame, k in roles[role]["self"].most_common(count)],
             "innermost_project_function_pct": [
                 (frame, share(k)) for frame, k in roles[role]["project"].most_common(count)
+            ],
+            "python_by_project_function_pct_of_python": [
+                (frame, share(k, python)) for frame, k in roles[role]["python"].most_common(count)
             ],
             "project_function_with_callees_pct": [
                 (frame, share(k)) for frame, k in roles[role]["inclusive"].most_common() if k < 0.98 * n
@@ -404,16 +424,24 @@ def _print_pass(result: dict) -> None:
 
 def _print_profile(costs: dict) -> None:
     for role, figures in costs.items():
-        print(f"  {role} thread: {figures['samples']} samples (100/s, waiting included)")
-        print("    where the time is (innermost frame):")
-        for frame, pct in figures["innermost_pct"]:
-            print(f"      {pct:5.1f} %  {frame}")
-        print("    the innermost function of the project's code:")
-        for frame, pct in figures["innermost_project_function_pct"]:
-            print(f"      {pct:5.1f} %  {frame}")
-        print("    the project's functions, callees included:")
-        for frame, pct in figures["project_function_with_callees_pct"]:
-            print(f"      {pct:5.1f} %  {frame}")
+        split = ", ".join(f"{what} {pct} %" for what, pct in figures["time_pct"].items())
+        print(f"  {role} thread: {figures['samples']} samples (100/s, waiting included): {split}")
+        tables = (
+            ("where the time is (innermost frame)", "innermost_pct"),
+            (
+                "the innermost function of the project's code (statements' waits included)",
+                "innermost_project_function_pct",
+            ),
+            (
+                "the same, Python on the CPU only (% of the thread's Python samples)",
+                "python_by_project_function_pct_of_python",
+            ),
+            ("the project's functions, callees included", "project_function_with_callees_pct"),
+        )
+        for title, key in tables:
+            print(f"    {title}:")
+            for frame, pct in figures[key][:8]:
+                print(f"      {pct:5.1f} %  {frame}")
 
 
 if __name__ == "__main__":
