@@ -254,7 +254,22 @@ WAITS = {  # innermost frames that wait (for PostgreSQL, for the broker, for wor
     "BaseDatabaseWrapper._commit (django/db/backends/base/base.py)": "PostgreSQL commits",
     "OutboxRelay._wait_for_work (shared_events/django/relay.py)": "waiting for work (LISTEN)",
     "EventConsumer._poll_batch (shared_events/django/consumer.py)": "polling the broker",
+    "producer.flush: waiting for the broker's acks (shared_events/django/relay.py)": "the broker's acks",
 }
+
+
+def _flush_frames() -> set[str]:
+    """The relay's lines that wait for the broker's acknowledgements (``producer.flush``), as py-spy names them."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("shared_events")
+    relay = Path(next(iter(spec.submodule_search_locations))) / "django" / "relay.py"
+    lines = relay.read_text().splitlines()
+    return {
+        f"OutboxRelay.publish_batch (shared_events/django/relay.py:{number})"
+        for number, text in enumerate(lines, start=1)
+        if "producer.flush(" in text
+    }
 
 
 def top_costs(raw: Path, count: int = 12) -> dict:
@@ -272,12 +287,16 @@ def top_costs(raw: Path, count: int = 12) -> dict:
     """
     roles: dict[str, dict[str, Counter[str]]] = {}
     samples: Counter[str] = Counter()
+    flush = _flush_frames()
     for line in raw.read_text().splitlines():
         stack, _, number = line.rpartition(" ")
         if not stack or not number.isdigit():
             continue
         n = int(number)
+        innermost = stack.rsplit(";", 1)[-1]
         frames = [_no_line(frame) for frame in stack.split(";")]
+        if innermost in flush:
+            frames[-1] = "producer.flush: waiting for the broker's acks (shared_events/django/relay.py)"
         role = (
             "relay"
             if any("OutboxRelay" in frame for frame in frames)
