@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 REQS   := requirements-dev.txt shared_events/pyproject.toml $(wildcard */requirements.txt)
 
 
-.PHONY: kafka run test test-faults bench bench-quick bench-micro lint format venv node_modules up down asyncapi docs clean
+.PHONY: kafka run test test-faults bench bench-quick bench-growth bench-micro lint format venv node_modules up down asyncapi docs clean
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,9 +49,15 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(PY) bench/system_bench.py --quick $(ARGS)
 
-## make bench-micro: allocation (decisions/second) and notification micro-benchmarks, on PostgreSQL
+## make bench-growth: the same ramp, shorter, for 10, 100 and 1,000 hospitals and 5,000 and 100,000 units (~15 min)
+bench-growth: $(STAMP)
+	$(PY) bench/growth.py $(ARGS)
+
+## make bench-micro: allocation (decisions/second; one bank worker through Apache Kafka, goal >= 400/s)
+## and notification micro-benchmarks, on PostgreSQL
 bench-micro: $(STAMP)
 	cd bloodbank_service && ../$(PY) bench/allocation_bench.py
+	cd bloodbank_service && ../$(PY) bench/worker_bench.py $(ARGS)
 	cd notification_service && ../$(PY) bench/notify_bench.py
 
 lint: $(STAMP)

@@ -27,7 +27,8 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -217,16 +218,42 @@ def timeline(all_records: list[Sent], all_rows: dict[str, dict], sampler: Sample
     }
 
 
-def ramp(target: Target, sampler: Sampler, rates: list[float], seconds: float, keep_going: bool) -> dict:
-    """A warm-up step, then ``rates`` until the first step not sustained: the steps and their timeline."""
+def ramp(
+    target: Target,
+    sampler: Sampler,
+    rates: list[float],
+    seconds: float,
+    keep_going: bool,
+    *,
+    run_through: float = 0.0,
+    before_step: Callable[[float], None] | None = None,
+) -> dict:
+    """A warm-up step, then ``rates`` until the first step not sustained: the steps and their timeline.
+
+    Steps up to ``run_through`` requests/s run even after one was not sustained (so that
+    a figure at a common rate is always there, marked not sustained). ``before_step(rate)``
+    runs before each step, outside its measured window. Each step goes on with the
+    hospital after the last one the previous step used, so that every hospital sends
+    requests however many there are.
+    """
+    sent = 0
+
+    def next_target(requests: int) -> Target:
+        nonlocal sent
+        first, sent = sent % len(target.tokens), sent + requests
+        return replace(target, tokens=target.tokens[first:] + target.tokens[:first])
+
     sampler.start()
     try:
         print("warming up (consumers join their groups, connections open)...")
-        step(target, 20, 5, sampler)
+        step(next_target(20 * 5), 20, 5, sampler)
         wall0, mono0 = time.time(), time.monotonic()
         steps, all_records, all_rows = [], [], {}
+        failed = False
         for rate in rates:
-            result, records, rows = step(target, rate, seconds, sampler)
+            if before_step is not None:
+                before_step(rate)
+            result, records, rows = step(next_target(int(rate * seconds)), rate, seconds, sampler)
             steps.append(result)
             all_records += records
             all_rows |= rows
@@ -236,7 +263,8 @@ def ramp(target: Target, sampler: Sampler, rates: list[float], seconds: float, k
                 f"{result['post_latency_ms']['p50']} ms, {result['decided']}/{result['requests']} decided, "
                 f"{'sustained' if result['sustained'] else 'NOT sustained'}"
             )
-            if not result["sustained"] and not keep_going:
+            failed = failed or not result["sustained"]
+            if failed and not keep_going and rate >= run_through:
                 break
     finally:
         sampler.stop()
@@ -252,12 +280,26 @@ def broker_pids(broker: KafkaCluster | None) -> list[int]:
     return [node.process.pid for node in (broker.nodes.values() if broker else []) if node.process]
 
 
-def bench_system(stack: Stack, args: argparse.Namespace, rates: list[float], units: int, names: dict) -> dict:
-    """The whole system through the ramp; its processes are stopped after it, its broker is left running."""
+def bench_system(
+    stack: Stack,
+    args: argparse.Namespace,
+    rates: list[float],
+    units: int,
+    names: dict,
+    *,
+    run_through: float = 0.0,
+    before_step: Callable[[float], None] | None = None,
+) -> dict:
+    """The whole system through the ramp; its processes are stopped after it, its broker is left running.
+
+    ``run_through`` and ``before_step``: as ``ramp``'s (``bench/growth.py`` uses them).
+    """
     dsns = {service: dsn(name) for service, name in names.items()}
     stack.prepare()
+    seeding = time.monotonic()
     seeded = run_in_service(stack, "bloodbank", "seed_bank.py", str(units))
     hospitals = json.loads(run_in_service(stack, "hospital", "seed_hospitals.py", str(args.hospitals)))
+    seconds_to_seed = round(time.monotonic() - seeding, 1)
     print(f"stocked {seeded} units; {len(hospitals)} hospitals with a staff token each")
     stack.start()
     try:
@@ -275,7 +317,9 @@ def bench_system(stack: Stack, args: argparse.Namespace, rates: list[float], uni
             hospital_dsn=dsns["hospital"],
             bank_dsn=dsns["bloodbank"],
         )
-        result = ramp(target, sampler, rates, args.step_seconds, args.keep_going)
+        result = ramp(
+            target, sampler, rates, args.step_seconds, args.keep_going, run_through=run_through, before_step=before_step
+        )
     finally:
         for name in stack.processes:  # the broker stays up for the bare pipeline
             stack.stop_process(name)
@@ -284,6 +328,7 @@ def bench_system(stack: Stack, args: argparse.Namespace, rates: list[float], uni
         None if at_100 is None else {"e2e_ms": at_100["e2e_latency_ms"]["ALL"], "post_ms": at_100["post_latency_ms"]}
     )
     result["units_stocked"] = int(seeded)
+    result["seconds_to_seed"] = seconds_to_seed  # the bank's stock, the hospitals, their users and tokens
     return result
 
 
@@ -425,6 +470,7 @@ def main() -> int:
             "hospitals": args.hospitals,
             "env": args.env,
             "units_stocked": system.pop("units_stocked", None),
+            "seconds_to_seed": system.pop("seconds_to_seed", None),
             "open_loop": "request i of a step is due at start + i/rate, sent then whatever the latency",
             "system": not args.baseline_only,
             "baseline": not args.no_baseline,
