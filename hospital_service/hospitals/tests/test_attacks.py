@@ -11,8 +11,11 @@ from datetime import timedelta
 
 import pytest
 from axes.models import AccessAttempt
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from knox.crypto import hash_token
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 from testing_support.factories import UserFactory
@@ -127,6 +130,22 @@ def test_tokens_are_new_at_each_login_expire_and_are_stored_only_as_digests(staf
         assert len(digest) == 128  # SHA-512
     AuthToken.objects.update(expiry=timezone.now() - timedelta(seconds=1))
     assert not _works(first["token"]) and not _works(second["token"])
+
+
+def test_an_expired_token_is_refused_and_deleted_and_the_next_login_sweeps_the_users_other_expired_ones(staff):
+    first, second, third = (_login(staff)["token"] for _ in range(3))
+    AuthToken.objects.filter(digest__in=[hash_token(first), hash_token(second)]).update(
+        expiry=timezone.now() - timedelta(seconds=1)
+    )
+    with CaptureQueriesContext(connection) as queries:
+        assert _works(third)  # a valid token's call does not read the user's other tokens
+    assert sum("knox_authtoken" in q["sql"] for q in queries.captured_queries) == 1
+    assert not _works(first)
+    assert not AuthToken.objects.filter(digest=hash_token(first)).exists()  # refused and deleted
+    assert AuthToken.objects.filter(digest=hash_token(second)).exists()  # not used since: still there
+    _login(staff)
+    assert not AuthToken.objects.filter(digest=hash_token(second)).exists()  # swept at the next login
+    assert _works(third)
 
 
 def test_logout_revokes_the_token_and_logout_all_every_token_of_the_user(staff):

@@ -147,6 +147,7 @@ class TokenLoginView(KnoxLoginView):
                 {"non_field_errors": ["Unable to log in with provided credentials."]}, code="authorization"
             )
         request.user = user
+        AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()  # see shared_events.django.token_auth
         return super().post(request, format)
 
 

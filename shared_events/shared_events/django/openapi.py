@@ -38,6 +38,7 @@ class TokenAuthScheme(KnoxTokenScheme):
 
     name = "tokenAuth"
     priority = 1
+    match_subclasses = True  # shared_events.django.token_auth.ExpiringTokenAuthentication
 
 
 ERROR_DETAIL = {

@@ -177,7 +177,7 @@ def service_settings(
         "DATA_UPLOAD_MAX_MEMORY_SIZE": 64 * 1024,
         "REST_FRAMEWORK": {
             "DEFAULT_AUTHENTICATION_CLASSES": [
-                "knox.auth.TokenAuthentication",
+                "shared_events.django.token_auth.ExpiringTokenAuthentication",  # knox, one query less per call
                 "rest_framework.authentication.SessionAuthentication",
             ],
             "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
