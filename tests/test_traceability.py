@@ -7,72 +7,19 @@ exactly the one fate the hospital recorded; no unit a hospital holds is AVAILABL
 from __future__ import annotations
 
 import itertools
-import time
-from contextlib import closing
 from datetime import UTC, datetime, timedelta
 
-import psycopg2
 from api_client import ApiClient
+from traceability_invariants import assert_within, invariant_problems
 
 from shared_events.testing import wait_for
 
 DEADLINE = 60
-HELD = ("AVAILABLE", "QUARANTINED")  # a hospital's local statuses of a unit it still holds
 _SEQUENCE = itertools.count(1)
 
 
-def _query(stack, service: str, sql: str) -> list[tuple]:
-    with closing(psycopg2.connect(stack.database_urls[service])) as conn, conn.cursor() as cursor:
-        cursor.execute(sql)
-        return cursor.fetchall()
-
-
-def _invariant_problems(stack) -> list[str]:
-    """What breaks the traceability invariants now (empty: they hold), over every request of the system."""
-    dispatched = _query(
-        stack,
-        "bloodbank",
-        "SELECT du.unit_id::text, d.request_id::text, u.din, u.status FROM traceability_dispatch_units du "
-        "JOIN traceability_dispatch d ON d.id = du.dispatch_id JOIN inventory_unit u ON u.id = du.unit_id",
-    )
-    fates: dict[tuple[str, str], list[str]] = {}
-    for unit_id, request_id, fate in _query(
-        stack, "bloodbank", "SELECT unit_id::text, request_id::text, fate FROM traceability_unitfate"
-    ):
-        fates.setdefault((unit_id, request_id), []).append(fate)
-    local = {
-        (unit_id, request_id): status
-        for unit_id, request_id, status in _query(
-            stack,
-            "hospital",
-            "SELECT bank_unit_id::text, source_request_id::text, status FROM local_inventory_localunit",
-        )
-    }
-    problems = []
-    for unit_id, request_id, din, bank_status in dispatched:
-        here, there = local.get((unit_id, request_id)), fates.get((unit_id, request_id), [])
-        if here is None or here in HELD:  # on its way, or held by the hospital
-            if there or bank_status != "ISSUED":
-                problems.append(
-                    f"{din}: held by its hospital ({here or 'in transit'}) but {bank_status}, fates {there}"
-                )
-        elif there != [here]:
-            problems.append(f"{din}: {here} at the hospital, fates at the bank {there}")
-    sent = {(unit_id, request_id) for unit_id, request_id, _, _ in dispatched}
-    problems += [
-        f"unit {unit} of request {request} held but never dispatched"
-        for unit, request in local
-        if (unit, request) not in sent
-    ]
-    return problems
-
-
 def _assert_invariants(stack) -> None:
-    """Wait (events are asynchronous) until the invariants hold; fail with what still breaks them."""
-    deadline = time.monotonic() + DEADLINE
-    while (problems := _invariant_problems(stack)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not problems, problems
+    assert_within(lambda: invariant_problems(stack), timeout=DEADLINE)
 
 
 def _receive_units(bank: ApiClient, count: int, blood_group: str = "AB+") -> None:

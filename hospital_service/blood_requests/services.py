@@ -403,7 +403,9 @@ def _request_for_event(request_id: UUID, hospital_id: UUID, event_type: str) -> 
 def record_approval(*, data: BloodApprovedV1, event_id: UUID | None = None) -> BloodRequest | None:
     """Apply ``bloodbank.blood.approved``: PENDING → APPROVED / PARTIALLY_APPROVED (an MTP pack: see below).
 
-    A decision for a request that is no longer PENDING (cancelled first, or a repeat) changes nothing.
+    A decision for a request that is no longer PENDING (cancelled first, or a repeat) changes nothing, except
+    when the bank's dispatch overtook it (another topic): the approval is then kept without a status change,
+    whatever the request became since (DISPATCHED, FULFILLED, or CANCELLED after the dispatch).
     ``uncrossmatched`` (emergency release) and each unit's product code, division and attributes are kept.
     """
     with transaction.atomic(savepoint=False):  # joins the consumer's transaction; a failure undoes it all
@@ -414,8 +416,10 @@ def record_approval(*, data: BloodApprovedV1, event_id: UUID | None = None) -> B
             _record_pack_decision(blood_request, data.pack, approval=data, event_id=event_id)
             return blood_request
         target = RequestStatus.PARTIALLY_APPROVED if data.partial else RequestStatus.APPROVED
-        if blood_request.status == RequestStatus.DISPATCHED and blood_request.decided_at is None:
-            _fill_approval(blood_request, data)  # the dispatch came first: keep the decision, no status change
+        if blood_request.dispatched_at is not None and blood_request.decided_at is None:
+            # The dispatch came first (and the units may be received, or the request cancelled, since): keep the
+            # decision (its units, uncrossmatched), no status change.
+            _fill_approval(blood_request, data)
             blood_request.save(update_fields=[*_APPROVAL_FIELDS, "updated_at"])
             return blood_request
         if blood_request.status != RequestStatus.PENDING:
@@ -579,7 +583,8 @@ def _record_pack_decision(
     if pack is None:
         log.warning("decision on unknown pack %s of MTP request %s ignored", number, blood_request.id)
         return
-    overtaken = pack.status == PackStatus.DISPATCHED and pack.decided_at is None
+    # The dispatch came first (another topic), and the pack may be received since: keep the decision.
+    overtaken = pack.dispatched_at is not None and pack.decided_at is None
     if pack.status not in UNDECIDED_PACK_STATUSES and not overtaken:
         log.info("decision on pack %s of %s ignored: pack is %s", pack.number, blood_request.id, pack.status)
         return

@@ -65,7 +65,11 @@ class Figures:
 
 
 def _decisions(stack: Stack, ids: list[str]) -> tuple[Counter[str], list[tuple[str, datetime, datetime]]]:
-    """(decisions per request at the hospital, [(request, created, decision applied)] for each decision)."""
+    """(decisions per request at the hospital, [(request, created, decision applied)] for each decision).
+
+    A decision is a status change at the hospital, or an approval kept without one because the bank's dispatch
+    overtook it (another topic); either is applied when the hospital's inbox row for its event was written.
+    """
     rows = query(
         stack,
         "hospital",
@@ -75,7 +79,37 @@ def _decisions(stack: Stack, ids: list[str]) -> tuple[Counter[str], list[tuple[s
         "WHERE r.id::text = ANY(%s)",
         [list(DECIDED), ids],
     )
-    return Counter(rid for rid, _, _ in rows), [(rid, created, applied) for rid, created, applied in rows if applied]
+    decided = Counter(rid for rid, _, _ in rows)
+    applied = [(rid, created, at) for rid, created, at in rows if at]
+    overtaken = dict(
+        query(
+            stack,
+            "hospital",
+            "SELECT r.id::text, r.created_at FROM blood_requests_bloodrequest r WHERE r.id::text = ANY(%s) "
+            "AND r.decided_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM blood_requests_statuschange s "
+            "WHERE s.request_id = r.id AND s.status = ANY(%s))",
+            [ids, list(DECIDED)],
+        )
+    )
+    if overtaken:
+        events = dict(
+            query(
+                stack,
+                "bloodbank",
+                "SELECT decision_event_id::text, request_id::text FROM allocation_bankrequest "
+                "WHERE request_id::text = ANY(%s) AND decision_event_id IS NOT NULL",
+                [list(overtaken)],
+            )
+        )
+        for event_id, at in query(
+            stack,
+            "hospital",
+            "SELECT event_id::text, processed_at FROM shared_events_inboxevent WHERE event_id::text = ANY(%s)",
+            [list(events)],
+        ):
+            decided[events[event_id]] += 1
+            applied.append((events[event_id], overtaken[events[event_id]], at))
+    return decided, applied
 
 
 def _notified_decision(stack: Stack, ids: list[str]) -> Counter[str]:

@@ -4,7 +4,9 @@ One stack for the module (real processes, PostgreSQL, a three-broker KRaft clust
 replication factor 3, ``min.insync.replicas=2``). Each scenario runs the steady
 load (two hospitals, 10 requests/s, EMERGENCY and SCHEDULED mixed), injects its
 fault while requests keep coming, and then checks, for every request made so far
-in the module, that nothing was lost or doubled (``invariants.settle``). Each
+in the module, that nothing was lost or doubled (``invariants.settle``). The
+traceability scenario also dispatches, receives and records each unit's fate
+(``trace_load.py``) and checks ``traceability_invariants.py`` at the end. Each
 scenario's figures (sent, decided, lost, doubled, longest wait and gap) are
 printed at the end of the run and kept in ``var/test-results/faults-report.json``
 (``report.py``).
@@ -27,10 +29,12 @@ from kafka_state import members, replication, under_replicated
 from report import reported
 from stack import Stack
 from steady_load import SteadyLoad, seed_units
+from trace_load import TraceLoad
+from traceability_invariants import assert_within, exactly_once_problems, invariant_problems
 
 from shared_events.kafka_server import KafkaCluster
 from shared_events.testing import wait_for
-from shared_events.topics import REQUESTED, all_topics, topic_name
+from shared_events.topics import REQUESTED, UNIT_FATE, all_topics, topic_name
 
 SESSION_TIMEOUT_SECONDS = 20
 STACK_ENV = {
@@ -361,3 +365,82 @@ def test_bank_workers_scaled_to_three_and_back_to_one(stack: Stack, load: Steady
             notes["scale-down: partitions back on one worker (s)"] = round(time.monotonic() - stopped_at, 1)
             load.wait_for_more(20, message="requests with one bank worker again")
         _assert_all_approved(settle(stack, load.created, timeout=SETTLE_SECONDS))
+
+
+# -- traceability ---------------------------------------------------------------------------------
+
+FATES_WHILE_DEAD = 5  # fates the hospitals record while a worker is dead, at least
+
+
+def _fates_stored_at_the_bank(stack: Stack, dins: list[str]) -> int:
+    return query(
+        stack,
+        "bloodbank",
+        "SELECT count(*) FROM traceability_unitfate f JOIN inventory_unit u ON u.id = f.unit_id WHERE u.din = ANY(%s)",
+        [dins],
+    )[0][0]
+
+
+def _fates_unsent(stack: Stack, dins: list[str]) -> int:
+    return query(
+        stack,
+        "hospital",
+        "SELECT count(*) FROM shared_events_outboxevent WHERE sent_at IS NULL AND topic = %s AND key = ANY(%s)",
+        [topic_name(UNIT_FATE), dins],
+    )[0][0]
+
+
+def _kill_while_units_are_held(
+    stack: Stack, load: SteadyLoad, trace: TraceLoad, worker: str
+) -> tuple[float, list[str]]:
+    """kill -9 ``worker`` while the hospitals hold units of the scenario; once 20 more requests came in and
+    ``FATES_WHILE_DEAD`` units got their fate, return when it was killed and those units' DINs (still dead)."""
+    wait_for(
+        lambda: trace.holding() >= FATES_WHILE_DEAD,
+        timeout=RECOVERY_SECONDS,
+        interval=0.1,
+        message=f"units held at the hospitals before the kill of the {worker}",
+    )
+    _kill(stack, worker)
+    killed_at = time.monotonic()
+    load.wait_for_more(20, message=f"requests while the {worker} is dead")
+
+    def fated() -> list[str] | None:
+        dins = trace.fated_since(killed_at)
+        return dins if len(dins) >= FATES_WHILE_DEAD else None
+
+    return killed_at, wait_for(fated, timeout=RECOVERY_SECONDS, interval=0.1, message=f"fates with no {worker}")
+
+
+@pytest.mark.slow
+def test_units_traced_to_their_fates_while_the_bank_and_hospital_workers_are_killed(stack: Stack, load: SteadyLoad):
+    """The bank dispatches what it approved, the hospitals scan the bags in and record each unit's fate
+    (transfused, wasted, returned in time or too late: ``trace_load.py``) while the bank worker, then the
+    hospital worker, is killed (kill -9) with units held at the hospitals, and restarted. The fates recorded
+    while one is dead wait: in Kafka for the bank, in the outbox at the hospital. Then every request of the
+    scenario is traced to its units' fates, and nothing is lost or doubled: ``settle``'s checks, the
+    traceability invariants and each step once on both sides (``traceability_invariants.py``), and each unit's
+    status at the bank the one its fate makes."""
+    first = load.count
+    trace = TraceLoad(stack, requests=lambda: load.ids()[first:])
+    with reported("g trace: bank, hospital worker kill -9", stack, load) as notes:
+        with trace.running():
+            with load.running():
+                killed_at, fated = _kill_while_units_are_held(stack, load, trace, "bloodbank-worker")
+                assert _fates_stored_at_the_bank(stack, fated) == 0, "a fate stored with no bank worker?"
+                stack.start_process("bloodbank-worker")
+                notes["fates with no bank worker"] = len(trace.fated_between(killed_at, time.monotonic()))
+                killed_at, fated = _kill_while_units_are_held(stack, load, trace, "hospital-worker")
+                assert _fates_unsent(stack, fated) == len(fated), "with no relay running, fates wait in the outbox"
+                stack.start_process("hospital-worker")
+                notes["fates with no hospital worker"] = len(trace.fated_between(killed_at, time.monotonic()))
+                load.wait_for_more(20, message="requests after both restarts")
+            trace.wait_done(timeout=SETTLE_SECONDS)
+        _assert_all_approved(settle(stack, load.created, timeout=SETTLE_SECONDS))
+        ids = load.ids()[first:]
+        assert_within(
+            lambda: invariant_problems(stack) + exactly_once_problems(stack, ids) + trace.plan_problems(),
+            timeout=SETTLE_SECONDS,
+            what="traceability",
+        )
+        notes |= trace.figures()

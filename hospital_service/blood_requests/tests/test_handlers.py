@@ -153,6 +153,31 @@ def test_a_dispatch_that_overtakes_the_approval_is_taken_and_the_approval_kept(h
     assert _history(blood_request) == ["PENDING", "DISPATCHED"]
 
 
+@pytest.mark.parametrize("then", ["received", "cancelled"])
+def test_an_approval_overtaken_by_its_dispatch_is_kept_after_the_units_were_received_or_the_request_cancelled(
+    hospital, staff, then
+):
+    """Seen under the fault tests: the dispatch came first, the bags were scanned in (or the request cancelled)
+    before the approval arrived; the approval (its units, uncrossmatched) must still be kept."""
+    blood_request = make_request(hospital=hospital, user=staff, units=2)
+    approval = approved_event(blood_request, uncrossmatched=True)
+    units = [a.model_dump(mode="json") for a in approval.data.allocations]
+    _handle(dispatched_event(blood_request, units))
+    blood_request.refresh_from_db()
+    if then == "received":
+        receive_all(blood_request, user=staff)
+    else:
+        services.cancel_blood_request(blood_request_id=blood_request.id, hospital=hospital, user=staff)
+
+    _handle(approval)
+
+    blood_request.refresh_from_db()
+    assert blood_request.status == ("FULFILLED" if then == "received" else "CANCELLED")
+    assert blood_request.decided_at is not None and blood_request.uncrossmatched
+    assert (blood_request.units_allocated, blood_request.allocations) == (2, units)
+    assert _history(blood_request) == ["PENDING", "DISPATCHED", "FULFILLED" if then == "received" else "CANCELLED"]
+
+
 def test_a_dispatch_after_a_cancel_keeps_the_request_cancelled_but_receivable(hospital, staff):
     blood_request = make_request(hospital=hospital, user=staff, units=1)
     approval = approved_event(blood_request)

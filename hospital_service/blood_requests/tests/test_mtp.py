@@ -223,6 +223,20 @@ def test_a_dispatch_that_overtakes_the_decision_makes_the_mtp_active_and_keeps_t
     assert pack["decision"]["detail"] == "6 of 8 unit(s) allocated" and pack["units_allocated"] == 6
 
 
+def test_a_pack_decision_overtaken_by_its_dispatch_is_kept_after_the_pack_was_received(api):
+    blood_request = _mtp(api)
+    allocations = mtp_pack_allocations(pack=1, plasma=2)
+    _dispatch(blood_request, 1, allocations)
+    assert _receive(api, blood_request, allocations, pack=1).status_code == 200
+
+    _handle(approved_event(blood_request, pack=1, allocations=allocations, units_requested=8, uncrossmatched=True))
+
+    (pack,) = api.get(f"{URL}{blood_request.id}/").data["packs"]
+    assert pack["status"] == "RECEIVED"
+    assert pack["decision"]["detail"] == "6 of 8 unit(s) allocated, UNCROSSMATCHED (emergency release)"
+    assert pack["units_allocated"] == 6 and pack["uncrossmatched"] is True
+
+
 @pytest.mark.parametrize(("reason", "status"), [("INSUFFICIENT_STOCK", "MTP_ACTIVE"), ("INVALID_REQUEST", "REJECTED")])
 def test_pack_1_rejected_for_want_of_stock_keeps_the_mtp_active_but_an_invalid_request_ends_it(api, reason, status):
     blood_request = _mtp(api)
