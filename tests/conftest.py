@@ -6,24 +6,14 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg2
 import pytest
 from api_client import ApiClient
+from databases import fresh_database as _fresh_database
 from stack import SERVICES, Stack
 
 from shared_events.kafka_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _fresh_database(name: str) -> str:
-    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-    conn.autocommit = True
-    with conn.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-    return f"postgres://postgres@127.0.0.1:5432/{name}"
 
 
 def start_stack(label: str, *, env: dict[str, str] | None = None, broker_nodes: int = 1) -> Stack:

@@ -727,10 +727,10 @@ class Proxied:
 
 @pytest.fixture(scope="module")
 def proxied(services, tmp_path_factory) -> Iterator[Proxied]:
-    from conftest import _fresh_database
+    from databases import fresh_database
 
     work = tmp_path_factory.mktemp("proxy")
-    database_url = _fresh_database(f"e2e_proxy_hospital{os.environ.get('TEST_DB_SUFFIX', '')}")
+    database_url = fresh_database(f"e2e_proxy_hospital{os.environ.get('TEST_DB_SUFFIX', '')}")
     metrics = work / "metrics"
     metrics.mkdir()
     migrate = services["hospital-migrate"]["environment"] | _production_env(

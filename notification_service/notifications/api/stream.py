@@ -43,7 +43,6 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from knox.auth import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.utils.encoders import JSONEncoder
 
@@ -51,6 +50,7 @@ from notifications import selectors, stream_access
 from notifications.api.serializers import NotificationSerializer
 from notifications.live_feed import FeedHub, hub
 from notifications.models import Notification
+from shared_events.django.token_auth import ExpiringTokenAuthentication
 
 CATCH_UP_BATCH = 200
 MAX_SEQ_DIGITS = 18  # feed_seq is a bigint; longer is not a position at all
@@ -151,7 +151,7 @@ def _authenticate(request: HttpRequest) -> AbstractBaseUser | None:
 def _token_user(key: str) -> AbstractBaseUser | None:
     """The user of a live knox token (expired, revoked or unknown: None)."""
     try:
-        user, _token = TokenAuthentication().authenticate_credentials(key.encode())
+        user, _token = ExpiringTokenAuthentication().authenticate_credentials(key.encode())
     except AuthenticationFailed:
         return None
     return user

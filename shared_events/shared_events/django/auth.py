@@ -46,6 +46,7 @@ from rest_framework.throttling import AnonRateThrottle, BaseThrottle
 
 from shared_events.demo import DEVELOPMENT_PASSWORD
 from shared_events.django.body_limits import BoundedJSONParser
+from shared_events.django.token_auth import ExpiringTokenAuthentication
 
 credentials_revoked = Signal()
 """Sent with ``user`` when every credential of that user ended (logout everywhere, a new password): a
@@ -152,6 +153,8 @@ class TokenLoginView(KnoxLoginView):
 
 
 class LogoutView(KnoxLogoutView):
+    authentication_classes = (ExpiringTokenAuthentication,)  # knox's own views name knox's class
+
     @extend_schema(
         summary="Log out: revoke the token this call carries",
         tags=["auth"],
@@ -163,6 +166,8 @@ class LogoutView(KnoxLogoutView):
 
 
 class LogoutAllView(KnoxLogoutAllView):
+    authentication_classes = (ExpiringTokenAuthentication,)  # knox's own views name knox's class
+
     @extend_schema(
         summary="Log out everywhere: revoke every token and end every browser session of this user",
         description="Every API token of the caller stops working, every browser session of theirs at this "
