@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import time
@@ -42,10 +41,9 @@ sys.path.insert(0, str(BENCH))
 
 sys.path.insert(0, str(BENCH.parent / "scripts"))
 
+from measure import machine_facts  # noqa: E402
 from stack import SERVICES, Stack  # noqa: E402
-from system_bench import ROOT, bench_system, dsn, fresh_database, run_in_service  # noqa: E402
-
-from shared_events.kafka_server import free_port  # noqa: E402
+from system_bench import ROOT, add_ramp_options, bench_stack, bench_system, dsn, run_in_service  # noqa: E402
 
 DEFAULT_CONFIGS = "10x5000,100x5000,1000x5000,10x100000"  # HOSPITALSxUNITS
 OUTBOX_DRAINED_TIMEOUT = 30.0
@@ -102,14 +100,7 @@ def run_config(hospitals: int, units: int, args: argparse.Namespace, env: dict[s
     print(f"\n=== {config_name(hospitals, units)} ===")
     print(f"starting the system (logs in {log_dir.relative_to(ROOT)}/), databases {', '.join(names.values())}")
     started = time.monotonic()
-    stack = Stack(
-        ports={service: free_port() for service in SERVICES},
-        database_urls={service: fresh_database(name) for service, name in names.items()},
-        broker_port=0,  # free ports
-        kafka_data=kafka_data,
-        log_dir=log_dir,
-        env=env,
-    )
+    stack = bench_stack(names, kafka_data=kafka_data, log_dir=log_dir, env=env)
     restocked: list[dict] = []
 
     def before_step(rate: float) -> None:
@@ -196,15 +187,8 @@ def markdown(results: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", default=DEFAULT_CONFIGS, help="HOSPITALSxUNITS, comma-separated")
-    parser.add_argument("--rates", default="20,50,100,150,200", help="requests/s of each step")
-    parser.add_argument("--step-seconds", type=float, default=10.0)
+    add_ramp_options(parser, rates="20,50,100,150,200", step_seconds=10.0)
     parser.add_argument("--common-rate", type=float, default=50.0, help="the rate every configuration is compared at")
-    parser.add_argument("--keep-going", action="store_true", help="run every step even after one is not sustained")
-    parser.add_argument("--label", default="", help="name of the results (default: the date and time)")
-    parser.add_argument("--out", type=Path, default=BENCH / "results")
-    parser.add_argument(
-        "--env", action="append", default=[], metavar="NAME=VALUE", help="extra environment for every process"
-    )
     args = parser.parse_args()
     args.rates = [float(r) for r in args.rates.split(",")]
     if args.common_rate not in args.rates:
@@ -216,12 +200,7 @@ def main() -> int:
     results = {
         "label": label,
         "finished_at": datetime.now(UTC).isoformat(),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_before": [round(x, 2) for x in load_before],
-            "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": machine_facts(load_before),
         "config": {
             "rates": args.rates,
             "step_seconds": args.step_seconds,

@@ -203,3 +203,16 @@ def pending_count(hospital_dsn: str, ids: list[str]) -> int:
         (count,) = cursor.fetchone()
     conn.close()
     return count
+
+
+def machine_facts(load_before: tuple[float, float, float]) -> dict:
+    """The machine a run's figures come from: cores, Python, load average before and after the run."""
+    import os
+    import platform
+
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+    }

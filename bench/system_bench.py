@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -42,7 +41,7 @@ sys.path.insert(0, str(BENCH))
 
 from baseline import BarePipeline  # noqa: E402
 from load import Sent, run_step  # noqa: E402
-from measure import Sampler, decided_rows, pending_count, summary_ms  # noqa: E402
+from measure import Sampler, decided_rows, machine_facts, pending_count, summary_ms  # noqa: E402
 from mix import MEAN_UNITS, request_bodies, units_per_key  # noqa: E402
 from report import plot, print_table  # noqa: E402
 from stack import SERVICES, Stack  # noqa: E402
@@ -396,19 +395,36 @@ def full_vs_bare(system: dict, bare: dict) -> dict:
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rates", default="10,20,30,40,50,60,80,100,150,200,300,400", help="requests/s of each step")
-    parser.add_argument("--step-seconds", type=float, default=15.0)
-    parser.add_argument("--quick", action="store_true", help="3 steps of 8 s (20, 40, 100/s)")
-    parser.add_argument("--hospitals", type=int, default=4)
-    parser.add_argument("--units", type=int, default=0, help="units to stock (default: enough for the ramp, >= 5000)")
+def bench_stack(names: dict[str, str], *, kafka_data: Path, log_dir: Path, env: dict[str, str]) -> Stack:
+    """The whole system on free ports and fresh databases ``names`` (service -> database), not started yet."""
+    return Stack(
+        ports={service: free_port() for service in SERVICES},
+        database_urls={service: fresh_database(name) for service, name in names.items()},
+        broker_port=0,  # free ports
+        kafka_data=kafka_data,
+        log_dir=log_dir,
+        env=env,
+    )
+
+
+def add_ramp_options(parser: argparse.ArgumentParser, *, rates: str, step_seconds: float) -> None:
+    """The options of a ramp that ``make bench`` and ``make bench-growth`` share."""
+    parser.add_argument("--rates", default=rates, help="requests/s of each step")
+    parser.add_argument("--step-seconds", type=float, default=step_seconds)
     parser.add_argument("--keep-going", action="store_true", help="run every step even after one is not sustained")
     parser.add_argument("--label", default="", help="name of the results (default: the date and time)")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     parser.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE", help="extra environment for every process"
     )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_ramp_options(parser, rates="10,20,30,40,50,60,80,100,150,200,300,400", step_seconds=15.0)
+    parser.add_argument("--quick", action="store_true", help="3 steps of 8 s (20, 40, 100/s)")
+    parser.add_argument("--hospitals", type=int, default=4)
+    parser.add_argument("--units", type=int, default=0, help="units to stock (default: enough for the ramp, >= 5000)")
     only = parser.add_mutually_exclusive_group()
     only.add_argument("--no-baseline", action="store_true", help="the whole system only, no bare pipeline")
     only.add_argument("--baseline-only", action="store_true", help="the bare pipeline only, not the whole system")
@@ -434,13 +450,8 @@ def main() -> int:
     try:
         if not args.baseline_only:
             print(f"starting the system (logs in {log_dir.relative_to(ROOT)}/), databases {', '.join(names.values())}")
-            stack = Stack(
-                ports={service: free_port() for service in SERVICES},
-                database_urls={service: fresh_database(name) for service, name in names.items()},
-                broker_port=0,  # free ports
-                kafka_data=kafka_data,
-                log_dir=log_dir,
-                env=dict(item.split("=", 1) for item in args.env),
+            stack = bench_stack(
+                names, kafka_data=kafka_data, log_dir=log_dir, env=dict(e.split("=", 1) for e in args.env)
             )
             system = bench_system(stack, args, rates, units, names)
             broker = stack.broker
@@ -458,12 +469,7 @@ def main() -> int:
     results = {
         "label": label,
         "finished_at": datetime.now(UTC).isoformat(),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_before": [round(x, 2) for x in load_before],
-            "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": machine_facts(load_before),
         "config": {
             "rates": rates,
             "step_seconds": args.step_seconds,

@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 from baseline import BarePipeline
+from databases import fresh_database
 from measure import decided_rows, pending_count
 
 from shared_events.kafka_server import free_port
@@ -24,16 +25,6 @@ from shared_events.testing import wait_for
 
 SERVICES = ("hospital", "bloodbank", "notification")
 O_POS_RED_CELLS = {"priority": "EMERGENCY", "blood_group": "O+", "component": "RED_CELLS", "units": 2}
-
-
-def fresh_database(name: str) -> str:
-    conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
-    conn.autocommit = True
-    with conn.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-    return f"postgres://postgres@127.0.0.1:5432/{name}"
 
 
 @pytest.fixture

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -50,6 +49,7 @@ ROOT = SERVICE_DIR.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from measure import machine_facts  # noqa: E402
 from mix import MEAN_UNITS, request_bodies  # noqa: E402
 from stack import Stack  # noqa: E402
 from system_bench import dsn, fresh_database, run_in_service  # noqa: E402
@@ -403,12 +403,7 @@ def main() -> int:
     out = {
         "label": label,
         "finished_at": datetime.now(UTC).isoformat(),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average_before": [round(x, 2) for x in load_before],
-            "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": machine_facts(load_before),
         "measures": (
             "one bank worker process (consumer loop + outbox relay thread) draining N hospital.blood.requested "
             "events pre-loaded into Apache Kafka, on PostgreSQL; N / (first received_at to the last decision and "

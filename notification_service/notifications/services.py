@@ -182,18 +182,12 @@ def _create(plan: PlannedNotification, *, event: Event, feed: FeedCounter) -> No
     notification = Notification(
         audience=plan.audience,
         kind=plan.kind,
-        severity=plan.severity,
-        title=plan.title[:200],
-        body=plan.body,
-        source_event_id=event.id,
-        source_event_type=event.type,
-        correlation_id=event.correlation_id[:100],
         request_id=plan.request_id,
         pack=plan.pack,
         component=plan.component,
         blood_group=plan.blood_group,
-        occurred_at=plan.occurred_at,
         feed_seq=feed.peek(),
+        **_content(plan, event=event),
     )
     if connection.features.supports_nulls_distinct_unique_constraints:
         if not _insert_unless_told(notification):
@@ -203,6 +197,19 @@ def _create(plan: PlannedNotification, *, event: Event, feed: FeedCounter) -> No
     feed.next()
     _publish_delivered(notification)
     return notification
+
+
+def _content(plan: PlannedNotification, *, event: Event) -> dict[str, object]:
+    """What a notification says and which event said it: set when it is created and when a count is updated."""
+    return {
+        "severity": plan.severity,
+        "title": plan.title[:200],
+        "body": plan.body,
+        "source_event_id": event.id,
+        "source_event_type": event.type,
+        "correlation_id": event.correlation_id[:100],
+        "occurred_at": plan.occurred_at,
+    }
 
 
 def _insert_unless_told(notification: Notification) -> bool:
@@ -243,15 +250,7 @@ def _coalesce(plan: PlannedNotification, *, event: Event, feed: FeedCounter) -> 
     # told about this stock key, so no new ``notification.delivered``; the new feed_seq puts the fresh count
     # on the live feed.
     updated = same_key.filter(read_at__isnull=True).update(
-        severity=plan.severity,
-        title=plan.title[:200],
-        body=plan.body,
-        source_event_id=event.id,
-        source_event_type=event.type,
-        correlation_id=event.correlation_id[:100],
-        occurred_at=plan.occurred_at,
-        feed_seq=feed.peek(),
-        updated_at=timezone.now(),
+        feed_seq=feed.peek(), updated_at=timezone.now(), **_content(plan, event=event)
     )
     if not updated:
         return _create(plan, event=event, feed=feed)

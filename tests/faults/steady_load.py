@@ -11,9 +11,10 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from api_client import ApiClient
 from stack import Stack
@@ -37,6 +38,22 @@ def request_body(n: int) -> dict:
     if n % 3 == 2:
         body |= {"priority": "SCHEDULED", "needed_by": (datetime.now(UTC) + timedelta(days=2)).isoformat()}
     return body
+
+
+@contextmanager
+def threads_running(targets: list[Callable[[threading.Event], None]], what: str) -> Iterator[None]:
+    """Run each ``target(stop)`` in a thread for the block's duration; then stop them and check they ended."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=target, args=(stop,), daemon=True) for target in targets]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), f"{what} did not stop"
 
 
 class SteadyLoad:
@@ -67,20 +84,10 @@ class SteadyLoad:
 
     @contextmanager
     def running(self) -> Iterator[SteadyLoad]:
-        stop = threading.Event()
-        threads = [
-            threading.Thread(target=self._send, args=(hospital_id, client, stop), daemon=True)
-            for hospital_id, client in self.clients.items()
-        ]
-        for thread in threads:
-            thread.start()
-        try:
+        with threads_running(
+            [partial(self._send, hospital_id, client) for hospital_id, client in self.clients.items()], "a load thread"
+        ):
             yield self
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=60)
-        assert not any(thread.is_alive() for thread in threads), "a load thread did not stop"
         assert not self.failures, f"{len(self.failures)} request(s) refused, first: {self.failures[:3]}"
 
     def wait_for_more(self, more: int, *, message: str = "") -> list[str]:

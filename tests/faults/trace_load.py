@@ -23,11 +23,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 from api_client import ApiClient
 from invariants import query
 from stack import Stack
+from steady_load import threads_running
 
 from shared_events.demo import HOSPITALS
 from shared_events.topics import UNIT_FATE, topic_name
@@ -138,20 +140,11 @@ class TraceLoad:
 
     @contextmanager
     def running(self) -> Iterator[TraceLoad]:
-        stop = threading.Event()
-        threads = [
-            threading.Thread(target=self._loop, args=(step, stop), daemon=True)
-            for step in (self._dispatch, self._receive, self._record_fates)
-        ]
-        for thread in threads:
-            thread.start()
-        try:
+        with threads_running(
+            [partial(self._loop, step) for step in (self._dispatch, self._receive, self._record_fates)],
+            "a trace thread",
+        ):
             yield self
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=60)
-        assert not any(thread.is_alive() for thread in threads), "a trace thread did not stop"
         assert not self.failures, f"{len(self.failures)} trace call(s) failed, first: {self.failures[:3]}"
 
     # -- what the scenario asks ---------------------------------------------------------------------------------
