@@ -15,7 +15,6 @@ Both return what is wrong (empty: all is well); ``assert_within`` waits until a 
 
 from __future__ import annotations
 
-import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from contextlib import closing
@@ -24,6 +23,7 @@ from typing import Any
 import psycopg2
 
 from shared_events.demo import BANK_AUDIENCE
+from shared_events.testing import wait_for
 from shared_events.topics import UNIT_FATE, topic_name
 
 HELD = ("AVAILABLE", "QUARANTINED")  # a hospital's local statuses of a unit it still holds
@@ -262,7 +262,4 @@ def exactly_once_problems(stack, request_ids: list[str]) -> list[str]:
 
 def assert_within(check: Callable[[], list[str]], *, timeout: float, what: str = "the invariants") -> None:
     """Wait (events are asynchronous) until ``check`` finds nothing wrong; fail with what it still finds."""
-    deadline = time.monotonic() + timeout
-    while (problems := check()) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not problems, f"{what} after {timeout}s: {problems}"
+    wait_for(lambda: not check(), timeout=timeout, interval=0.2, message=lambda: f"{what}; still: {check()}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from functools import partial
+from functools import cache, partial
 from uuid import UUID
 
 from django.conf import settings
@@ -212,6 +212,20 @@ def _content(plan: PlannedNotification, *, event: Event) -> dict[str, object]:
     }
 
 
+_FIELDS = Notification._meta.concrete_fields
+
+
+@cache
+def _insert_unless_told_sql() -> str:
+    quote = connection.ops.quote_name
+    table, pk = quote(Notification._meta.db_table), quote(Notification._meta.pk.column)
+    # Identifiers come from the model; every value is a query parameter.
+    return (
+        f"INSERT INTO {table} ({', '.join(quote(field.column) for field in _FIELDS)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(_FIELDS))}) ON CONFLICT DO NOTHING RETURNING {pk}"
+    )
+
+
 def _insert_unless_told(notification: Notification) -> bool:
     """Insert ``notification`` unless one of its unique indexes already holds it; True if inserted.
 
@@ -219,17 +233,9 @@ def _insert_unless_told(notification: Notification) -> bool:
     unique indexes (``source_event_id``/``request_id``, ``pack`` per audience and kind, a
     null pack equal to a null pack) are exactly the "told already" rule.
     """
-    meta = Notification._meta
-    fields = meta.concrete_fields
-    quote = connection.ops.quote_name
-    values = [field.get_db_prep_save(field.pre_save(notification, True), connection) for field in fields]
-    # Identifiers come from the model; every value is a query parameter.
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING RETURNING {quote(meta.pk.column)}"
-    )
+    values = [field.get_db_prep_save(field.pre_save(notification, True), connection) for field in _FIELDS]
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+        cursor.execute(_insert_unless_told_sql(), values)
         inserted = cursor.fetchone() is not None
     notification._state.adding = not inserted
     return inserted

@@ -265,15 +265,25 @@ def metric_value(text: str, name: str, **labels: str) -> float | None:
     return sum(values) if values else None
 
 
-def wait_for(condition: Callable[[], T], *, timeout: float = 20.0, interval: float = 0.02, message: str = "") -> T:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+def wait_for(
+    condition: Callable[[], T],
+    *,
+    timeout: float = 20.0,
+    interval: float = 0.02,
+    message: str | Callable[[], str] = "",
+) -> T:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds.
+
+    ``message`` says what was awaited; a callable is asked at the failure (e.g. for what is still missing).
+    """
     deadline = time.monotonic() + timeout
     while True:
         result = condition()
         if result:
             return result
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for: {message or condition}")
+            said = message() if callable(message) else message
+            pytest.fail(f"timed out after {timeout}s waiting for: {said or condition}")
         time.sleep(interval)
 
 

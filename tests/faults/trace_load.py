@@ -25,13 +25,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
-import pytest
 from api_client import ApiClient
 from invariants import query
 from stack import Stack
 from steady_load import threads_running
 
 from shared_events.demo import HOSPITALS
+from shared_events.testing import wait_for
 from shared_events.topics import UNIT_FATE, topic_name
 
 HOLD_SECONDS = 2.0  # a received unit waits this long at the hospital before its fate
@@ -176,11 +176,12 @@ class TraceLoad:
 
     def wait_done(self, *, timeout: float) -> None:
         """Wait until every request of the scenario was dispatched and received, and each unit has its fate."""
-        deadline = time.monotonic() + timeout
-        while not self._done():
-            if time.monotonic() > deadline:
-                pytest.fail(f"after {timeout}s, not every request traced: {self.progress()}")
-            time.sleep(PASS_SECONDS)
+        wait_for(
+            self._done,
+            timeout=timeout,
+            interval=PASS_SECONDS,
+            message=lambda: f"every request traced (so far: {self.progress()})",
+        )
 
     def _done(self) -> bool:
         ids = self.requests()
@@ -200,6 +201,18 @@ class TraceLoad:
             if found.get(din) != status
         ]
 
+    def _delivery_waits(self, written: dict[str, datetime], *, handled_by: str) -> list[float]:
+        """Seconds from each event's outbox row (``written``: id -> created_at) to its inbox row at ``handled_by``."""
+        return [
+            (handled - written[event_id]).total_seconds()
+            for event_id, handled in query(
+                self.stack,
+                handled_by,
+                "SELECT event_id::text, processed_at FROM shared_events_inboxevent WHERE event_id::text = ANY(%s)",
+                [list(written)],
+            )
+        ]
+
     def figures(self) -> dict[str, float]:
         """Counts (with the dispatches the hospital applied before the approval: the approval then kept without a
         status change), and the longest time a dispatch took to reach the hospital and a fate to reach the bank."""
@@ -216,15 +229,7 @@ class TraceLoad:
                 [dispatched],
             )
         )
-        dispatch_waits = [
-            (applied - sent[event_id]).total_seconds()
-            for event_id, applied in query(
-                self.stack,
-                "hospital",
-                "SELECT event_id::text, processed_at FROM shared_events_inboxevent WHERE event_id::text = ANY(%s)",
-                [list(sent)],
-            )
-        ]
+        dispatch_waits = self._delivery_waits(sent, handled_by="hospital")
         recorded = dict(
             query(
                 self.stack,
@@ -233,15 +238,7 @@ class TraceLoad:
                 [topic_name(UNIT_FATE), dins],
             )
         )
-        fate_waits = [
-            (stored - recorded[event_id]).total_seconds()
-            for event_id, stored in query(
-                self.stack,
-                "bloodbank",
-                "SELECT event_id::text, processed_at FROM shared_events_inboxevent WHERE event_id::text = ANY(%s)",
-                [list(recorded)],
-            )
-        ]
+        fate_waits = self._delivery_waits(recorded, handled_by="bloodbank")
         ((overtaken,),) = query(
             self.stack,
             "hospital",
