@@ -1,0 +1,232 @@
+"""Queries whose SQL Django builds once: the hot paths keep their ORM form without paying for it each time.
+
+Profiles of the workers and of the request POST (``bench/results/README.md``)
+showed the Django ORM spending most of a simple statement's CPU on building
+its SQL (filters, joins, the compiler) before PostgreSQL sees it: about half
+a millisecond a query, more than the database takes to run it. Here a query
+is written once as an ORM queryset, compiled on first use (per database
+connection), and then only its parameters change:
+
+    _by_id = Prepared(
+        lambda request_id: BloodRequest.objects.select_for_update().filter(id=request_id).order_by("pk")[:1],
+        request_id=UUID,
+    )
+    blood_request = _by_id.first(request_id=some_id)
+
+The builder is called once with a sentinel value of each named parameter's
+type; the compiled statement's parameters equal to a sentinel become slots
+filled on each run (a builder that transforms a value, e.g. ``__icontains``,
+is refused when it is compiled). Rows are turned into model instances the way
+Django's own ``ModelIterable`` does (converters, ``select_related``).
+
+``save_fields`` and ``insert`` are the two writes of the hot paths:
+``Model.save(update_fields=...)`` and ``bulk_create`` with their statement
+built once per model and field list. Neither sends model signals (the hot-path
+models have no receivers).
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any, Generic, TypeVar
+
+from django.db import DatabaseError, connections, models
+from django.db.models.query import get_related_populators
+
+M = TypeVar("M", bound=models.Model)
+
+_SLOT = object()
+
+
+def _sentinel(kind: type) -> Any:
+    if kind is uuid.UUID:
+        return uuid.uuid4()
+    if kind is str:
+        return f"prepared-sentinel-{secrets.token_hex(8)}"
+    if kind is int:
+        return 2**40 + secrets.randbelow(2**40)
+    if kind is datetime:
+        return datetime(2999, 1, 1, tzinfo=UTC).replace(microsecond=secrets.randbelow(10**6))
+    raise TypeError(f"a prepared query's parameter must be a UUID, str, int or datetime, not {kind.__name__}")
+
+
+def _representations(value: Any, connection: Any) -> list[tuple[Any, Callable[[Any], Any]]]:
+    """How a backend may have written ``value`` into a statement's parameters, with how to write a new value so."""
+    forms: list[tuple[Any, Callable[[Any], Any]]] = [(value, lambda v: v)]
+    if isinstance(value, uuid.UUID):
+        forms.append((value.hex, lambda v: v.hex))  # databases without a uuid type
+    if isinstance(value, datetime):
+        adapt = connection.ops.adapt_datetimefield_value
+        forms.append((adapt(value), adapt))
+    return forms
+
+
+@dataclass
+class _Compiled:
+    connection: Any
+    compiler: Any
+    sql: str
+    params: list[Any]  # a constant, or _SLOT at the index of slots
+    slots: list[tuple[str, Callable[[Any], Any]] | None]
+    init_list: list[str]
+    model_fields: slice
+    populators: list[Any]
+
+
+class Prepared(Generic[M]):
+    """A read query (model instances) compiled once per database connection."""
+
+    def __init__(self, build: Callable[..., models.QuerySet[M]], using: str = "default", **params: type) -> None:
+        self._build = build
+        self._using = using
+        self._types = params
+        self._compiled: dict[int, _Compiled] = {}
+        self._lock = threading.Lock()
+
+    def all(self, **values: Any) -> list[M]:
+        compiled = self._for_connection()
+        params = [
+            slot[1](values[slot[0]]) if slot is not None else constant
+            for constant, slot in zip(compiled.params, compiled.slots, strict=True)
+        ]
+        with compiled.connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows = cursor.fetchall()
+        found = []
+        model = compiled.compiler.klass_info["model"]
+        for row in compiled.compiler.results_iter([rows]):
+            obj = model.from_db(self._using, compiled.init_list, row[compiled.model_fields])
+            for populator in compiled.populators:
+                populator.populate(row, obj)
+            found.append(obj)
+        return found
+
+    def first(self, **values: Any) -> M | None:
+        """The first row (the builder orders and slices as ``first()`` would), or None."""
+        found = self.all(**values)
+        return found[0] if found else None
+
+    def _for_connection(self) -> _Compiled:
+        connection = connections[self._using]
+        compiled = self._compiled.get(id(connection))
+        if compiled is None or compiled.connection is not connection:
+            with self._lock:
+                compiled = self._compiled[id(connection)] = self._compile(connection)
+        return compiled
+
+    def _compile(self, connection: Any) -> _Compiled:
+        sentinels = {name: _sentinel(kind) for name, kind in self._types.items()}
+        queryset = self._build(**sentinels)
+        compiler = queryset.query.get_compiler(using=self._using)
+        sql, raw_params = compiler.as_sql()
+        if queryset._known_related_objects or queryset.query.annotations:
+            raise ValueError("a prepared query takes neither annotations nor known related objects")
+        forms = [
+            (form, name, write)
+            for name, value in sentinels.items()
+            for form, write in _representations(value, connection)
+        ]
+        slots: list[tuple[str, Callable[[Any], Any]] | None] = []
+        found = set()
+        for param in raw_params:
+            match = next(((name, write) for form, name, write in forms if _same(param, form)), None)
+            slots.append(match)
+            if match is not None:
+                found.add(match[0])
+        missing = set(sentinels) - found
+        if missing:
+            raise ValueError(f"prepared query: parameter(s) {sorted(missing)} not found as such in the statement")
+        klass_info, select = compiler.klass_info, compiler.select
+        fields = klass_info["select_fields"]
+        return _Compiled(
+            connection=connection,
+            compiler=compiler,
+            sql=sql,
+            params=[_SLOT if slot is not None else param for param, slot in zip(raw_params, slots, strict=True)],
+            slots=slots,
+            init_list=[column[0].target.attname for column in select[fields[0] : fields[-1] + 1]],
+            model_fields=slice(fields[0], fields[-1] + 1),
+            populators=get_related_populators(klass_info, select, self._using),
+        )
+
+
+def _same(param: Any, form: Any) -> bool:
+    return type(param) is type(form) and param == form
+
+
+# -- writes ------------------------------------------------------------------------------------------
+def save_fields(obj: models.Model, fields: Sequence[str], using: str = "default") -> None:
+    """``obj.save(update_fields=fields)`` (``auto_now`` fields included when listed), its UPDATE built once.
+
+    Raises ``DatabaseError`` when no row was updated, as ``save`` does.
+    """
+    connection = connections[using]
+    model = type(obj)
+    sql = _update_sql(model, tuple(fields), connection.vendor)
+    columns = [model._meta.get_field(name) for name in fields]
+    params = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in columns]
+    params.append(model._meta.pk.get_db_prep_value(obj.pk, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if cursor.rowcount != 1:
+            raise DatabaseError(f"{model.__name__} {obj.pk}: saving {list(fields)} updated {cursor.rowcount} rows")
+
+
+@cache
+def _update_sql(model: type[models.Model], fields: tuple[str, ...], vendor: str) -> str:
+    quote = connections["default"].ops.quote_name
+    meta = model._meta
+    assignments = ", ".join(f"{quote(meta.get_field(name).column)} = %s" for name in fields)
+    # Identifiers come from the model; every value is a parameter.
+    return f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"  # noqa: S608
+
+
+def insert(objs: Iterable[M], using: str = "default") -> list[M]:
+    """``bulk_create(objs)`` in one statement built once per model and row count.
+
+    A database-generated primary key is set on each object from ``RETURNING``
+    (PostgreSQL); elsewhere this is ``bulk_create`` itself.
+    """
+    objs = list(objs)
+    if not objs:
+        return objs
+    connection = connections[using]
+    model = type(objs[0])
+    if connection.vendor != "postgresql":
+        return model._default_manager.using(using).bulk_create(objs)
+    fields = _insert_fields(model)
+    params = [field.get_db_prep_save(field.pre_save(obj, True), connection) for obj in objs for field in fields]
+    generated = model._meta.pk not in fields
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(model, len(objs)), params)
+        if generated:
+            for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
+                obj.pk = pk
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = using
+    return objs
+
+
+@cache
+def _insert_fields(model: type[models.Model]) -> list[models.Field]:
+    return [field for field in model._meta.concrete_fields if not getattr(field, "db_returning", False)]
+
+
+@cache
+def _insert_sql(model: type[models.Model], rows: int) -> str:
+    quote = connections["default"].ops.quote_name
+    fields = _insert_fields(model)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    returning = "" if model._meta.pk in fields else f" RETURNING {quote(model._meta.pk.column)}"
+    # Identifiers come from the model; every value is a parameter.
+    return (
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+        f"VALUES {', '.join([row] * rows)}{returning}"
+    )
