@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from shared_events.django.config import service_events
 from shared_events.django.models import OutboxEvent
+from shared_events.django.prepared import insert
 from shared_events.envelope import CloudEvent, build_event
 from shared_events.topics import topic_name
 from shared_events.wire import event_headers
@@ -71,7 +72,7 @@ def enqueue_message(
         pending.append(row)
     else:
         # On PostgreSQL a trigger (migration 0002) NOTIFYs NOTIFY_CHANNEL: the relay wakes at commit.
-        row.save(force_insert=True)
+        insert([row])
     return row
 
 
@@ -91,4 +92,4 @@ def buffered() -> Iterator[None]:
     finally:
         _buffer.rows = None
     if rows:
-        OutboxEvent.objects.bulk_create(rows)
+        insert(rows)  # one statement, built once per row count

@@ -33,6 +33,7 @@ from shared_events.django.config import service_events
 from shared_events.django.logging import correlation
 from shared_events.django.models import OutboxEvent
 from shared_events.django.outbox import NOTIFY_CHANNEL
+from shared_events.django.prepared import Prepared
 from shared_events.kafka_config import producer_config
 from shared_events.wire import correlation_id
 
@@ -52,6 +53,7 @@ class OutboxRelay:
     ) -> None:
         self.stop = stop
         self.batch_size = batch_size
+        self._pending = Prepared(lambda: OutboxEvent.objects.filter(sent_at__isnull=True).order_by("id")[:batch_size])
         self.poll_interval = poll_interval
         self.idle_wait = idle_wait
         self.standby_retry = standby_retry
@@ -109,7 +111,7 @@ class OutboxRelay:
 
     def publish_batch(self) -> int:
         """Publish up to ``batch_size`` pending rows in order; return how many were confirmed (negative: failed)."""
-        rows = list(OutboxEvent.objects.filter(sent_at__isnull=True).order_by("id")[: self.batch_size])
+        rows = self._pending.all()
         if not rows:
             return 0
         delivered: list[int] = []
@@ -127,7 +129,7 @@ class OutboxRelay:
         while self.producer.flush(1.0) > 0 and not self.stop.is_set():
             self.last_alive = time.monotonic()
         if delivered:
-            OutboxEvent.objects.filter(id__in=delivered).update(sent_at=timezone.now())
+            _mark_sent(delivered)
             topics = {row.id: row.topic for row in rows}
             metrics.events_published(topics[row_id] for row_id in delivered)
         for row in rows:
@@ -193,3 +195,15 @@ class OutboxRelay:
         else:
             self._failures = 0
             self._wait_for_work(self.idle_wait)
+
+
+def _mark_sent(row_ids: list[int]) -> None:
+    """Mark the confirmed rows sent, in one statement whatever their number (``= ANY`` of one array on PostgreSQL)."""
+    if connection.vendor != "postgresql":
+        OutboxEvent.objects.filter(id__in=row_ids).update(sent_at=timezone.now())
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_MARK_SENT_SQL, [timezone.now(), row_ids])
+
+
+_MARK_SENT_SQL = f"UPDATE {OutboxEvent._meta.db_table} SET sent_at = %s WHERE id = ANY(%s)"  # noqa: S608 - the model's table
