@@ -13,6 +13,7 @@ from shared_events.django.config import service_events
 from shared_events.django.consumer import EventConsumer
 from shared_events.django.heartbeat import Heartbeat, heartbeat_path
 from shared_events.django.relay import OutboxRelay
+from shared_events.django.runtime import settle_garbage_collector
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ def run_worker(*, stop: threading.Event | None = None, relay: bool = True, consu
     file is refreshed every few seconds (``manage.py worker_health``).
     """
     stop = stop or threading.Event()
+    settle_garbage_collector()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
