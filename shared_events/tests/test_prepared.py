@@ -10,7 +10,7 @@ from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from shared_events.django.models import OutboxEvent
-from shared_events.django.prepared import Prepared, insert, save_fields
+from shared_events.django.prepared import Prepared, execute, insert, save_fields
 from tests.testapp.models import Effect
 
 pytestmark = pytest.mark.django_db
@@ -48,8 +48,12 @@ def test_the_statement_is_the_orms_and_is_built_once():
     with transaction.atomic(), CaptureQueriesContext(connection) as queries:
         assert by_event_locked.first(event_id=effect.event_id) == effect
         assert by_event_locked.first(event_id=uuid.uuid4()) is None
-    assert "FOR UPDATE" in queries[0]["sql"]
-    assert str(effect.event_id).replace("-", "") in queries[0]["sql"].replace("-", "")
+    assert len(queries) == 2  # the PREPARE is not counted
+    assert all(query["sql"].startswith("EXECUTE prepared_") for query in queries)
+    assert str(effect.event_id) in queries[0]["sql"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE '%%testapp_effect%%'")
+        assert any("FOR UPDATE" in statement for (statement,) in cursor.fetchall())
 
 
 def test_the_builder_runs_once_per_connection():
@@ -101,3 +105,33 @@ def test_insert_writes_every_row_in_one_statement_and_sets_generated_keys():
     expected = [(str(n), b"v", {"h": "1"}) for n in range(3)]
     assert [(row.key, bytes(row.value), row.headers) for row in stored] == expected
     assert insert([]) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_is_prepared_once_per_session_and_again_after_a_reconnect():
+    sql = "SELECT %s::int + %s::int, '100%%'"
+    with connection.cursor() as cursor:
+        for a in range(3):
+            execute(cursor, sql, [a, 1])
+            assert cursor.fetchone() == (a + 1, "100%")
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%100%%%%'")
+        assert cursor.fetchone() == (1,)
+    connection.close()
+    with connection.cursor() as cursor:
+        execute(cursor, sql, [5, 1])
+        assert cursor.fetchone() == (6, "100%")
+
+
+def test_named_placeholders_may_repeat():
+    with connection.cursor() as cursor:
+        execute(cursor, "SELECT %(a)s::int * 10 + %(b)s::int + %(a)s::int", {"b": 2, "a": 3})
+        assert cursor.fetchone() == (35,)
+
+
+def test_a_statement_the_server_cannot_prepare_runs_as_plain_sql_and_the_transaction_goes_on():
+    effect = _effect("kept")
+    with transaction.atomic(), connection.cursor() as cursor:
+        execute(cursor, "SELECT %s IS NULL", [None])  # the server cannot type $1 alone
+        assert cursor.fetchone() == (True,)
+        cursor.execute("SELECT subject FROM testapp_effect WHERE id = %s", [effect.pk])
+        assert cursor.fetchone() == ("kept",)

@@ -41,6 +41,7 @@ from shared_events.django.config import Handler, service_events
 from shared_events.django.logging import correlation
 from shared_events.django.models import InboxEvent
 from shared_events.django.outbox import enqueue_message
+from shared_events.django.prepared import execute
 from shared_events.envelope import Event, EventError, parse_event
 from shared_events.kafka_config import consumer_config
 from shared_events.topics import dlq_topic, topic_name
@@ -305,7 +306,7 @@ class EventConsumer:
             params += [field.get_db_prep_value(value, connection) for field, value in zip(fields, values, strict=True)]
         event_id = InboxEvent._meta.get_field("event_id")
         with connection.cursor() as cursor:
-            cursor.execute(_claim_sql(tuple(field.column for field in fields), len(items)), params)
+            execute(cursor, _claim_sql(tuple(field.column for field in fields), len(items)), params)
             return {event_id.to_python(row[0]) for row in cursor.fetchall()}
 
     def _record(self, msg: Message, event: Event, outcome: str) -> None:

@@ -33,7 +33,7 @@ from shared_events.django.config import service_events
 from shared_events.django.logging import correlation
 from shared_events.django.models import OutboxEvent
 from shared_events.django.outbox import NOTIFY_CHANNEL
-from shared_events.django.prepared import Prepared
+from shared_events.django.prepared import Prepared, execute
 from shared_events.kafka_config import producer_config
 from shared_events.wire import correlation_id
 
@@ -203,7 +203,7 @@ def _mark_sent(row_ids: list[int]) -> None:
         OutboxEvent.objects.filter(id__in=row_ids).update(sent_at=timezone.now())
         return
     with connection.cursor() as cursor:
-        cursor.execute(_MARK_SENT_SQL, [timezone.now(), row_ids])
+        execute(cursor, _MARK_SENT_SQL, [timezone.now(), row_ids])
 
 
 _MARK_SENT_SQL = f"UPDATE {OutboxEvent._meta.db_table} SET sent_at = %s WHERE id = ANY(%s)"  # noqa: S608 - the model's table
