@@ -24,6 +24,7 @@ from blood_requests.lifecycle import UNDECIDED_PACK_STATUSES, InvalidTransition,
 from blood_requests.models import BloodRequest, MtpPack, StatusChange
 from shared_events import topics
 from shared_events.django.outbox import publish
+from shared_events.django.prepared import Prepared, insert, save_fields
 from shared_events.enums import CancelReason, Indication, Priority, RejectReason, RequestProtocol
 from shared_events.schemas import AllocationReleasedV1, BloodApprovedV1, BloodRejectedV2, UnitsDispatchedV1
 
@@ -42,10 +43,16 @@ def _move(
     """The one place a request's status changes: checked, saved, recorded in the history."""
     lifecycle.ensure_transition(blood_request.status, target)
     blood_request.status = target.value
-    blood_request.save(update_fields=["status", "updated_at", *extra_fields])
-    StatusChange.objects.create(
-        request=blood_request, status=target.value, at=at or timezone.now(), detail=detail[:500], event_id=event_id
-    )
+    save_fields(blood_request, ["status", "updated_at", *extra_fields])
+    _record_history(blood_request, status=target.value, at=at or timezone.now(), detail=detail[:500], event_id=event_id)
+
+
+def _record_history(
+    blood_request: BloodRequest, *, status: str, at: datetime, detail: str, event_id: UUID | None = None
+) -> StatusChange:
+    """``StatusChange.objects.create(...)`` with its INSERT built once: a line on every event the worker applies."""
+    (change,) = insert([StatusChange(request=blood_request, status=status, at=at, detail=detail, event_id=event_id)])
+    return change
 
 
 def requested_payload(blood_request: BloodRequest) -> dict[str, Any]:
@@ -110,7 +117,7 @@ def create_blood_request(
     if allow_partial is None or mtp:
         allow_partial = True if mtp else default_allow_partial(priority)
     with transaction.atomic():
-        blood_request = BloodRequest.objects.create(
+        blood_request = BloodRequest(
             hospital=hospital,
             requested_by=user,
             blood_group=blood_group,
@@ -133,8 +140,9 @@ def create_blood_request(
             last_published_at=now,
             times_published=1,
         )
-        first = StatusChange.objects.create(
-            request=blood_request,
+        insert([blood_request])  # objects.create with its INSERT built once: the POST's hot path
+        first = _record_history(
+            blood_request,
             status=RequestStatus.PENDING.value,
             at=now,
             detail=f"requested by {user}" + (f", authorised by {authorised_by}" if authorised_by else ""),
@@ -373,9 +381,9 @@ def record_dispatch(*, data: UnitsDispatchedV1, event_id: UUID | None = None) ->
                 extra_fields=fields,
             )
         else:
-            blood_request.save(update_fields=[*fields, "updated_at"])
-            StatusChange.objects.create(
-                request=blood_request,
+            save_fields(blood_request, [*fields, "updated_at"])
+            _record_history(
+                blood_request,
                 status=blood_request.status,
                 at=data.dispatched_at,
                 detail=f"{detail} after the request was {blood_request.status.lower()}: receive them and record "
@@ -388,8 +396,17 @@ def record_dispatch(*, data: UnitsDispatchedV1, event_id: UUID | None = None) ->
 # -- the bank's decisions (called by handlers, inside the consumer's transaction) --------
 
 
+# The bank's every event on a request starts here: its SQL is built once (``first()``'s ordering is moot on the pk).
+_locked_for_event = Prepared(
+    lambda request_id: (
+        BloodRequest.objects.select_for_update().select_related("hospital").filter(id=request_id).order_by("pk")[:1]
+    ),
+    request_id=UUID,
+)
+
+
 def _request_for_event(request_id: UUID, hospital_id: UUID, event_type: str) -> BloodRequest | None:
-    blood_request = BloodRequest.objects.select_for_update().select_related("hospital").filter(id=request_id).first()
+    blood_request = _locked_for_event.first(request_id=request_id)
     if blood_request is None:
         # Another deployment's request, or one from before a reset: nothing here to update.
         log.warning("%s for unknown request %s ignored", event_type, request_id)
@@ -420,7 +437,7 @@ def record_approval(*, data: BloodApprovedV1, event_id: UUID | None = None) -> B
             # The dispatch came first (and the units may be received, or the request cancelled, since): keep the
             # decision (its units, uncrossmatched), no status change.
             _fill_approval(blood_request, data)
-            blood_request.save(update_fields=[*_APPROVAL_FIELDS, "updated_at"])
+            save_fields(blood_request, [*_APPROVAL_FIELDS, "updated_at"])
             return blood_request
         if blood_request.status != RequestStatus.PENDING:
             log.info("approval of %s ignored: request is %s", blood_request.id, blood_request.status)
@@ -508,7 +525,7 @@ def record_allocation_released(*, data: AllocationReleasedV1, event_id: UUID | N
         released.update(str(unit_id) for unit_id in data.unit_ids)
         blood_request.released_unit_ids = sorted(released)
         blood_request.released_at = data.released_at
-        blood_request.save(update_fields=["released_unit_ids", "released_at", "updated_at"])
+        save_fields(blood_request, ["released_unit_ids", "released_at", "updated_at"])
         if blood_request.is_mtp:
             _record_pack_releases(blood_request, data, event_id)
     return blood_request
@@ -544,13 +561,9 @@ def _record_pack_change(
         if decided:
             metrics.decision_applied(blood_request)
         return
-    blood_request.save(update_fields=[*totals, "updated_at"])
-    StatusChange.objects.create(
-        request=blood_request,
-        status=blood_request.status,
-        at=at or timezone.now(),
-        detail=text[:500],
-        event_id=event_id,
+    save_fields(blood_request, [*totals, "updated_at"])
+    _record_history(
+        blood_request, status=blood_request.status, at=at or timezone.now(), detail=text[:500], event_id=event_id
     )
 
 
