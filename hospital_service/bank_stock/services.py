@@ -7,9 +7,11 @@ or replay may bring an older count: a row only moves forward in ``as_of``.
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
+from typing import Any
 from uuid import UUID
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from bank_stock.models import BankStock, StockAlert
@@ -37,13 +39,47 @@ def apply_inventory_update(*, data: InventoryUpdatedV1) -> None:
         "as_of": data.as_of,
     }
     with transaction.atomic(savepoint=False):  # joins the consumer's transaction; a failure undoes it all
-        if BankStock.objects.filter(**key, as_of__lte=data.as_of).update(**counts, updated_at=timezone.now()):
+        if _update_if_not_newer(key, counts):
             return
         stock, created = BankStock.objects.select_for_update().get_or_create(**key, defaults=counts)
         if not created and data.as_of >= stock.as_of:  # created meanwhile by a concurrent writer
             for name, value in counts.items():
                 setattr(stock, name, value)
             stock.save()
+
+
+_KEY = ("component", "blood_group")
+_COUNTS = ("available_units", "expiring_within_72h", "level", "days_of_supply", "as_of", "updated_at")
+
+
+def _update_if_not_newer(key: dict[str, Any], counts: dict[str, Any]) -> int:
+    """``BankStock.objects.filter(**key, as_of__lte=as_of).update(**counts, updated_at=now)``, its SQL built once.
+
+    The ORM spent more CPU composing this UPDATE than PostgreSQL takes to run it,
+    on the one statement every ``inventory.updated`` event runs. Returns the rows updated.
+    """
+    connection = connections["default"]
+    values = {**counts, "updated_at": timezone.now()}
+    fields = [BankStock._meta.get_field(name) for name in (*_COUNTS, *_KEY, "as_of")]
+    given = [values[name] for name in _COUNTS] + [key[name] for name in _KEY] + [counts["as_of"]]
+    params = [field.get_db_prep_save(value, connection) for field, value in zip(fields, given, strict=True)]
+    with connection.cursor() as cursor:
+        cursor.execute(_update_sql(connection.vendor), params)
+        return cursor.rowcount
+
+
+@cache
+def _update_sql(vendor: str) -> str:
+    quote = connections["default"].ops.quote_name
+    meta = BankStock._meta
+    column = {name: quote(meta.get_field(name).column) for name in (*_COUNTS, *_KEY)}
+    assignments = ", ".join(f"{column[name]} = %s" for name in _COUNTS)
+    conditions = " AND ".join(f"{column[name]} = %s" for name in _KEY)
+    # Identifiers come from the model; every value is a parameter.
+    return (
+        f"UPDATE {quote(meta.db_table)} SET {assignments} "  # noqa: S608
+        f"WHERE {conditions} AND {column['as_of']} <= %s"
+    )
 
 
 def record_stock_crossing(*, data: LowStockV1, event_id: UUID) -> StockAlert:

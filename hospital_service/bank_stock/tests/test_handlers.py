@@ -77,3 +77,19 @@ def test_days_of_supply_comes_from_the_inventory_update_and_is_null_when_absent(
 
     _handle(inventory_event(blood_group="O-", available=0, days_of_supply=None, as_of=now))
     assert api.get(URL, {"blood_group": "O-"}).data["results"][0]["days_of_supply"] is None
+
+
+def test_a_newer_or_equally_recent_count_updates_the_row_in_one_statement(django_assert_num_queries):
+    then = timezone.now() - timedelta(minutes=1)
+    _handle(inventory_event(blood_group="B-", available=4, level="LOW", as_of=then))
+    _handle(inventory_event(blood_group="B+", available=8, as_of=then))  # another key: untouched below
+    before = BankStock.objects.get(blood_group="B-").updated_at
+
+    with django_assert_num_queries(1):  # the hand-written UPDATE; no locked read
+        _handle(inventory_event(blood_group="B-", available=11, level="OK", days_of_supply=3.05, as_of=then))
+
+    row = BankStock.objects.get(blood_group="B-")
+    assert (row.available_units, row.expiring_within_72h, row.level, row.as_of) == (11, 1, "OK", then)
+    assert str(row.days_of_supply) == "3.1"  # rounded half up, as before
+    assert row.updated_at > before
+    assert BankStock.objects.get(blood_group="B+").available_units == 8
