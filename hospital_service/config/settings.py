@@ -62,3 +62,9 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {  # noqa: F821 - set by service_s
     "UnitAttributeEnum": "blood_requests.models.UNIT_ATTRIBUTE_CHOICES",
     "AntigenEnum": "blood_requests.models.ANTIGEN_CHOICES",
 }
+
+# The token check that also reads the user's hospital in the same (prepared) query: hospitals.token_auth.
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"] = [  # noqa: F821 - set by service_settings above
+    "hospitals.token_auth.StaffTokenAuthentication",
+    *REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"][1:],  # noqa: F821
+]

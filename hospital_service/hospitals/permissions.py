@@ -16,6 +16,11 @@ from hospitals.selectors import hospital_of
 _CACHE_ATTR = "_staff_hospital"
 
 
+def remember_hospital(request: Any, hospital: Hospital | None) -> None:
+    """Set the request's hospital when the authentication has already read it (``hospitals.token_auth``)."""
+    setattr(request, _CACHE_ATTR, hospital)
+
+
 def current_hospital(request: Any) -> Hospital:
     """The requesting user's hospital (cached on the request); PermissionDenied if there is none."""
     if not hasattr(request, _CACHE_ATTR):
