@@ -15,6 +15,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from bank_stock.models import BankStock, StockAlert
+from shared_events.django.prepared import execute
 from shared_events.enums import StockCrossing, StockLevel
 from shared_events.schemas import InventoryUpdatedV1, LowStockV1
 
@@ -64,7 +65,7 @@ def _update_if_not_newer(key: dict[str, Any], counts: dict[str, Any]) -> int:
     given = [values[name] for name in _COUNTS] + [key[name] for name in _KEY] + [counts["as_of"]]
     params = [field.get_db_prep_save(value, connection) for field, value in zip(fields, given, strict=True)]
     with connection.cursor() as cursor:
-        cursor.execute(_update_sql(connection.vendor), params)
+        execute(cursor, _update_sql(connection.vendor), params)  # on PostgreSQL also prepared on the server
         return cursor.rowcount
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from hospitals.models import StaffMembership
 from testing_support.factories import UserFactory
 
+from hospitals.models import StaffMembership
 from shared_events.access_probe import token_client
 
 pytestmark = pytest.mark.django_db
