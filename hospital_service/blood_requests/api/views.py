@@ -23,6 +23,7 @@ from blood_requests.api.serializers import (
     CancelSerializer,
     ReceiveSerializer,
 )
+from blood_requests.api.validation import validated_data
 from blood_requests.lifecycle import InvalidTransition
 from blood_requests.models import BloodRequest
 from shared_events.django.representation import represent
@@ -118,10 +119,9 @@ class BloodRequestViewSet(
         return Response(body, status=code)
 
     def _create(self, request: Request) -> tuple[int, Any]:
-        serializer = BloodRequestCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        data = validated_data(BloodRequestCreateSerializer, request.data)  # fields built once per thread
         blood_request = services.create_blood_request(
-            hospital=self.hospital, user=request.user, **serializer.validated_data
+            hospital=self.hospital, user=request.user, **data
         )  # with its history loaded: nothing is read back
         return status.HTTP_201_CREATED, represent(BloodRequestSerializer, blood_request)
 
