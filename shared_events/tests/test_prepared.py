@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 
 from shared_events.django.models import OutboxEvent
@@ -67,6 +68,15 @@ def test_the_builder_runs_once_per_connection():
     _effect("y")
     assert [len(query.all(subject=s)) for s in ("y", "z", "y")] == [1, 0, 1]
     assert len(built) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locking_query_is_refused_outside_a_transaction_every_time():
+    with transaction.atomic():
+        by_event_locked.first(event_id=uuid.uuid4())  # compiled
+    for _ in range(2):
+        with pytest.raises(TransactionManagementError):
+            by_event_locked.first(event_id=uuid.uuid4())
 
 
 def test_a_value_the_builder_transforms_is_refused_when_compiled():

@@ -48,6 +48,7 @@ import psycopg2
 from django.db import DatabaseError, connections, models
 from django.db.backends.utils import CursorWrapper
 from django.db.models.query import get_related_populators
+from django.db.transaction import TransactionManagementError
 
 M = TypeVar("M", bound=models.Model)
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class _Compiled:
     init_list: list[str]
     model_fields: slice
     populators: list[Any]
+    locks: bool  # SELECT ... FOR UPDATE: only inside a transaction, as Django's own check says
 
 
 class Prepared(Generic[M]):
@@ -102,6 +104,8 @@ class Prepared(Generic[M]):
 
     def all(self, **values: Any) -> list[M]:
         compiled = self._for_connection()
+        if compiled.locks and compiled.connection.get_autocommit():
+            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         params = [
             slot[1](values[slot[0]]) if slot is not None else constant
             for constant, slot in zip(compiled.params, compiled.slots, strict=True)
@@ -164,6 +168,7 @@ class Prepared(Generic[M]):
             init_list=[column[0].target.attname for column in select[fields[0] : fields[-1] + 1]],
             model_fields=slice(fields[0], fields[-1] + 1),
             populators=get_related_populators(klass_info, select, self._using),
+            locks=queryset.query.select_for_update,
         )
 
 
