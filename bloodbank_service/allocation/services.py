@@ -28,7 +28,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from uuid import UUID
 
 from django.conf import settings
@@ -42,7 +44,8 @@ from allocation import compatibility, metrics, pg
 from allocation.compatibility import DonorStep, PackRecipe, RequestShape, Wanted
 from allocation.models import Allocation, BankRequest, MtpPack, RequestStatus
 from shared_events import topics
-from shared_events.django.outbox import enqueue_message, publish
+from shared_events.django.outbox import buffered, enqueue_message, publish
+from shared_events.django.prepared import Prepared
 from shared_events.enums import UNKNOWN_GROUP, BloodGroup, Component, Priority, RejectReason
 from shared_events.schemas import (
     AllocationReleasedV1,
@@ -82,6 +85,26 @@ class RefusedEvent(Exception):
     """An MTP event that does not fit the bank's records (no such MTP request of that hospital): dead-lettered."""
 
 
+_request_locked = Prepared(
+    lambda request_id: BankRequest.objects.select_for_update().filter(pk=request_id).order_by("pk")[:1],
+    request_id=UUID,
+)
+
+
+@cache
+def _waiting_locked(count: int) -> Prepared[BankRequest]:
+    """The next ``count`` waiting requests not locked elsewhere: EMERGENCY first ("EMERGENCY" < "SCHEDULED"),
+    then oldest first (one compiled query per count: nearly always WAITING_PER_TRANSACTION).
+    """
+    return Prepared(
+        lambda: (
+            BankRequest.objects.select_for_update(skip_locked=True)
+            .filter(status=RequestStatus.WAITING)
+            .order_by("priority", "received_at")[:count]
+        )
+    )
+
+
 # -- the requested event ------------------------------------------------------
 def receive_blood_request(
     *, request: BloodRequestedV1 | BloodRequestedV2, correlation_id: str = "", now: datetime | None = None
@@ -95,7 +118,7 @@ def receive_blood_request(
     with transaction.atomic(savepoint=False):
         existing = None
         if connection.vendor != "postgresql" or pg.request_exists_locked(request.request_id):
-            existing = BankRequest.objects.select_for_update().filter(pk=request.request_id).first()
+            existing = _request_locked.first(request_id=request.request_id)
         if existing is not None:
             if not existing.requested_at:  # a cancel came first: keep the request's details for the record
                 _fill_details(existing, request)
@@ -157,12 +180,9 @@ def decide_waiting_requests(*, limit: int = WAITING_BATCH, now: datetime | None 
     """
     decided = 0
     while decided < limit:
-        with transaction.atomic():
-            waiting = list(
-                BankRequest.objects.select_for_update(skip_locked=True)
-                .filter(status=RequestStatus.WAITING)
-                .order_by("priority", "received_at")[: min(WAITING_PER_TRANSACTION, limit - decided)]
-            )  # "EMERGENCY" < "SCHEDULED"
+        # The decisions' outbox rows go in together at the end of the transaction, as the consumer's do.
+        with transaction.atomic(), buffered():
+            waiting = _waiting_locked(min(WAITING_PER_TRANSACTION, limit - decided)).all()
             for bank_request in waiting:
                 decide(bank_request, now=now or timezone.now(), created=True)
         decided += len(waiting)
@@ -354,12 +374,15 @@ def _allocation_entry(unit: Unit) -> dict:
     }
 
 
+def _allocation_reason(bank_request: BankRequest, pack: int | None = None) -> str:
+    reason = f"allocated to {bank_request.hospital_name or bank_request.hospital_id}"
+    return reason if pack is None else f"{reason} (MTP pack {pack})"
+
+
 def _allocation_rows(
     bank_request: BankRequest, units: list[Unit], *, now: datetime, pack: int | None = None
 ) -> tuple[list[Allocation], list[UnitStatusChange]]:
-    reason = f"allocated to {bank_request.hospital_name or bank_request.hospital_id}"
-    if pack is not None:
-        reason += f" (MTP pack {pack})"
+    reason = _allocation_reason(bank_request, pack)
     allocations = [Allocation(request=bank_request, unit=unit, allocated_at=now, pack=pack) for unit in units]
     history = [
         UnitStatusChange(
@@ -402,8 +425,7 @@ def _approve(
         subject=str(request_id),
         correlation_id=bank_request.correlation_id or str(request_id),
     )
-    allocations, history = _allocation_rows(bank_request, units, now=now)
-    _save_decision(bank_request, event, now=now, created=created, allocations=allocations, history=history)
+    _save_decision(bank_request, event, now=now, created=created, units=units)
     taken = Counter((unit.component, unit.blood_group) for unit in units)
     refresh_stock(deltas={key: -count for key, count in taken.items()}, now=now)
     log.info("request %s %s: %d units", request_id, bank_request.status, len(units))
@@ -441,22 +463,21 @@ def _publish_rejection(
 
 
 def _save_decision(
-    bank_request: BankRequest,
-    event,
-    *,
-    now: datetime,
-    created: bool,
-    allocations: list[Allocation] = (),
-    history: list[UnitStatusChange] = (),
+    bank_request: BankRequest, event, *, now: datetime, created: bool, units: Sequence[Unit] = ()
 ) -> None:
+    """Write the decision: the request row and, for each unit allocated, its allocation and history rows."""
     bank_request.decided_at = now
     bank_request.decision_event_id = event.id
     bank_request.decision_event_type = event.type
     bank_request.decision_event = event.to_bytes()
     metrics.decision_made(bank_request)
-    if not created and connection.vendor == "postgresql":
-        pg.insert_decision(bank_request, list(allocations), list(history))  # one round trip for all rows
+    if connection.vendor == "postgresql":
+        # One round trip, its statement built once: no model instances for the allocation and history rows.
+        unit_ids = [unit.pk for unit in units]
+        reason = _allocation_reason(bank_request)
+        pg.save_decision(bank_request, unit_ids, created=created, at=now, by=SYSTEM_ALLOCATION, reason=reason)
         return
+    allocations, history = _allocation_rows(bank_request, units, now=now)
     if created:
         bank_request.save()
     else:

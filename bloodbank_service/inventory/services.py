@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -166,13 +167,24 @@ def refresh_stock(
             before = StockLevel(snap.level) if snap.level else None
             fields = ["status_available", "dispatched_recently"]
             if before != level or snap.available_units != available or snap.days_of_supply != days:
-                _publish_stock(key, snap, available, row["expiring"], days, level, before, now, changes)
+                _publish_stock(key, snap.threshold, available, row["expiring"], days, level, before, now, changes)
+                snap.available_units, snap.expiring_within_72h, snap.days_of_supply = available, row["expiring"], days
+                snap.level, snap.as_of = level.value, now
                 fields += ["available_units", "expiring_within_72h", "days_of_supply", "level", "as_of"]
             snap.save(update_fields=fields)
     return changes
 
 
-def _level(threshold: StockThreshold, available: int, days: Decimal | None) -> StockLevel:
+class Limits(NamedTuple):
+    """A key's thresholds as the one-key path reads them: the columns of ``StockThreshold`` a level needs."""
+
+    low_threshold: int
+    critical_threshold: int
+    low_days: Decimal | None
+    critical_days: Decimal | None
+
+
+def _level(threshold: StockThreshold | Limits, available: int, days: Decimal | None) -> StockLevel:
     return rules.stock_level(
         available,
         low=threshold.low_threshold,
@@ -243,23 +255,20 @@ def _refresh_one_key_pg(key: StockKey, delta: int, now: datetime) -> list[StockC
             params | {"low": low, "critical": critical, "low_days": low_days, "critical_days": critical_days},
         )
         available, expiring = cursor.fetchone()
-    threshold = StockThreshold(
-        low_threshold=low, critical_threshold=critical, low_days=low_days, critical_days=critical_days
-    )
+    threshold = Limits(low, critical, low_days, critical_days)  # no model instance: nothing is saved
     days = rules.days_of_supply(available, dispatched)
     level = _level(threshold, available, days)
     before = StockLevel(level_before) if level_before else None
     if before == level and published == available and days_before == days:
         return []
-    snap = StockSnapshot(component=key[0], blood_group=key[1], threshold=threshold)
     changes: list[StockChange] = []
-    _publish_stock(key, snap, available, expiring, days, level, before, now, changes)
+    _publish_stock(key, threshold, available, expiring, days, level, before, now, changes)
     return changes
 
 
 def _publish_stock(
     key: StockKey,
-    snap: StockSnapshot,
+    threshold: StockThreshold | Limits,
     available: int,
     expiring: int,
     days: Decimal | None,
@@ -291,17 +300,15 @@ def _publish_stock(
                 blood_group=key[1],
                 level=crossing,
                 available_units=available,
-                low_threshold=snap.threshold.low_threshold,
-                critical_threshold=snap.threshold.critical_threshold,
+                low_threshold=threshold.low_threshold,
+                critical_threshold=threshold.critical_threshold,
                 as_of=now,
                 days_of_supply=_float(days),
-                low_days=_float(snap.threshold.low_days),
-                critical_days=_float(snap.threshold.critical_days),
+                low_days=_float(threshold.low_days),
+                critical_days=_float(threshold.critical_days),
             ),
             subject=subject,
         )
-    snap.available_units, snap.expiring_within_72h, snap.days_of_supply = available, expiring, days
-    snap.level, snap.as_of = level.value, now
     changes.append(StockChange(key, available, level.value, crossing.value if crossing else None))
 
 

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import transaction
-from inventory.models import Unit, UnitStatus
+from inventory.models import Unit, UnitStatus, UnitStatusChange
 
+from allocation import services
 from allocation.models import Allocation, BankRequest, RequestStatus
 from allocation.services import decide_waiting_requests, receive_blood_request
 from shared_events import topics
@@ -187,6 +188,36 @@ def test_every_decision_writes_a_live_allocation_per_unit_and_a_history_entry(un
     for unit in Unit.objects.all():
         last = unit.history.last()
         assert (last.to_status, last.by, last.request_id) == ("ALLOCATED", "system:allocation", decided.request_id)
+
+
+def _columns(row, skip: tuple[str, ...] = ("id",)) -> dict:
+    values = {field.attname: getattr(row, field.attname) for field in type(row)._meta.concrete_fields}
+    values = {name: bytes(v) if isinstance(v, memoryview) else v for name, v in values.items() if name not in skip}
+    return values
+
+
+@pytest.mark.parametrize("priority", ["EMERGENCY", "SCHEDULED"])  # the request row inserted, or updated
+def test_the_one_statement_decision_writes_the_rows_the_orm_would(unit_factory, priority):
+    unit_factory.create_batch(2, blood_group="A+")
+    unit_factory.create_batch(3, blood_group="O+")
+    payload = {"priority": priority, "blood_group": "A+", "units": 2, "group_confirmed": True}
+    payload |= {"special_requirements": [], "hospital_name": "St Elsewhere", "patient_reference": "P-1"}
+    with transaction.atomic():
+        in_memory = receive_blood_request(request=request(**payload))
+        if priority == "SCHEDULED":
+            in_memory = BankRequest.objects.select_for_update().get(pk=in_memory.pk)
+            services.decide(in_memory, now=datetime.now(UTC), created=True)
+    stored = BankRequest.objects.get(pk=in_memory.pk)
+    assert stored.status == RequestStatus.APPROVED
+    assert _columns(stored, skip=()) == _columns(in_memory, skip=())
+    (approved,) = events(topics.APPROVED)
+    units = [Unit.objects.get(pk=entry.unit_id) for entry in approved.data.allocations]
+    allocations, history = services._allocation_rows(stored, units, now=stored.decided_at)
+    assert [_columns(row) for row in Allocation.objects.filter(request=stored).order_by("id")] == [
+        _columns(row) for row in allocations
+    ]
+    written = UnitStatusChange.objects.filter(request_id=stored.request_id).order_by("id")
+    assert [_columns(row) for row in written] == [_columns(row) for row in history]
 
 
 def test_allocation_publishes_the_stock_change_and_a_low_stock_crossing(unit_factory):
