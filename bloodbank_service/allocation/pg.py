@@ -19,6 +19,7 @@ from inventory.models import Unit
 
 from allocation.compatibility import DonorStep, Wanted
 from allocation.models import BankRequest
+from shared_events.django.prepared import execute
 from shared_events.enums import Priority
 
 # Lock the request's FEFO units of one group (carrying the attributes and antigen-negative typings
@@ -64,6 +65,8 @@ _TAKEN_FIELDS = (
 def take_units(wanted: Wanted, step: DonorStep, *, now: datetime) -> list[Unit]:
     """Allocate ``wanted.units`` FEFO units of ``step`` (its group, attributes, antigens), or none (not enough)."""
     not_before = wanted.needed_by if wanted.priority == Priority.SCHEDULED and wanted.needed_by else now
+    # Not a server-side prepared statement: its generic plan (a bitmap scan of every unit of the group,
+    # then a sort) could replace the ordered index scan that stops at ``count`` units.
     with connection.cursor() as cursor:
         cursor.execute(
             _TAKE_SQL,
@@ -90,7 +93,7 @@ def _json_list(value: str | list | None) -> list:
 
 def request_exists_locked(request_id: UUID) -> bool:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM allocation_bankrequest WHERE request_id = %s FOR UPDATE", [request_id])
+        execute(cursor, "SELECT 1 FROM allocation_bankrequest WHERE request_id = %s FOR UPDATE", [request_id])
         return cursor.fetchone() is not None
 
 
@@ -159,15 +162,16 @@ def _request_params(bank_request: BankRequest, *, created: bool) -> list:
 # A decision's allocation and history rows, the same as ``services._allocation_rows`` builds (the
 # models' defaults: not released, no step, an empty detail), for any number of units in one
 # statement. WITH ORDINALITY keeps the units' order, so the generated ids follow it as bulk_create's do.
+# The casts type the select list's parameters for the server-side PREPARE.
 _ROWS_SQL = """
 a AS (
     INSERT INTO allocation_allocation (request_id, unit_id, allocated_at, released_at, release_reason, pack)
-    SELECT %s, u.unit_id, %s, NULL, '', %s
+    SELECT %s::uuid, u.unit_id, %s::timestamptz, NULL, '', %s::smallint
       FROM unnest(%s::uuid[]) WITH ORDINALITY AS u(unit_id, n)
      ORDER BY u.n
 )
 INSERT INTO inventory_unitstatuschange (unit_id, from_status, to_status, at, by, reason, request_id, step, detail)
-SELECT u.unit_id, 'AVAILABLE', 'ALLOCATED', %s, %s, %s, %s, '', '{}'::jsonb
+SELECT u.unit_id, 'AVAILABLE', 'ALLOCATED', %s::timestamptz, %s::text, %s::text, %s::uuid, '', '{}'::jsonb
   FROM unnest(%s::uuid[]) WITH ORDINALITY AS u(unit_id, n)
  ORDER BY u.n
 """
@@ -201,4 +205,4 @@ def save_decision(
         request_id = bank_request.request_id
         params += [request_id, at, pack, unit_ids, at, by, reason, request_id, unit_ids]
     with connection.cursor() as cursor:
-        cursor.execute(_decision_sql(created, bool(unit_ids)), params)
+        execute(cursor, _decision_sql(created, bool(unit_ids)), params)

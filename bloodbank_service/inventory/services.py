@@ -27,6 +27,7 @@ from inventory.products import SEED_PRODUCTS
 from inventory.receipt import RED_CELL_COMPONENTS, ReceiptError, check_receipt, irradiated_shelf_life
 from shared_events import topics
 from shared_events.django.outbox import publish
+from shared_events.django.prepared import execute
 from shared_events.enums import BankDiscardReason, BloodGroup, Component, StockLevel, UnitAttribute
 from shared_events.schemas import InventoryUpdatedV1, LowStockV1
 
@@ -245,12 +246,13 @@ def _refresh_one_key_pg(key: StockKey, delta: int, now: datetime) -> list[StockC
         "window_days": rules.DISPATCH_WINDOW.days,
     }
     with connection.cursor() as cursor:
-        cursor.execute(_APPLY_DELTA_SQL, params)
+        execute(cursor, _APPLY_DELTA_SQL, params)
         row = cursor.fetchone()
         if row is None:
             return None  # no snapshot yet, or never counted
         published, level_before, days_before, dispatched, low, critical, low_days, critical_days = row
-        cursor.execute(
+        execute(
+            cursor,
             _RECORD_LEVEL_SQL,
             params | {"low": low, "critical": critical, "low_days": low_days, "critical_days": critical_days},
         )
