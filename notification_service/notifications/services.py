@@ -15,7 +15,8 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Exists, Field, Model, OuterRef, Q
 from django.utils import timezone
 
@@ -32,7 +33,7 @@ from notifications.rules import PlannedNotification, RequestFacts, escalation_te
 from shared_events import schemas, topics
 from shared_events.django import batch
 from shared_events.django.outbox import publish
-from shared_events.django.prepared import Prepared, save_fields
+from shared_events.django.prepared import Prepared, execute, save_fields
 from shared_events.envelope import Event
 
 log = logging.getLogger(__name__)
@@ -260,9 +261,10 @@ def _insert_unless_present(obj: Model) -> bool:
     Its statement is built once per model: the ORM's ``bulk_create(ignore_conflicts=True)``
     or ``get_or_create`` spent more CPU building theirs than the database takes to run it.
     """
-    values = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in obj._meta.concrete_fields]
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_unless_present_sql(type(obj)), values)
+    db = connections[DEFAULT_DB_ALIAS]  # not the proxy: each field's preparation asks it for its features
+    values = [field.get_db_prep_save(field.pre_save(obj, True), db) for field in obj._meta.concrete_fields]
+    with db.cursor() as cursor:
+        execute(cursor, _insert_unless_present_sql(type(obj)), values)
         inserted = cursor.rowcount == 1
     obj._state.adding = not inserted
     return inserted
@@ -289,18 +291,20 @@ def _update_unless_told(plan: PlannedNotification, *, event: Event, feed_seq: in
 
     One UPDATE where the ORM sent two statements (the check, then the update) and built both each time.
     """
+    db = connections[DEFAULT_DB_ALIAS]
     values = {**_content(plan, event=event), "feed_seq": feed_seq, "updated_at": timezone.now()}
-    params = [_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
-    params += _key_params(plan) + _told_params(plan, event)
-    with connection.cursor() as cursor:
-        cursor.execute(_update_unless_told_sql(tuple(values), _nulls(plan)), params)
+    params = [_field(name).get_db_prep_save(value, db) for name, value in values.items()]
+    params += _key_params(plan) + _told_params(plan, event, db)
+    with db.cursor() as cursor:
+        execute(cursor, _update_unless_told_sql(tuple(values), _nulls(plan)), params)
         return cursor.rowcount > 0
 
 
 def _told(plan: PlannedNotification, *, event: Event) -> bool:
     """A notification of the plan's stock key (read or not) came from this event or shows a newer count."""
-    with connection.cursor() as cursor:
-        cursor.execute(_told_sql(_nulls(plan)) + " LIMIT 1", _told_params(plan, event))
+    db = connections[DEFAULT_DB_ALIAS]
+    with db.cursor() as cursor:
+        execute(cursor, _told_sql(_nulls(plan), limit=True), _told_params(plan, event, db))
         return cursor.fetchone() is not None
 
 
@@ -328,21 +332,22 @@ def _key_params(plan: PlannedNotification) -> list[object]:
     return [value for value in key if value is not None]
 
 
-def _told_params(plan: PlannedNotification, event: Event) -> list[object]:
+def _told_params(plan: PlannedNotification, event: Event, db: BaseDatabaseWrapper) -> list[object]:
     return [
         *_key_params(plan),
-        _field("source_event_id").get_db_prep_value(event.id, connection),
-        _field("occurred_at").get_db_prep_value(plan.occurred_at, connection),
+        _field("source_event_id").get_db_prep_value(event.id, db),
+        _field("occurred_at").get_db_prep_value(plan.occurred_at, db),
     ]
 
 
 @cache
-def _told_sql(nulls: tuple[bool, bool]) -> str:
-    """The rows of ``_told`` (alias ``seen``); parameters: ``_told_params``."""
+def _told_sql(nulls: tuple[bool, bool], *, limit: bool = False) -> str:
+    """The rows of ``_told`` (alias ``seen``; the first only with ``limit``); parameters: ``_told_params``."""
     table = connection.ops.quote_name(Notification._meta.db_table)
     this_or_newer = f"{_column('source_event_id', 'seen')} = %s OR {_column('occurred_at', 'seen')} > %s"
     # Identifiers come from the model; every value is a query parameter.
-    return f"SELECT 1 FROM {table} seen WHERE {_key_sql('seen', nulls)} AND ({this_or_newer})"  # noqa: S608
+    sql = f"SELECT 1 FROM {table} seen WHERE {_key_sql('seen', nulls)} AND ({this_or_newer})"  # noqa: S608
+    return f"{sql} LIMIT 1" if limit else sql
 
 
 @cache
