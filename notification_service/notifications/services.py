@@ -153,6 +153,10 @@ def register_hospital(*, hospital_id: UUID, name: str = "") -> None:
         if (hospital_id, bool(name)) in seen or (hospital_id, True) in seen:
             return
         seen.add((hospital_id, bool(name)))
+    if not name:
+        # Nothing to fill in: one insert that is a no-op for a hospital already known (no read, no savepoint).
+        _insert_unless_present(KnownHospital(id=hospital_id, name=name))
+        return
     # get_or_create's read, then an insert that cannot fail (no savepoint): a hospital inserted meanwhile by
     # another transaction is read again, as get_or_create does after its insert fails.
     hospital = _known_hospital.first(hospital_id=hospital_id)
@@ -160,7 +164,7 @@ def register_hospital(*, hospital_id: UUID, name: str = "") -> None:
         if _insert_unless_present(KnownHospital(id=hospital_id, name=name)):
             return
         hospital = _known_hospital.first(hospital_id=hospital_id)
-    if hospital is not None and name and not hospital.name:
+    if hospital is not None and not hospital.name:
         hospital.name = name
         save_fields(hospital, ["name"])
 
@@ -296,7 +300,7 @@ def _update_unless_told(plan: PlannedNotification, *, event: Event, feed_seq: in
     params = [_field(name).get_db_prep_save(value, db) for name, value in values.items()]
     params += _key_params(plan) + _told_params(plan, event, db)
     with db.cursor() as cursor:
-        execute(cursor, _update_unless_told_sql(tuple(values), _nulls(plan)), params)
+        execute(cursor, _update_unless_told_sql(tuple(values), _shape(plan)), params)
         return cursor.rowcount > 0
 
 
@@ -304,7 +308,7 @@ def _told(plan: PlannedNotification, *, event: Event) -> bool:
     """A notification of the plan's stock key (read or not) came from this event or shows a newer count."""
     db = connections[DEFAULT_DB_ALIAS]
     with db.cursor() as cursor:
-        execute(cursor, _told_sql(_nulls(plan), limit=True), _told_params(plan, event, db))
+        execute(cursor, _told_sql(_shape(plan), limit=True), _told_params(plan, event, db))
         return cursor.fetchone() is not None
 
 
@@ -316,20 +320,36 @@ def _column(name: str, alias: str) -> str:
     return f"{alias}.{connection.ops.quote_name(_field(name).column)}"
 
 
-def _nulls(plan: PlannedNotification) -> tuple[bool, bool]:
-    """Whether the stock key's component and group are None: SQL then says IS NULL, as the ORM's ``=None`` does."""
-    return plan.component is None, plan.blood_group is None
+_Shape = tuple[str, bool, bool]
 
 
-def _key_sql(alias: str, nulls: tuple[bool, bool]) -> str:
-    """Row ``alias`` has the stock key of ``_key_params``."""
-    key = {"audience": False, "kind": False, "component": nulls[0], "blood_group": nulls[1]}
-    return " AND ".join(f"{_column(name, alias)} {'IS NULL' if null else '= %s'}" for name, null in key.items())
+def _shape(plan: PlannedNotification) -> _Shape:
+    """What the statements of a stock key are built for: its kind, and whether its component and group are None
+    (SQL then says IS NULL, as the ORM's ``=None`` does)."""
+    return plan.kind, plan.component is None, plan.blood_group is None
+
+
+def _key_sql(alias: str, shape: _Shape) -> str:
+    """Row ``alias`` has the stock key of ``_key_params``.
+
+    The kind is written in the statement, not passed: a prepared statement's generic plan can then use the
+    unique index of unread stock notices (its condition names the kind); with a parameter it scanned every
+    unread notification of the audience (16 ms at 50,000 rows, against 0.02 ms).
+    """
+    kind, component_null, group_null = shape
+    if kind not in Kind.values:  # a literal only from the model's own choices, never from outside
+        raise ValueError(f"not a notification kind: {kind!r}")
+    key = [
+        f"{_column('audience', alias)} = %s",
+        f"{_column('kind', alias)} = '{kind}'",
+        f"{_column('component', alias)} {'IS NULL' if component_null else '= %s'}",
+        f"{_column('blood_group', alias)} {'IS NULL' if group_null else '= %s'}",
+    ]
+    return " AND ".join(key)
 
 
 def _key_params(plan: PlannedNotification) -> list[object]:
-    key = (plan.audience, plan.kind, plan.component, plan.blood_group)
-    return [value for value in key if value is not None]
+    return [value for value in (plan.audience, plan.component, plan.blood_group) if value is not None]
 
 
 def _told_params(plan: PlannedNotification, event: Event, db: BaseDatabaseWrapper) -> list[object]:
@@ -341,24 +361,24 @@ def _told_params(plan: PlannedNotification, event: Event, db: BaseDatabaseWrappe
 
 
 @cache
-def _told_sql(nulls: tuple[bool, bool], *, limit: bool = False) -> str:
+def _told_sql(shape: _Shape, *, limit: bool = False) -> str:
     """The rows of ``_told`` (alias ``seen``; the first only with ``limit``); parameters: ``_told_params``."""
     table = connection.ops.quote_name(Notification._meta.db_table)
     this_or_newer = f"{_column('source_event_id', 'seen')} = %s OR {_column('occurred_at', 'seen')} > %s"
-    # Identifiers come from the model; every value is a query parameter.
-    sql = f"SELECT 1 FROM {table} seen WHERE {_key_sql('seen', nulls)} AND ({this_or_newer})"  # noqa: S608
+    # Identifiers come from the model; every value but the kind (see _key_sql) is a query parameter.
+    sql = f"SELECT 1 FROM {table} seen WHERE {_key_sql('seen', shape)} AND ({this_or_newer})"  # noqa: S608
     return f"{sql} LIMIT 1" if limit else sql
 
 
 @cache
-def _update_unless_told_sql(fields: tuple[str, ...], nulls: tuple[bool, bool]) -> str:
+def _update_unless_told_sql(fields: tuple[str, ...], shape: _Shape) -> str:
     """Parameters: the ``fields``' new values, ``_key_params`` and ``_told_params``."""
     table = connection.ops.quote_name(Notification._meta.db_table)
     assignments = ", ".join(f"{connection.ops.quote_name(_field(name).column)} = %s" for name in fields)
-    # Identifiers come from the model; every value is a query parameter.
+    # Identifiers come from the model; every value but the kind (see _key_sql) is a query parameter.
     return (
         f"UPDATE {table} SET {assignments} "  # noqa: S608
-        f"WHERE {_key_sql(table, nulls)} AND {_column('read_at', table)} IS NULL AND NOT EXISTS ({_told_sql(nulls)})"
+        f"WHERE {_key_sql(table, shape)} AND {_column('read_at', table)} IS NULL AND NOT EXISTS ({_told_sql(shape)})"
     )
 
 
