@@ -15,8 +15,9 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Exists, Field, Model, OuterRef, Q
 from django.utils import timezone
 
 from notifications.models import (
@@ -32,6 +33,7 @@ from notifications.rules import PlannedNotification, RequestFacts, escalation_te
 from shared_events import schemas, topics
 from shared_events.django import batch
 from shared_events.django.outbox import publish
+from shared_events.django.prepared import Prepared, execute, save_fields
 from shared_events.envelope import Event
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,9 @@ ESCALATION_BATCH = 200
 
 
 # -- the feed counter ------------------------------------------------------------------------------
+_feed_row = Prepared(lambda: FeedSequence.objects.select_for_update().filter(name=FEED).order_by("pk")[:1])
+
+
 class FeedCounter:
     """The feed counter, locked until the surrounding transaction ends (serialises notification writes).
 
@@ -51,7 +56,7 @@ class FeedCounter:
     """
 
     def __init__(self, *, deferred: bool = False) -> None:
-        self.row, _ = FeedSequence.objects.select_for_update().get_or_create(name=FEED)
+        self.row = _feed_row.first() or _new_feed_row()
         self.deferred = deferred
         self.written = self.row.value
 
@@ -67,8 +72,22 @@ class FeedCounter:
 
     def write(self) -> None:
         if self.row.value != self.written:
-            self.row.save(update_fields=["value"])
+            save_fields(self.row, ["value"])
             self.written = self.row.value
+
+
+def _new_feed_row() -> FeedSequence:
+    """The counter row of a new database, inserted (and so locked) by this transaction.
+
+    As ``get_or_create`` would, a row another transaction inserted meanwhile is read (locked) once it commits.
+    """
+    row = FeedSequence(name=FEED)
+    if _insert_unless_present(row):
+        return row
+    found = _feed_row.first()
+    if found is None:
+        raise FeedSequence.DoesNotExist(f"feed counter {FEED!r}: neither inserted nor found")
+    return found
 
 
 def _lock_feed() -> FeedCounter:
@@ -90,9 +109,7 @@ def notify_for_event(*, event: Event) -> list[Notification]:
             data=event.data,
             occurred_at=event.time,
             request=_request_facts(getattr(event.data, "request_id", None)),
-            hospital_audiences=(
-                [h.audience for h in KnownHospital.objects.all()] if event.type == topics.LOW_STOCK else ()
-            ),
+            hospital_audiences=[h.audience for h in _all_hospitals.all()] if event.type == topics.LOW_STOCK else (),
         )
         stored = []
         for plan in plans:
@@ -108,21 +125,18 @@ def _remember(event: Event) -> None:
     if isinstance(data, schemas.BloodRequestedV1 | schemas.BloodRequestedV2):
         data = schemas.requested_v2(data)  # v2: an MTP has no component or units; the group may be UNKNOWN
         # One INSERT ... ON CONFLICT DO NOTHING (a repeat keeps the first), no read and no savepoint.
-        KnownRequest.objects.bulk_create(
-            [
-                KnownRequest(
-                    request_id=data.request_id,
-                    hospital_id=data.hospital_id,
-                    hospital_name=data.hospital_name,
-                    blood_group=str(getattr(data.blood_group, "value", data.blood_group)),
-                    protocol=data.protocol.value,
-                    component=data.component.value if data.component else None,
-                    units=data.units,
-                    priority=data.priority.value,
-                    requested_at=data.requested_at,
-                )
-            ],
-            ignore_conflicts=True,
+        _insert_unless_present(
+            KnownRequest(
+                request_id=data.request_id,
+                hospital_id=data.hospital_id,
+                hospital_name=data.hospital_name,
+                blood_group=str(getattr(data.blood_group, "value", data.blood_group)),
+                protocol=data.protocol.value,
+                component=data.component.value if data.component else None,
+                units=data.units,
+                priority=data.priority.value,
+                requested_at=data.requested_at,
+            )
         )
         register_hospital(hospital_id=data.hospital_id, name=data.hospital_name)
     elif hasattr(data, "hospital_id"):
@@ -139,16 +153,35 @@ def register_hospital(*, hospital_id: UUID, name: str = "") -> None:
         if (hospital_id, bool(name)) in seen or (hospital_id, True) in seen:
             return
         seen.add((hospital_id, bool(name)))
-    hospital, created = KnownHospital.objects.get_or_create(id=hospital_id, defaults={"name": name})
-    if not created and name and not hospital.name:
+    if not name:
+        # Nothing to fill in: one insert that is a no-op for a hospital already known (no read, no savepoint).
+        _insert_unless_present(KnownHospital(id=hospital_id, name=name))
+        return
+    # get_or_create's read, then an insert that cannot fail (no savepoint): a hospital inserted meanwhile by
+    # another transaction is read again, as get_or_create does after its insert fails.
+    hospital = _known_hospital.first(hospital_id=hospital_id)
+    if hospital is None:
+        if _insert_unless_present(KnownHospital(id=hospital_id, name=name)):
+            return
+        hospital = _known_hospital.first(hospital_id=hospital_id)
+    if hospital is not None and not hospital.name:
         hospital.name = name
-        hospital.save(update_fields=["name"])
+        save_fields(hospital, ["name"])
+
+
+_known_hospital = Prepared(
+    lambda hospital_id: KnownHospital.objects.filter(id=hospital_id).order_by("pk")[:1], hospital_id=UUID
+)
+_all_hospitals = Prepared(lambda: KnownHospital.objects.all())  # Meta.ordering: the fan-out's order
+_known_request = Prepared(
+    lambda request_id: KnownRequest.objects.filter(request_id=request_id).order_by("pk")[:1], request_id=UUID
+)
 
 
 def _request_facts(request_id: UUID | None) -> RequestFacts | None:
     if request_id is None:
         return None
-    known = KnownRequest.objects.filter(request_id=request_id).first()
+    known = _known_request.first(request_id=request_id)
     if known is None:
         return None  # events of one request travel on different topics: the decision may come first
     return RequestFacts(
@@ -190,7 +223,10 @@ def _create(plan: PlannedNotification, *, event: Event, feed: FeedCounter) -> No
         **_content(plan, event=event),
     )
     if connection.features.supports_nulls_distinct_unique_constraints:
-        if not _insert_unless_told(notification):
+        # One statement where a check and an insert would be two: on PostgreSQL 15+ the two unique indexes
+        # (source_event_id / request_id and pack, per audience and kind; a null pack equal to a null pack)
+        # are exactly the "told already" rule.
+        if not _insert_unless_present(notification):
             return None  # told already: the feed number is not taken
     else:
         notification.save(force_insert=True)
@@ -212,32 +248,29 @@ def _content(plan: PlannedNotification, *, event: Event) -> dict[str, object]:
     }
 
 
-_FIELDS = Notification._meta.concrete_fields
-
-
 @cache
-def _insert_unless_told_sql() -> str:
+def _insert_unless_present_sql(model: type[Model]) -> str:
     quote = connection.ops.quote_name
-    table, pk = quote(Notification._meta.db_table), quote(Notification._meta.pk.column)
+    fields = model._meta.concrete_fields
     # Identifiers come from the model; every value is a query parameter.
     return (
-        f"INSERT INTO {table} ({', '.join(quote(field.column) for field in _FIELDS)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(_FIELDS))}) ON CONFLICT DO NOTHING RETURNING {pk}"
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING"
     )
 
 
-def _insert_unless_told(notification: Notification) -> bool:
-    """Insert ``notification`` unless one of its unique indexes already holds it; True if inserted.
+def _insert_unless_present(obj: Model) -> bool:
+    """Insert ``obj`` unless a unique index already holds it (no error, no savepoint); True if inserted.
 
-    One statement where a check and an insert would be two: on PostgreSQL 15+ the two
-    unique indexes (``source_event_id``/``request_id``, ``pack`` per audience and kind, a
-    null pack equal to a null pack) are exactly the "told already" rule.
+    Its statement is built once per model: the ORM's ``bulk_create(ignore_conflicts=True)``
+    or ``get_or_create`` spent more CPU building theirs than the database takes to run it.
     """
-    values = [field.get_db_prep_save(field.pre_save(notification, True), connection) for field in _FIELDS]
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_unless_told_sql(), values)
-        inserted = cursor.fetchone() is not None
-    notification._state.adding = not inserted
+    db = connections[DEFAULT_DB_ALIAS]  # not the proxy: each field's preparation asks it for its features
+    values = [field.get_db_prep_save(field.pre_save(obj, True), db) for field in obj._meta.concrete_fields]
+    with db.cursor() as cursor:
+        execute(cursor, _insert_unless_present_sql(type(obj)), values)
+        inserted = cursor.rowcount == 1
+    obj._state.adding = not inserted
     return inserted
 
 
@@ -246,22 +279,107 @@ def _coalesce(plan: PlannedNotification, *, event: Event, feed: FeedCounter) -> 
 
     Returns the notification when it is new; a count updated in place is not returned.
     """
-    same_key = Notification.objects.filter(
-        audience=plan.audience, kind=plan.kind, component=plan.component, blood_group=plan.blood_group
-    )
-    # This event was stored already, or a newer count is already shown (or was read): an old one must not come back.
-    if same_key.filter(Q(source_event_id=event.id) | Q(occurred_at__gt=plan.occurred_at)).exists():
+    # Updated in place (a unique index keeps one unread row per key): the audience was already told about this
+    # stock key, so no new ``notification.delivered``; the new feed_seq puts the fresh count on the live feed.
+    if _update_unless_told(plan, event=event, feed_seq=feed.peek()):
+        feed.next()
         return None
-    # Updated in place (one UPDATE; a unique index keeps one unread row per key): the audience was already
-    # told about this stock key, so no new ``notification.delivered``; the new feed_seq puts the fresh count
-    # on the live feed.
-    updated = same_key.filter(read_at__isnull=True).update(
-        feed_seq=feed.peek(), updated_at=timezone.now(), **_content(plan, event=event)
+    # This event was stored already, or a newer count is already shown (or was read): an old one must not come back.
+    if _told(plan, event=event):
+        return None
+    return _create(plan, event=event, feed=feed)
+
+
+def _update_unless_told(plan: PlannedNotification, *, event: Event, feed_seq: int) -> bool:
+    """Show this count in the stock key's unread notification, unless ``_told``; True if it was updated.
+
+    One UPDATE where the ORM sent two statements (the check, then the update) and built both each time.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    values = {**_content(plan, event=event), "feed_seq": feed_seq, "updated_at": timezone.now()}
+    params = [_field(name).get_db_prep_save(value, db) for name, value in values.items()]
+    params += _key_params(plan) + _told_params(plan, event, db)
+    with db.cursor() as cursor:
+        execute(cursor, _update_unless_told_sql(tuple(values), _shape(plan)), params)
+        return cursor.rowcount > 0
+
+
+def _told(plan: PlannedNotification, *, event: Event) -> bool:
+    """A notification of the plan's stock key (read or not) came from this event or shows a newer count."""
+    db = connections[DEFAULT_DB_ALIAS]
+    with db.cursor() as cursor:
+        execute(cursor, _told_sql(_shape(plan), limit=True), _told_params(plan, event, db))
+        return cursor.fetchone() is not None
+
+
+def _field(name: str) -> Field:
+    return Notification._meta.get_field(name)
+
+
+def _column(name: str, alias: str) -> str:
+    return f"{alias}.{connection.ops.quote_name(_field(name).column)}"
+
+
+_Shape = tuple[str, bool, bool]
+
+
+def _shape(plan: PlannedNotification) -> _Shape:
+    """What the statements of a stock key are built for: its kind, and whether its component and group are None
+    (SQL then says IS NULL, as the ORM's ``=None`` does)."""
+    return plan.kind, plan.component is None, plan.blood_group is None
+
+
+def _key_sql(alias: str, shape: _Shape) -> str:
+    """Row ``alias`` has the stock key of ``_key_params``.
+
+    The kind is written in the statement, not passed: a prepared statement's generic plan can then use the
+    unique index of unread stock notices (its condition names the kind); with a parameter it scanned every
+    unread notification of the audience (16 ms at 50,000 rows, against 0.02 ms).
+    """
+    kind, component_null, group_null = shape
+    if kind not in Kind.values:  # a literal only from the model's own choices, never from outside
+        raise ValueError(f"not a notification kind: {kind!r}")
+    key = [
+        f"{_column('audience', alias)} = %s",
+        f"{_column('kind', alias)} = '{kind}'",
+        f"{_column('component', alias)} {'IS NULL' if component_null else '= %s'}",
+        f"{_column('blood_group', alias)} {'IS NULL' if group_null else '= %s'}",
+    ]
+    return " AND ".join(key)
+
+
+def _key_params(plan: PlannedNotification) -> list[object]:
+    return [value for value in (plan.audience, plan.component, plan.blood_group) if value is not None]
+
+
+def _told_params(plan: PlannedNotification, event: Event, db: BaseDatabaseWrapper) -> list[object]:
+    return [
+        *_key_params(plan),
+        _field("source_event_id").get_db_prep_value(event.id, db),
+        _field("occurred_at").get_db_prep_value(plan.occurred_at, db),
+    ]
+
+
+@cache
+def _told_sql(shape: _Shape, *, limit: bool = False) -> str:
+    """The rows of ``_told`` (alias ``seen``; the first only with ``limit``); parameters: ``_told_params``."""
+    table = connection.ops.quote_name(Notification._meta.db_table)
+    this_or_newer = f"{_column('source_event_id', 'seen')} = %s OR {_column('occurred_at', 'seen')} > %s"
+    # Identifiers come from the model; every value but the kind (see _key_sql) is a query parameter.
+    sql = f"SELECT 1 FROM {table} seen WHERE {_key_sql('seen', shape)} AND ({this_or_newer})"  # noqa: S608
+    return f"{sql} LIMIT 1" if limit else sql
+
+
+@cache
+def _update_unless_told_sql(fields: tuple[str, ...], shape: _Shape) -> str:
+    """Parameters: the ``fields``' new values, ``_key_params`` and ``_told_params``."""
+    table = connection.ops.quote_name(Notification._meta.db_table)
+    assignments = ", ".join(f"{connection.ops.quote_name(_field(name).column)} = %s" for name in fields)
+    # Identifiers come from the model; every value but the kind (see _key_sql) is a query parameter.
+    return (
+        f"UPDATE {table} SET {assignments} "  # noqa: S608
+        f"WHERE {_key_sql(table, shape)} AND {_column('read_at', table)} IS NULL AND NOT EXISTS ({_told_sql(shape)})"
     )
-    if not updated:
-        return _create(plan, event=event, feed=feed)
-    feed.next()
-    return None
 
 
 def _publish_delivered(notification: Notification) -> None:

@@ -177,6 +177,34 @@ def test_an_older_stock_count_arriving_late_does_not_overwrite_a_newer_one():
     assert Notification.objects.get(kind="INVENTORY_UPDATED").title.endswith("9 units available")
 
 
+def test_an_older_stock_count_arriving_after_the_newer_one_was_read_starts_no_new_notice():
+    now = factories.now()
+    handle(factories.inventory_updated(available=9, as_of=now))
+    Notification.objects.update(read_at=now)
+    handle(factories.inventory_updated(available=15, as_of=now - timedelta(minutes=1)))
+    (shown,) = Notification.objects.values_list("title", "read_at")
+    assert shown == ("Stock O+ red cells: 9 units available", now)
+    assert len(delivered_events()) == 1
+
+
+def test_a_stock_count_handled_again_changes_nothing():
+    now = factories.now()
+    first = factories.inventory_updated(available=9, as_of=now)
+    second = factories.inventory_updated(available=8, as_of=now + timedelta(seconds=1))
+    for event in (first, second):
+        handle(event)
+    shown = Notification.objects.get()
+    for event in (first, second):
+        handle(event)
+    again = Notification.objects.get()
+    assert (again.source_event_id, again.title, again.feed_seq, again.updated_at) == (
+        second.id,
+        "Stock O+ red cells: 8 units available",
+        shown.feed_seq,
+        shown.updated_at,
+    )
+
+
 def test_a_decision_arriving_before_the_request_is_still_stored_with_its_request_id():
     request_id = uuid.uuid4()
     handle(factories.rejected(request_id=request_id))

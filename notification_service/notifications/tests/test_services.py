@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from notifications import services
 from notifications.handlers import HANDLERS
 from notifications.models import FeedSequence, Kind, KnownHospital, Notification, Recipient
+from notifications.rules import PlannedNotification
 from notifications.tests import factories
 from notifications.tests.factories import ST_MARY
 from shared_events import topics
@@ -145,13 +146,25 @@ def test_a_consumer_batch_takes_the_feed_lock_once_and_writes_the_counter_once()
     with CaptureQueriesContext(connection) as queries, transaction.atomic(), scope():
         for event in events:
             handle(event)
-    feed_sql = [q["sql"] for q in queries.captured_queries if "notifications_feedsequence" in q["sql"]]
+    sql = [_statement_text(q["sql"]) for q in queries.captured_queries]
+    feed_sql = [text for text in sql if "notifications_feedsequence" in text]
     assert sum(sql.startswith("SELECT") for sql in feed_sql) == 1
     assert sum(sql.startswith("UPDATE") for sql in feed_sql) == 1
     seqs = list(Notification.objects.order_by("feed_seq").values_list("feed_seq", flat=True))
     assert len(seqs) >= 3
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # no number taken twice or skipped
     assert FeedSequence.objects.get(name="notifications").value == seqs[-1]
+
+
+def _statement_text(sql: str) -> str:
+    """The SQL of a query as logged; of a prepared statement's ``EXECUTE``, the statement's own text."""
+    if not sql.startswith("EXECUTE "):
+        return sql
+    name = sql.removeprefix("EXECUTE ").split("(", 1)[0]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE name = %s", [name])
+        (statement,) = cursor.fetchone()
+    return statement.split(" AS ", 1)[1]
 
 
 def test_a_fact_told_already_takes_no_feed_number_and_publishes_nothing():
@@ -164,3 +177,39 @@ def test_a_fact_told_already_takes_no_feed_number_and_publishes_nothing():
     assert Notification.objects.count() == stored
     assert OutboxEvent.objects.count() == published
     assert FeedSequence.objects.get(name="notifications").value == Notification.objects.latest("feed_seq").feed_seq
+
+
+def test_a_hospital_s_name_is_filled_in_once_and_never_replaced():
+    hospital_id = uuid.uuid4()
+    services.register_hospital(hospital_id=hospital_id)
+    services.register_hospital(hospital_id=hospital_id, name="St Elsewhere")
+    services.register_hospital(hospital_id=hospital_id, name="Renamed")
+    services.register_hospital(hospital_id=hospital_id)
+    assert list(KnownHospital.objects.values_list("id", "name")) == [(hospital_id, "St Elsewhere")]
+    named = uuid.uuid4()
+    services.register_hospital(hospital_id=named, name="Named at once")
+    assert KnownHospital.objects.get(id=named).name == "Named at once"
+
+
+def test_a_coalesced_notice_without_a_stock_key_part_matches_null_as_null():
+    """Only inventory updates coalesce, always with a component and group; a None part still means IS NULL."""
+    now = factories.now()
+    events = [factories.inventory_updated(available=n, as_of=now + timedelta(seconds=n)) for n in (1, 2)]
+    plans = [
+        PlannedNotification(
+            audience="bloodbank",
+            kind="INVENTORY_UPDATED",
+            severity="INFO",
+            title=f"count {n}",
+            body="",
+            occurred_at=now + timedelta(seconds=n),
+            coalesce=True,
+        )
+        for n, event in zip((1, 2), events, strict=True)
+    ]
+    with transaction.atomic():
+        feed = services.FeedCounter()
+        for plan, event in zip(plans, events, strict=True):
+            services._store(plan, event=event, feed=feed)
+        services._store(plans[0], event=events[0], feed=feed)  # older: kept out
+    assert list(Notification.objects.values_list("title", "component", "blood_group")) == [("count 2", None, None)]
