@@ -23,6 +23,7 @@ class ServiceEvents:
     periodic: tuple[tuple[str, float], ...]
     when_caught_up: tuple[str, ...] = ()
     consumer_settings: Mapping[str, Any] | None = None
+    relay_linger: float = 0.0
 
     @property
     def consumer_group(self) -> str:
@@ -47,4 +48,5 @@ def service_events() -> ServiceEvents:
         periodic=tuple(tuple(item) for item in conf.get("PERIODIC", ())),
         when_caught_up=tuple(conf.get("WHEN_CAUGHT_UP", ())),
         consumer_settings=dict(conf.get("CONSUMER_SETTINGS", {})),
+        relay_linger=float(conf.get("RELAY_LINGER", 0.0)),
     )

@@ -50,6 +50,7 @@ class OutboxRelay:
         poll_interval: float = 0.02,
         idle_wait: float = 1.0,
         standby_retry: float = 0.5,
+        linger: float | None = None,
     ) -> None:
         self.stop = stop
         self.batch_size = batch_size
@@ -57,6 +58,7 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.idle_wait = idle_wait
         self.standby_retry = standby_retry
+        self.linger = service_events().relay_linger if linger is None else linger
         self.is_leader = threading.Event()
         self._producer_overrides = producer_overrides or {}
         self._producer: Producer | None = None
@@ -92,6 +94,8 @@ class OutboxRelay:
             return
         readable, _, _ = select.select([self._lock_conn], [], [], timeout)
         if readable:
+            if self.linger:
+                self.stop.wait(self.linger)  # the commits of the next few milliseconds join this round
             self._lock_conn.poll()  # raises if the connection (and so the lock) is gone
             self._lock_conn.notifies.clear()
 

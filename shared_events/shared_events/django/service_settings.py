@@ -73,6 +73,7 @@ def service_settings(
     periodic: list[tuple[str, float]] | None = None,
     when_caught_up: list[str] | None = None,
     consumer_settings: dict[str, Any] | None = None,
+    relay_linger: float = 0.0,
 ) -> dict[str, Any]:
     debug = env_bool("DEBUG")
     secret_key = os.environ.get("SECRET_KEY")
@@ -224,6 +225,11 @@ def service_settings(
             "WHEN_CAUGHT_UP": when_caught_up or [],
             # librdkafka settings of this service's consumer, over the defaults of kafka_config.
             "CONSUMER_SETTINGS": consumer_settings or {},
+            # Seconds the outbox relay waits after a commit woke it, so that the commits of those
+            # milliseconds go out in the same round (OUTBOX_RELAY_LINGER_MS overrides it).
+            "RELAY_LINGER": float(os.environ["OUTBOX_RELAY_LINGER_MS"]) / 1000
+            if os.environ.get("OUTBOX_RELAY_LINGER_MS")
+            else relay_linger,
         },
         # Production hardening (manage.py check --deploy); HTTPS=1 behind TLS. X-Forwarded-Proto is
         # believed only from a trusted proxy (NUM_PROXIES), which sets it itself.
