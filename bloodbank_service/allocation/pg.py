@@ -48,8 +48,8 @@ RETURNING u.id, u.din, u.component, u.blood_group, u.expires_at, u.batch,
 """
 
 
-# The columns _TAKE_SQL returns, in order.
-_TAKEN_FIELDS = (
+# The unit columns a decision reads: what _TAKE_SQL returns, in order, and the ORM path's .only().
+UNIT_FIELDS = (
     "id",
     "din",
     "component",
@@ -82,7 +82,7 @@ def take_units(wanted: Wanted, step: DonorStep, *, now: datetime) -> list[Unit]:
         )
         rows = cursor.fetchall()
     # As the ORM path's .only(*UNIT_FIELDS) builds them (positional, the rest deferred): cheaper than keywords.
-    units = [Unit.from_db(connection.alias, _TAKEN_FIELDS, (*row[:-1], _json_list(row[-1]))) for row in rows]
+    units = [Unit.from_db(connection.alias, UNIT_FIELDS, (*row[:-1], _json_list(row[-1]))) for row in rows]
     return sorted(units, key=lambda unit: (unit.expires_at, unit.din))
 
 

@@ -68,17 +68,6 @@ WAITING_PER_TRANSACTION = 20
 # Set when this process records a WAITING request: a hint for decide_new_waiting_requests
 # (a rolled-back one only costs it a query; the periodic run decides everything anyway).
 _recorded_waiting = threading.Event()
-UNIT_FIELDS = (
-    "id",
-    "din",
-    "component",
-    "blood_group",
-    "expires_at",
-    "batch",
-    "product_code",
-    "division",
-    "special_attributes",
-)
 
 
 class RefusedEvent(Exception):
@@ -340,7 +329,7 @@ def _lock_units(wanted: Wanted, *, now: datetime) -> tuple[list[Unit], bool]:
             _qualifying(candidates, step)
             .select_for_update(skip_locked=True)
             .order_by("expires_at", "din")
-            .only(*UNIT_FIELDS)[:count]
+            .only(*pg.UNIT_FIELDS)[:count]
         )
 
     chosen = take(first, wanted.units) if first is not None else []

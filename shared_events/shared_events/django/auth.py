@@ -37,6 +37,7 @@ from knox.views import LoginView as KnoxLoginView
 from knox.views import LogoutAllView as KnoxLogoutAllView
 from knox.views import LogoutView as KnoxLogoutView
 from rest_framework import serializers
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -152,9 +153,18 @@ class TokenLoginView(KnoxLoginView):
         return super().post(request, format)
 
 
-class LogoutView(KnoxLogoutView):
-    authentication_classes = (ExpiringTokenAuthentication,)  # knox's own views name knox's class
+class _ServiceTokenOnly:
+    """Logout takes the service's own token class (``ExpiringTokenAuthentication`` or the subclass its settings
+    name, e.g. the hospital's), not knox's: one token scheme in the API schema, and a token, not a session."""
 
+    def get_authenticators(self) -> list[BaseAuthentication]:
+        classes = [
+            cls for cls in api_settings.DEFAULT_AUTHENTICATION_CLASSES if issubclass(cls, ExpiringTokenAuthentication)
+        ]
+        return [cls() for cls in classes or [ExpiringTokenAuthentication]]
+
+
+class LogoutView(_ServiceTokenOnly, KnoxLogoutView):
     @extend_schema(
         summary="Log out: revoke the token this call carries",
         tags=["auth"],
@@ -165,9 +175,7 @@ class LogoutView(KnoxLogoutView):
         return super().post(request, format)
 
 
-class LogoutAllView(KnoxLogoutAllView):
-    authentication_classes = (ExpiringTokenAuthentication,)  # knox's own views name knox's class
-
+class LogoutAllView(_ServiceTokenOnly, KnoxLogoutAllView):
     @extend_schema(
         summary="Log out everywhere: revoke every token and end every browser session of this user",
         description="Every API token of the caller stops working, every browser session of theirs at this "
