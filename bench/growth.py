@@ -106,7 +106,12 @@ def run_config(hospitals: int, units: int, args: argparse.Namespace, env: dict[s
     def before_step(rate: float) -> None:
         restocked.append({"before_rate": rate, "units_added": restock(stack, dsns["bloodbank"], units)})
 
-    options = argparse.Namespace(hospitals=hospitals, step_seconds=args.step_seconds, keep_going=args.keep_going)
+    options = argparse.Namespace(
+        hospitals=hospitals,
+        step_seconds=args.step_seconds,
+        keep_going=args.keep_going,
+        warmup_seconds=args.warmup_seconds,
+    )
     try:
         result = bench_system(
             stack, options, args.rates, units, names, run_through=args.common_rate, before_step=before_step

@@ -50,6 +50,7 @@ from shared_events.kafka_server import KafkaCluster, free_port  # noqa: E402
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 SUSTAINED_P99_MS = 1000.0  # beyond this the backlog is growing: the step is not sustained
+WARMUP_RATE = 30.0  # requests/s of the unmeasured warm-up step
 DRAIN_SECONDS = 5.0  # every request of a sustained step is decided this soon after the last one was sent
 CLIENT_LAG_P99_MS = 50.0  # the client kept its schedule (else the step measured the client)
 CLIENT = "bench client"  # the Sampler's group of this process: not part of what is measured
@@ -226,8 +227,14 @@ def ramp(
     *,
     run_through: float = 0.0,
     before_step: Callable[[float], None] | None = None,
+    warmup_seconds: float = 60.0,
 ) -> dict:
     """A warm-up step, then ``rates`` until the first step not sustained: the steps and their timeline.
+
+    The warm-up (``WARMUP_RATE`` for ``warmup_seconds``, not measured) also lets the broker's JIT
+    compile its hot paths: a new Apache Kafka spends about 0.25 core on it for a minute or more
+    (0.01 after three and a half, measured per thread at 10/s), which a warm-up of a few seconds
+    charged to the first steps.
 
     Steps up to ``run_through`` requests/s run even after one was not sustained (so that
     a figure at a common rate is always there, marked not sustained). ``before_step(rate)``
@@ -244,8 +251,8 @@ def ramp(
 
     sampler.start()
     try:
-        print("warming up (consumers join their groups, connections open)...")
-        step(next_target(20 * 5), 20, 5, sampler)
+        print(f"warming up for {warmup_seconds:g} s (the consumers join, connections open, the JIT compiles)...")
+        step(next_target(int(WARMUP_RATE * warmup_seconds)), WARMUP_RATE, warmup_seconds, sampler)
         wall0, mono0 = time.time(), time.monotonic()
         steps, all_records, all_rows = [], [], {}
         failed = False
@@ -317,7 +324,14 @@ def bench_system(
             bank_dsn=dsns["bloodbank"],
         )
         result = ramp(
-            target, sampler, rates, args.step_seconds, args.keep_going, run_through=run_through, before_step=before_step
+            target,
+            sampler,
+            rates,
+            args.step_seconds,
+            args.keep_going,
+            run_through=run_through,
+            before_step=before_step,
+            warmup_seconds=args.warmup_seconds,
         )
     finally:
         for name in stack.processes:  # the broker stays up for the bare pipeline
@@ -355,7 +369,7 @@ def bench_bare(broker: KafkaCluster, args: argparse.Namespace, rates: list[float
             hospital_dsn=dsn(names["hospital"]),
         )
         target = Target(url=pipeline.url, tokens=["unused"], hospital_dsn=dsn(names["hospital"]), bank_dsn=None)
-        result = ramp(target, sampler, rates, args.step_seconds, args.keep_going)
+        result = ramp(target, sampler, rates, args.step_seconds, args.keep_going, warmup_seconds=args.warmup_seconds)
     finally:
         pipeline.stop()
     return result | {"units_stocked": sum(stock.values())}
@@ -411,6 +425,12 @@ def add_ramp_options(parser: argparse.ArgumentParser, *, rates: str, step_second
     """The options of a ramp that ``make bench`` and ``make bench-growth`` share."""
     parser.add_argument("--rates", default=rates, help="requests/s of each step")
     parser.add_argument("--step-seconds", type=float, default=step_seconds)
+    parser.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=60.0,
+        help=f"the unmeasured warm-up at {WARMUP_RATE:g}/s before the steps (the broker's JIT, the connections)",
+    )
     parser.add_argument("--keep-going", action="store_true", help="run every step even after one is not sustained")
     parser.add_argument("--label", default="", help="name of the results (default: the date and time)")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
@@ -430,10 +450,10 @@ def main() -> int:
     only.add_argument("--baseline-only", action="store_true", help="the bare pipeline only, not the whole system")
     args = parser.parse_args()
     if args.quick:
-        args.rates, args.step_seconds = "20,40,100", 8.0
+        args.rates, args.step_seconds, args.warmup_seconds = "20,40,100", 8.0, 10.0
     rates = [float(r) for r in args.rates.split(",")]
     label = args.label or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    planned = sum(rates) * args.step_seconds + 200
+    planned = sum(rates) * args.step_seconds + WARMUP_RATE * args.warmup_seconds
     units = args.units or max(5000, int(planned * MEAN_UNITS * 1.3))
 
     suffix = os.environ.get("TEST_DB_SUFFIX", "")
