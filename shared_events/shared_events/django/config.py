@@ -24,6 +24,7 @@ class ServiceEvents:
     when_caught_up: tuple[str, ...] = ()
     consumer_settings: Mapping[str, Any] | None = None
     relay_linger: float = 0.0
+    consumer_batch_wait: float = 0.0
 
     @property
     def consumer_group(self) -> str:
@@ -49,4 +50,5 @@ def service_events() -> ServiceEvents:
         when_caught_up=tuple(conf.get("WHEN_CAUGHT_UP", ())),
         consumer_settings=dict(conf.get("CONSUMER_SETTINGS", {})),
         relay_linger=float(conf.get("RELAY_LINGER", 0.0)),
+        consumer_batch_wait=float(conf.get("CONSUMER_BATCH_WAIT", 0.0)),
     )

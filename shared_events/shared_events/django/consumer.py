@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -58,9 +57,6 @@ with its headers it must stay under the producer's ``message.max.bytes`` (1,000,
 could never publish it and every outbox row after it would wait."""
 
 
-BATCH_WAIT_SECONDS = float(os.environ.get("CONSUMER_BATCH_WAIT_MS", "0")) / 1000
-"""How long a batch waits for more events after its first (``CONSUMER_BATCH_WAIT_MS``, default 0)."""
-
 FATAL_RESTART_SECONDS = 1.0
 """The wait before a new consumer replaces one that failed for good."""
 
@@ -92,7 +88,8 @@ class EventConsumer:
         self.group_id = group_id or conf.consumer_group
         self.max_attempts = max_attempts
         self.batch_size = batch_size
-        self.batch_wait = BATCH_WAIT_SECONDS if batch_wait is None else batch_wait
+        # How long a batch waits for more events after its first (the service's CONSUMER_BATCH_WAIT).
+        self.batch_wait = conf.consumer_batch_wait if batch_wait is None else batch_wait
         self.retry_backoff = retry_backoff
         self.periodic = [[task, interval, 0.0] for task, interval in (periodic or [])]
         self.when_caught_up = list(when_caught_up or [])

@@ -63,6 +63,12 @@ def log_format(debug: bool) -> str:
     return value
 
 
+def _seconds_from_env(name: str, default: float) -> float:
+    """A duration given in milliseconds by the environment variable ``name``, in seconds; else ``default``."""
+    value = os.environ.get(name, "").strip()
+    return float(value) / 1000 if value else default
+
+
 def service_settings(
     *,
     base_dir: Path,
@@ -74,6 +80,7 @@ def service_settings(
     when_caught_up: list[str] | None = None,
     consumer_settings: dict[str, Any] | None = None,
     relay_linger: float = 0.0,
+    consumer_batch_wait: float = 0.0,
 ) -> dict[str, Any]:
     debug = env_bool("DEBUG")
     secret_key = os.environ.get("SECRET_KEY")
@@ -227,9 +234,10 @@ def service_settings(
             "CONSUMER_SETTINGS": consumer_settings or {},
             # Seconds the outbox relay waits after a commit woke it, so that the commits of those
             # milliseconds go out in the same round (OUTBOX_RELAY_LINGER_MS overrides it).
-            "RELAY_LINGER": float(os.environ["OUTBOX_RELAY_LINGER_MS"]) / 1000
-            if os.environ.get("OUTBOX_RELAY_LINGER_MS")
-            else relay_linger,
+            "RELAY_LINGER": _seconds_from_env("OUTBOX_RELAY_LINGER_MS", relay_linger),
+            # Seconds a consumer batch waits for more events after its first, so that they share
+            # one transaction (CONSUMER_BATCH_WAIT_MS overrides it).
+            "CONSUMER_BATCH_WAIT": _seconds_from_env("CONSUMER_BATCH_WAIT_MS", consumer_batch_wait),
         },
         # Production hardening (manage.py check --deploy); HTTPS=1 behind TLS. X-Forwarded-Proto is
         # believed only from a trusted proxy (NUM_PROXIES), which sets it itself.
