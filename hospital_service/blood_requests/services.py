@@ -160,7 +160,7 @@ def create_blood_request(
 
 def _locked_request(*, blood_request_id: UUID | str, hospital: Hospital) -> BloodRequest:
     return (
-        BloodRequest.objects.select_for_update()
+        BloodRequest.objects.select_for_update(of=("self",))  # the request's row only, not its hospital's or user's
         .select_related("hospital", "requested_by")
         .get(id=blood_request_id, hospital=hospital)
     )
@@ -397,9 +397,14 @@ def record_dispatch(*, data: UnitsDispatchedV1, event_id: UUID | None = None) ->
 
 
 # The bank's every event on a request starts here: its SQL is built once (``first()``'s ordering is moot on the pk).
+# Only the request's row is locked: a lock on the joined hospital row would make every new request of that
+# hospital (its foreign key check takes a KEY SHARE lock on the hospital) wait for this transaction.
 _locked_for_event = Prepared(
     lambda request_id: (
-        BloodRequest.objects.select_for_update().select_related("hospital").filter(id=request_id).order_by("pk")[:1]
+        BloodRequest.objects.select_for_update(of=("self",))
+        .select_related("hospital")
+        .filter(id=request_id)
+        .order_by("pk")[:1]
     ),
     request_id=UUID,
 )

@@ -242,7 +242,7 @@ def expire_local_units(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     with transaction.atomic():
         expired = list(
-            LocalUnit.objects.select_for_update(skip_locked=True)
+            LocalUnit.objects.select_for_update(skip_locked=True, of=("self",))  # not the hospitals' rows
             .filter(status=LocalUnitStatus.AVAILABLE, expires_at__lte=now)
             .select_related("hospital")
             .order_by("id")[:500]

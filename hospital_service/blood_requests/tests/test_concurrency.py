@@ -4,7 +4,7 @@ next-pack or stop-mtp presses: the request's row lock lets exactly one through."
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from rest_framework.test import APIClient
 from testing_support.factories import approved_event, make_request, mtp_pack_allocations
 
@@ -80,3 +80,37 @@ def test_nurses_pressing_next_pack_together_ask_the_bank_for_one_pack(staff, hos
     stops = _race(staff, 4, lambda client: client.post(f"/api/v1/blood-requests/{mtp.id}/stop-mtp/"))
     assert sorted(stops) == [200, 409, 409, 409]
     assert OutboxEvent.objects.filter(event_type=topics.MTP_STOPPED).count() == 1
+
+
+@pytest.mark.parametrize("hold", ["a bank decision", "a cancellation"])
+def test_a_request_held_for_an_update_leaves_its_hospital_free_to_create_requests(staff, hospital, hold):
+    """The row lock of an update is the request's alone: a new request's foreign key check takes a KEY SHARE
+    lock on its hospital's row, so a lock on that row too would make every POST of the hospital wait for
+    the update's transaction (a consumer batch, a cancellation) to commit."""
+    held = make_request(hospital=hospital, user=staff)
+    outcome: dict[str, object] = {}
+
+    def post_while_held() -> None:
+        client = APIClient()
+        client.force_authenticate(staff)
+        try:
+            with connection.cursor() as cursor:  # this thread's own connection: fail fast instead of waiting
+                cursor.execute("SET lock_timeout = '2s'")
+            outcome["status"] = client.post("/api/v1/blood-requests/", BODY, format="json").status_code
+        except Exception as exc:  # noqa: BLE001 - the lock timeout, reported by the assertion below
+            outcome["error"] = repr(exc)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        if hold == "a bank decision":
+            decision = approved_event(held)
+            services.record_approval(data=decision.data, event_id=decision.id)
+        else:
+            services.cancel_blood_request(blood_request_id=held.id, hospital=hospital, user=staff)
+        thread = threading.Thread(target=post_while_held)
+        thread.start()
+        thread.join(timeout=30)
+
+    assert outcome == {"status": 201}
+    assert BloodRequest.objects.filter(hospital=hospital).count() == 2
