@@ -38,12 +38,13 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 from inventory.models import Unit, UnitStatus, UnitStatusChange
-from inventory.services import refresh_stock
+from inventory.services import refresh_stock_at_batch_end
 
 from allocation import compatibility, metrics, pg
 from allocation.compatibility import DonorStep, PackRecipe, RequestShape, Wanted
 from allocation.models import Allocation, BankRequest, MtpPack, RequestStatus
 from shared_events import topics
+from shared_events.django import batch
 from shared_events.django.outbox import buffered, enqueue_message, publish
 from shared_events.django.prepared import Prepared
 from shared_events.enums import UNKNOWN_GROUP, BloodGroup, Component, Priority, RejectReason
@@ -170,7 +171,7 @@ def decide_waiting_requests(*, limit: int = WAITING_BATCH, now: datetime | None 
     decided = 0
     while decided < limit:
         # The decisions' outbox rows go in together at the end of the transaction, as the consumer's do.
-        with transaction.atomic(), buffered():
+        with transaction.atomic(), buffered(), batch.scope():  # a key's stock refreshed once per transaction
             waiting = _waiting_locked(min(WAITING_PER_TRANSACTION, limit - decided)).all()
             for bank_request in waiting:
                 decide(bank_request, now=now or timezone.now(), created=True)
@@ -416,7 +417,7 @@ def _approve(
     )
     _save_decision(bank_request, event, now=now, created=created, units=units)
     taken = Counter((unit.component, unit.blood_group) for unit in units)
-    refresh_stock(deltas={key: -count for key, count in taken.items()}, now=now)
+    refresh_stock_at_batch_end({key: -count for key, count in taken.items()}, now=now)
     log.info("request %s %s: %d units", request_id, bank_request.status, len(units))
     return bank_request
 
@@ -561,7 +562,7 @@ def _decide_pack(
     UnitStatusChange.objects.bulk_create(history)
     metrics.decision_made(bank_request, outcome=pack.status, reason=pack.reason_code, started=requested_at)
     taken = Counter((unit.component, unit.blood_group) for unit in chosen)
-    refresh_stock(deltas={key: -count for key, count in taken.items()}, now=now)
+    refresh_stock_at_batch_end({key: -count for key, count in taken.items()}, now=now)
     log.info("request %s MTP pack %d %s: %d units", bank_request.request_id, number, pack.status, len(chosen))
     return pack
 
@@ -749,6 +750,6 @@ def release_allocations(*, bank_request: BankRequest, reason: str, by: str, now:
             subject=str(bank_request.request_id),
             correlation_id=bank_request.correlation_id or str(bank_request.request_id),
         )
-        refresh_stock(deltas=returned, now=now)
+        refresh_stock_at_batch_end(returned, now=now)
     log.info("released %d units of request %s (%s)", len(unit_ids), bank_request.request_id, reason)
     return unit_ids

@@ -26,6 +26,7 @@ from inventory.models import ProductDescription, StockSnapshot, StockThreshold, 
 from inventory.products import SEED_PRODUCTS
 from inventory.receipt import RED_CELL_COMPONENTS, ReceiptError, check_receipt, irradiated_shelf_life
 from shared_events import topics
+from shared_events.django import batch
 from shared_events.django.outbox import publish
 from shared_events.django.prepared import execute
 from shared_events.enums import BankDiscardReason, BloodGroup, Component, StockLevel, UnitAttribute
@@ -174,6 +175,35 @@ def refresh_stock(
                 fields += ["available_units", "expiring_within_72h", "days_of_supply", "level", "as_of"]
             snap.save(update_fields=fields)
     return changes
+
+
+@dataclass
+class _PendingStock:
+    deltas: Counter[StockKey]
+    now: datetime | None = None
+
+
+def refresh_stock_at_batch_end(deltas: Mapping[StockKey, int], *, now: datetime) -> None:
+    """``refresh_stock(deltas=...)`` for a decision: once per key at the end of the consumer's batch, else now.
+
+    In a batch (``shared_events.django.batch``: the worker's transaction of several
+    events) the deltas of every decision are summed per key, and each key is
+    refreshed once, in key order, before the commit: one ``inventory.updated`` with
+    the level after all of them instead of one per decision. The levels in between
+    were never committed, so no reader could have seen them; the snapshot rows are
+    locked at the end, after the units (the order the API's writers take them in).
+    """
+    pending = batch.shared("inventory.stock-deltas", lambda: _PendingStock(Counter()), _refresh_pending)
+    if pending is None:
+        refresh_stock(deltas=deltas, now=now)
+        return
+    pending.deltas.update(deltas)
+    pending.now = max(pending.now or now, now)
+
+
+def _refresh_pending(pending: _PendingStock) -> None:
+    for key in sorted(pending.deltas):
+        refresh_stock(deltas={key: pending.deltas[key]}, now=pending.now)
 
 
 class Limits(NamedTuple):
