@@ -8,7 +8,7 @@ import uuid
 import pytest
 from conftest import cancelled_payload, make_event
 from django.db import transaction
-from inventory.models import Unit, UnitStatus
+from inventory.models import StockSnapshot, Unit, UnitStatus
 
 from allocation.handlers import HANDLERS
 from allocation.models import Allocation, BankRequest, RequestStatus
@@ -176,3 +176,28 @@ def test_a_scheduled_request_is_decided_once_its_batch_is_handled_and_an_emergen
 
     assert BankRequest.objects.get(pk=emergency["request_id"]).status == RequestStatus.APPROVED
     assert BankRequest.objects.get(pk=scheduled["request_id"]).status == RequestStatus.REJECTED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_decisions_of_one_batch_publish_their_stock_key_once_with_the_level_after_all_of_them(
+    kafka_topics, unit_factory
+):
+    unit_factory.create_batch(10, blood_group="O+")
+    payloads = [requested_payload(units=2), requested_payload(units=3), requested_payload(units=1)]
+    with transaction.atomic():
+        for payload in payloads:
+            publish(topics.REQUESTED, payload, subject=payload["request_id"])
+    relay_stop = threading.Event()
+    with running(OutboxRelay(stop=relay_stop).run, relay_stop):
+        wait_for(lambda: not OutboxEvent.objects.filter(sent_at__isnull=True).exists(), message="all published")
+    messages = read_topic(topics.topic_name(topics.REQUESTED), 3)
+    consumer = EventConsumer(handlers=HANDLERS, stop=threading.Event(), group_id=f"bank-{uuid.uuid4().hex[:8]}")
+
+    assert consumer.process_batch(messages) == messages  # one transaction, as the worker runs a batch
+
+    assert BankRequest.objects.filter(status=RequestStatus.APPROVED).count() == 3
+    rows = list(OutboxEvent.objects.filter(event_type__in=[topics.APPROVED, topics.INVENTORY_UPDATED]).order_by("id"))
+    assert [row.event_type for row in rows] == [topics.APPROVED] * 3 + [topics.INVENTORY_UPDATED]
+    stock = parse_event(bytes(rows[-1].value)).data
+    assert (stock.component, stock.blood_group, stock.available_units) == ("RED_CELLS", "O+", 4)  # 10 - 2 - 3 - 1
+    assert StockSnapshot.objects.get(component="RED_CELLS", blood_group="O+").available_units == 4
