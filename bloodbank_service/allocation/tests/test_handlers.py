@@ -154,20 +154,26 @@ def test_requests_and_cancels_travel_through_the_real_broker(kafka_topics, unit_
     assert Unit.objects.filter(status=UnitStatus.ALLOCATED).count() == 2
 
 
+def _fetched_from_the_broker(payloads: list[dict]) -> tuple[list, EventConsumer]:
+    """``payloads`` published as ``hospital.blood.requested`` through the relay, read back, and a bank consumer."""
+    with transaction.atomic():
+        for payload in payloads:
+            publish(topics.REQUESTED, payload, subject=payload["request_id"])
+    relay_stop = threading.Event()
+    with running(OutboxRelay(stop=relay_stop).run, relay_stop):
+        wait_for(lambda: not OutboxEvent.objects.filter(sent_at__isnull=True).exists(), message="all published")
+    messages = read_topic(topics.topic_name(topics.REQUESTED), len(payloads))
+    return messages, EventConsumer(handlers=HANDLERS, stop=threading.Event(), group_id=f"bank-{uuid.uuid4().hex[:8]}")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_scheduled_request_is_decided_once_its_batch_is_handled_and_an_emergency_in_it_goes_first(
     kafka_topics, unit_factory
 ):
     unit_factory.create_batch(2, blood_group="O+")
     scheduled, emergency = requested_payload(units=2, priority="SCHEDULED"), requested_payload(units=2)
-    with transaction.atomic():
-        for payload in (scheduled, emergency):  # the SCHEDULED one first, both wanting the last two units
-            publish(topics.REQUESTED, payload, subject=payload["request_id"])
-    relay_stop = threading.Event()
-    with running(OutboxRelay(stop=relay_stop).run, relay_stop):
-        wait_for(lambda: not OutboxEvent.objects.filter(sent_at__isnull=True).exists(), message="both published")
-    messages = read_topic(topics.topic_name(topics.REQUESTED), 2)
-    consumer = EventConsumer(handlers=HANDLERS, stop=threading.Event(), group_id=f"bank-{uuid.uuid4().hex[:8]}")
+    # the SCHEDULED one first, both wanting the last two units
+    messages, consumer = _fetched_from_the_broker([scheduled, emergency])
 
     assert consumer.process_batch(messages) == messages
     assert BankRequest.objects.get(pk=scheduled["request_id"]).status == RequestStatus.WAITING
@@ -184,14 +190,7 @@ def test_the_decisions_of_one_batch_publish_their_stock_key_once_with_the_level_
 ):
     unit_factory.create_batch(10, blood_group="O+")
     payloads = [requested_payload(units=2), requested_payload(units=3), requested_payload(units=1)]
-    with transaction.atomic():
-        for payload in payloads:
-            publish(topics.REQUESTED, payload, subject=payload["request_id"])
-    relay_stop = threading.Event()
-    with running(OutboxRelay(stop=relay_stop).run, relay_stop):
-        wait_for(lambda: not OutboxEvent.objects.filter(sent_at__isnull=True).exists(), message="all published")
-    messages = read_topic(topics.topic_name(topics.REQUESTED), 3)
-    consumer = EventConsumer(handlers=HANDLERS, stop=threading.Event(), group_id=f"bank-{uuid.uuid4().hex[:8]}")
+    messages, consumer = _fetched_from_the_broker(payloads)
 
     assert consumer.process_batch(messages) == messages  # one transaction, as the worker runs a batch
 
