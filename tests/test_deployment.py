@@ -611,6 +611,40 @@ def test_the_image_command_serves_and_passes_the_image_health_check(web_processe
     assert process.wait(timeout=30) == 0, process.stdout.read()
 
 
+def test_a_replaced_gunicorn_worker_is_forked_from_the_loaded_application():
+    """preload_app: a worker replaced after GUNICORN_MAX_REQUESTS does not import Django and the apps again.
+
+    The apps' import-time line (django-axes announcing itself when the app registry is ready) is
+    written once, by the master, however many workers are booted after it.
+    """
+    port = free_port()
+    env = _production_env("hospital", PORT=str(port), GUNICORN_WORKERS="1", GUNICORN_MAX_REQUESTS="2")
+    command = _exec_form(dict(_dockerfile("hospital"))["CMD"])
+    process = subprocess.Popen(
+        command, cwd=ROOT / "hospital_service", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+
+        def health() -> int:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            try:
+                connection.request("GET", "/healthz", headers={"Host": "blood.example.org"})
+                return connection.getresponse().status
+            except OSError:
+                return 0  # not listening yet
+            finally:
+                connection.close()
+
+        wait_for(lambda: health() == 200, timeout=60, interval=0.2, message="gunicorn never answered")
+        statuses = [health() for _ in range(8)]  # a worker replaced after every 2 requests
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0]
+    assert statuses == [200] * 8, output
+    assert output.count("Booting worker with pid") >= 4, output
+    assert output.count("AXES: BEGIN") == 1, output
+
+
 def test_the_worker_health_check_follows_the_heartbeat_file(services, tmp_path):
     # The same command and environment for every service's worker (asserted above): one is enough.
     worker = services["hospital-worker"]
