@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Iterable
@@ -39,6 +40,7 @@ class Sample:
     rss: dict[str, int]  # resident memory now, per group (bytes)
     machine_busy: float  # CPU seconds used by every process on the machine since the previous sample
     pending: int | None  # requests PENDING at the hospital (the backlog)
+    jit: float = 0.0  # CPU seconds of the broker's JIT compiler threads since the previous sample (in cpu too)
 
 
 @dataclass
@@ -55,22 +57,25 @@ class Sampler:
     roots: dict[str, list[int]]
     databases: dict[str, str]
     monitor_dsn: str
-    hospital_dsn: str
+    hospital_dsn: str | None  # the backlog is counted there (None: not counted)
     interval: float = 1.0
     alone: str = "bench client"  # this group is its root only (the stack's processes are its children)
+    jvm: str = "broker"  # the group whose JIT compiler threads are also counted apart (Sample.jit)
     samples: list[Sample] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _last: dict[int, float] = field(default_factory=dict)
     _procs: dict[int, psutil.Process] = field(default_factory=dict)
+    _jit_last: float = 0.0
 
     def start(self) -> None:
         self._monitor = psycopg2.connect(self.monitor_dsn)
         self._monitor.autocommit = True
-        self._hospital = psycopg2.connect(self.hospital_dsn)
-        self._hospital.autocommit = True
+        self._hospital = psycopg2.connect(self.hospital_dsn) if self.hospital_dsn else None
+        if self._hospital is not None:
+            self._hospital.autocommit = True
         self._machine_last = _machine_busy()
         self._last_at = time.monotonic()
-        self._sample()  # baseline CPU times
+        self.sample()  # baseline CPU times
         self.samples.clear()
         self._thread = threading.Thread(target=self._run, name="bench-sampler", daemon=True)
         self._thread.start()
@@ -79,11 +84,12 @@ class Sampler:
         self._stop.set()
         self._thread.join()
         self._monitor.close()
-        self._hospital.close()
+        if self._hospital is not None:
+            self._hospital.close()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self._sample()
+            self.sample()
 
     def _members(self) -> dict[int, str]:
         members: dict[int, str] = {}
@@ -105,11 +111,13 @@ class Sampler:
                     members[pid] = "postgres (background)"
         return members
 
-    def _sample(self) -> None:
+    def sample(self) -> None:
+        """Take a sample now (the thread takes one every ``interval``)."""
         now = time.monotonic()
         cpu: dict[str, float] = {}
         rss: dict[str, int] = {}
-        for pid, group in self._members().items():
+        members = self._members()
+        for pid, group in members.items():
             proc = self._procs.get(pid)
             try:
                 if proc is None:
@@ -123,16 +131,34 @@ class Sampler:
                 continue
             before = self._last.get(pid)
             self._last[pid] = used
-            if before is not None:  # a process first seen now counts from the next sample
+            if before is None and self._last:
+                # Not there at the previous sample, as the family is looked up at each: born since
+                # (a replaced gunicorn worker, a new database connection), all of its CPU counts.
+                before = 0.0
+            if before is not None:  # at the first sample, the processes already running count from the next
                 cpu[group] = cpu.get(group, 0.0) + max(0.0, used - before)
             rss[group] = rss.get(group, 0) + memory
+        jit = _compiler_seconds(pid for pid, group in members.items() if group == self.jvm)
+        jit_since, self._jit_last = max(0.0, jit - self._jit_last), jit
         busy = _machine_busy()
         machine, self._machine_last = busy - self._machine_last, busy
-        with self._hospital.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM blood_requests_bloodrequest WHERE status = 'PENDING'")
-            (pending,) = cursor.fetchone()
+        pending = None
+        if self._hospital is not None:
+            with self._hospital.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM blood_requests_bloodrequest WHERE status = 'PENDING'")
+                (pending,) = cursor.fetchone()
         span, self._last_at = now - self._last_at, now
-        self.samples.append(Sample(at=now, span=span, cpu=cpu, rss=rss, machine_busy=machine, pending=pending))
+        self.samples.append(
+            Sample(at=now, span=span, cpu=cpu, rss=rss, machine_busy=machine, pending=pending, jit=jit_since)
+        )
+
+    def jit_cores(self, seconds: float) -> float:
+        """Cores the broker's JIT compilers used over the last ``seconds`` (0 when not sampled yet)."""
+        if not self.samples:
+            return 0.0
+        since = self.samples[-1].at - seconds
+        inside = [s for s in self.samples if s.at > since]
+        return sum(s.jit for s in inside) / max(sum(s.span for s in inside), 1e-6)
 
     def window(self, start: float, end: float) -> dict:
         """CPU (cores busy, on average) and peak memory per group between two monotonic times."""
@@ -149,8 +175,31 @@ class Sampler:
             "cpu_cores_ours": round(ours, 3),
             "cpu_cores_machine": round(machine, 3),
             "cpu_cores_other_processes": round(max(0.0, machine - ours), 3),
+            # Of the broker's: its JIT compilers, a start-up cost (counted in cpu_cores too).
+            "broker_jit_cores": round(sum(s.jit for s in inside) / seconds, 3),
             "rss_mb_peak": {group: round(max(s.rss.get(group, 0) for s in inside) / 2**20, 1) for group in groups},
         }
+
+
+def _compiler_seconds(pids: Iterable[int]) -> float:
+    """CPU seconds used so far by the JIT compiler threads (``C1``/``C2 CompilerThread``) of JVMs ``pids``."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat") as stat:
+                    line = stat.read()
+            except OSError:
+                continue
+            name, fields = line[line.index("(") + 1 : line.rindex(")")], line[line.rindex(")") + 2 :].split()
+            if name.startswith(("C1 CompilerThre", "C2 CompilerThre")):
+                total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14 and 15 of stat)
+    return total
 
 
 def _machine_busy() -> float:

@@ -51,6 +51,9 @@ from shared_events.kafka_server import KafkaCluster, free_port  # noqa: E402
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 SUSTAINED_P99_MS = 1000.0  # beyond this the backlog is growing: the step is not sustained
 WARMUP_RATE = 30.0  # requests/s of the unmeasured warm-up step
+JIT_SETTLED_CORES = 0.03  # the warm-up goes on until the broker's JIT compilers use less than this...
+WARMUP_MORE_SECONDS = 15.0  # ... over a further warm-up step this long
+WARMUP_MAX_SECONDS = 300.0  # ... or until the warm-up has lasted this long
 DRAIN_SECONDS = 5.0  # every request of a sustained step is decided this soon after the last one was sent
 CLIENT_LAG_P99_MS = 50.0  # the client kept its schedule (else the step measured the client)
 CLIENT = "bench client"  # the Sampler's group of this process: not part of what is measured
@@ -234,7 +237,9 @@ def ramp(
     The warm-up (``WARMUP_RATE`` for ``warmup_seconds``, not measured) also lets the broker's JIT
     compile its hot paths: a new Apache Kafka spends about 0.25 core on it for a minute or more
     (0.01 after three and a half, measured per thread at 10/s), which a warm-up of a few seconds
-    charged to the first steps.
+    charged to the first steps. So the warm-up goes on, ``WARMUP_MORE_SECONDS`` at a time, until
+    the broker's compiler threads use less than ``JIT_SETTLED_CORES`` (at most ``WARMUP_MAX_SECONDS``
+    in all): a broker in service has compiled long ago. Each step reports what its JIT still used.
 
     Steps up to ``run_through`` requests/s run even after one was not sustained (so that
     a figure at a common rate is always there, marked not sustained). ``before_step(rate)``
@@ -253,6 +258,11 @@ def ramp(
     try:
         print(f"warming up for {warmup_seconds:g} s (the consumers join, connections open, the JIT compiles)...")
         step(next_target(int(WARMUP_RATE * warmup_seconds)), WARMUP_RATE, warmup_seconds, sampler)
+        warmed = warmup_seconds
+        while (jit := sampler.jit_cores(WARMUP_MORE_SECONDS)) >= JIT_SETTLED_CORES and warmed < WARMUP_MAX_SECONDS:
+            print(f"  the broker's JIT still uses {jit:.2f} core: {WARMUP_MORE_SECONDS:g} s more")
+            step(next_target(int(WARMUP_RATE * WARMUP_MORE_SECONDS)), WARMUP_RATE, WARMUP_MORE_SECONDS, sampler)
+            warmed += WARMUP_MORE_SECONDS
         wall0, mono0 = time.time(), time.monotonic()
         steps, all_records, all_rows = [], [], {}
         failed = False
@@ -277,6 +287,7 @@ def ramp(
     sustained = [s["offered_rate"] for s in steps if s["sustained"]]
     return {
         "max_sustained_rate": max(sustained) if sustained else None,
+        "warmup_seconds": warmed,  # at WARMUP_RATE, until the broker's JIT settled (see above)
         "steps": steps,
         "timeline": timeline(all_records, all_rows, sampler, wall0, mono0),
     }

@@ -1,0 +1,64 @@
+"""What ``make bench`` counts as a process's CPU (bench/measure.py), against real processes and the real broker."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import psutil
+import pytest
+from measure import Sampler, _compiler_seconds
+
+# Burns half a second of CPU, says so, then sleeps until killed.
+BURN = (
+    "import time\n"
+    "start = time.process_time()\n"
+    "while time.process_time() - start < 0.5:\n"
+    "    pass\n"
+    "print('burnt', flush=True)\n"
+    "time.sleep(120)\n"
+)
+
+
+@pytest.fixture
+def idle_parent() -> Iterator[subprocess.Popen[str]]:
+    """A shell that starts the burner as its child once told to (a gunicorn master replacing a worker)."""
+    parent = subprocess.Popen(
+        ["bash", "-c", f'read _; "{sys.executable}" -c "$0"; exit 0', BURN],  # a child, not an exec
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    yield parent
+    for process in psutil.Process(parent.pid).children(recursive=True):
+        process.kill()
+    parent.kill()
+    parent.wait()
+
+
+def _sampler(roots: dict[str, list[int]]) -> Sampler:
+    return Sampler(
+        roots=roots, databases={}, monitor_dsn="postgres://postgres@127.0.0.1:5432/postgres", hospital_dsn=None
+    )
+
+
+def test_a_process_born_between_two_samples_has_all_of_its_cpu_counted(idle_parent):
+    sampler = _sampler({"web": [idle_parent.pid]})
+    sampler.interval = 3600  # only the samples taken here
+    sampler.start()  # the first sample: the parent alone
+    try:
+        idle_parent.stdin.write("go\n")
+        idle_parent.stdin.flush()
+        assert idle_parent.stdout.readline() == "burnt\n"  # the child was born and used 0.5 s after that sample
+        sampler.sample()
+    finally:
+        sampler.stop()
+    assert sampler.samples[-1].cpu["web"] >= 0.45
+
+
+def test_the_broker_jit_compilers_cpu_is_read_from_its_threads(kafka_bootstrap):
+    port = int(kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])
+    (broker,) = {c.pid for c in psutil.net_connections("tcp") if c.status == "LISTEN" and c.laddr.port == port}
+    assert _compiler_seconds([broker]) > 0  # a JVM compiles from its first second
+    assert _compiler_seconds([psutil.Process().pid]) == 0  # a Python process has no compiler threads
