@@ -97,6 +97,18 @@ def request_exists_locked(request_id: UUID) -> bool:
         return cursor.fetchone() is not None
 
 
+def existing_requests_locked(request_ids: list[UUID]) -> set[UUID]:
+    """Which of ``request_ids`` the bank has, their rows locked (in id order, as one worker takes them)."""
+    with connection.cursor() as cursor:
+        execute(
+            cursor,
+            "SELECT request_id FROM allocation_bankrequest WHERE request_id = ANY(%s::uuid[]) "
+            "ORDER BY request_id FOR UPDATE",
+            [sorted(request_ids)],
+        )
+        return {row[0] if isinstance(row[0], UUID) else UUID(row[0]) for row in cursor.fetchall()}
+
+
 # The columns whose value, of exactly this Python type (or None), Django sends unchanged on
 # PostgreSQL: read directly, they skip get_db_prep_save (a few microseconds each, 31 a decision).
 _PLAIN_TYPES: dict[str, type] = {

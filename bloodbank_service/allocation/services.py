@@ -29,6 +29,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from uuid import UUID
@@ -107,7 +108,7 @@ def receive_blood_request(
     request = requested_v2(request)
     with transaction.atomic(savepoint=False):
         existing = None
-        if connection.vendor != "postgresql" or pg.request_exists_locked(request.request_id):
+        if connection.vendor != "postgresql" or _exists_locked(request.request_id):
             existing = _request_locked.first(request_id=request.request_id)
         if existing is not None:
             if not existing.requested_at:  # a cancel came first: keep the request's details for the record
@@ -123,6 +124,35 @@ def receive_blood_request(
         bank_request.save(force_insert=True)
         _recorded_waiting.set()
         return bank_request
+
+
+@dataclass
+class _BatchRequests:
+    asked: set[UUID]  # the batch's requests no other event of it names
+    existing: set[UUID]  # those of them the bank already has (their rows locked)
+
+
+def _exists_locked(request_id: UUID) -> bool:
+    """Whether the bank has this request (its row then locked): one statement for a consumer batch's requests.
+
+    In a batch, the first requested event looks up every request of the batch that no other
+    event of it names; a request named twice (a repeat, a cancel in the same batch, which
+    may create the row before its request comes) is looked up when its turn comes.
+    """
+    found = batch.shared("allocation.batch-requests", _batch_requests)
+    if found is None or request_id not in found.asked:
+        return pg.request_exists_locked(request_id)
+    return request_id in found.existing
+
+
+def _batch_requests() -> _BatchRequests:
+    named = Counter(getattr(event.data, "request_id", None) for event in batch.events())
+    asked = {
+        event.data.request_id
+        for event in batch.events()
+        if event.type == topics.REQUESTED and named[event.data.request_id] == 1
+    }
+    return _BatchRequests(asked, pg.existing_requests_locked(list(asked)) if asked else set())
 
 
 def _fill_details(bank_request: BankRequest, request: BloodRequestedV2) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections import Counter
 
 import pytest
 from conftest import cancelled_payload, make_event
 from django.db import transaction
 from inventory.models import StockSnapshot, Unit, UnitStatus
 
+from allocation import pg
 from allocation.handlers import HANDLERS
 from allocation.models import Allocation, BankRequest, RequestStatus
 from allocation.services import decide_new_waiting_requests
@@ -154,15 +156,18 @@ def test_requests_and_cancels_travel_through_the_real_broker(kafka_topics, unit_
     assert Unit.objects.filter(status=UnitStatus.ALLOCATED).count() == 2
 
 
-def _fetched_from_the_broker(payloads: list[dict]) -> tuple[list, EventConsumer]:
-    """``payloads`` published as ``hospital.blood.requested`` through the relay, read back, and a bank consumer."""
+def _fetched_from_the_broker(payloads: list[dict], topic: str = topics.REQUESTED) -> tuple[list, EventConsumer]:
+    """``payloads`` published as ``topic`` (hospital.blood.requested) through the relay, read back, and a bank consumer.
+
+    The messages come partition by partition: one request's stay in publishing order.
+    """
     with transaction.atomic():
         for payload in payloads:
-            publish(topics.REQUESTED, payload, subject=payload["request_id"])
+            publish(topic, payload, subject=payload["request_id"])
     relay_stop = threading.Event()
     with running(OutboxRelay(stop=relay_stop).run, relay_stop):
         wait_for(lambda: not OutboxEvent.objects.filter(sent_at__isnull=True).exists(), message="all published")
-    messages = read_topic(topics.topic_name(topics.REQUESTED), len(payloads))
+    messages = read_topic(topics.topic_name(topic), len(payloads))
     return messages, EventConsumer(handlers=HANDLERS, stop=threading.Event(), group_id=f"bank-{uuid.uuid4().hex[:8]}")
 
 
@@ -200,3 +205,48 @@ def test_the_decisions_of_one_batch_publish_their_stock_key_once_with_the_level_
     stock = parse_event(bytes(rows[-1].value)).data
     assert (stock.component, stock.blood_group, stock.available_units) == ("RED_CELLS", "O+", 4)  # 10 - 2 - 3 - 1
     assert StockSnapshot.objects.get(component="RED_CELLS", blood_group="O+").available_units == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_looks_its_requests_up_in_one_statement_and_still_finds_those_the_bank_has(
+    kafka_topics, unit_factory, monkeypatch
+):
+    unit_factory.create_batch(10, blood_group="O+")
+    known, cancelled_first = requested_payload(units=1), requested_payload(units=2)
+    new = [requested_payload(units=2), requested_payload(units=3)]
+    requested, consumer = _fetched_from_the_broker([known, known, cancelled_first, *new])  # known: twice
+    by_request: dict[str, list] = {}
+    for message in requested:
+        by_request.setdefault(message.key().decode(), []).append(message)
+    (cancel,), _ = _fetched_from_the_broker(
+        [cancelled_payload(cancelled_first["request_id"], cancelled_first["hospital_id"])], topic=topics.CANCELLED
+    )
+    first, repeat = by_request[known["request_id"]]
+    assert consumer.process_batch([first]) == [first]  # the bank has it from now on
+    lookups: Counter[str] = Counter()
+    for name in ("request_exists_locked", "existing_requests_locked"):  # counted, and run against the database
+        monkeypatch.setattr(pg, name, _counted(getattr(pg, name), name, lookups))
+
+    batch = [repeat, cancel, *by_request[cancelled_first["request_id"]], *(by_request[p["request_id"]][0] for p in new)]
+    assert consumer.process_batch(batch) == batch
+
+    # One statement for the repeat and the new requests; the request its cancel came before is looked up on its own.
+    assert lookups == {"existing_requests_locked": 1, "request_exists_locked": 1}
+    approvals = OutboxEvent.objects.filter(event_type=topics.APPROVED, key=known["request_id"])
+    assert [bytes(row.value) for row in approvals] == [bytes(approvals[0].value)] * 2  # the decision again
+    assert [BankRequest.objects.get(pk=p["request_id"]).status for p in new] == [RequestStatus.APPROVED] * 2
+    late = BankRequest.objects.get(pk=cancelled_first["request_id"])
+    assert (late.status, late.reason_code, late.requested_at is not None) == (
+        RequestStatus.REJECTED,
+        "CANCELLED_BEFORE_DECISION",
+        True,
+    )
+    assert Unit.objects.filter(status=UnitStatus.ALLOCATED).count() == 1 + 2 + 3
+
+
+def _counted(function, name: str, calls: Counter[str]):
+    def counted(*args):
+        calls.update([name])
+        return function(*args)
+
+    return counted

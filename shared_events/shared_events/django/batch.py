@@ -8,13 +8,14 @@ inside its transaction, before the commit. Nothing runs if the batch raises: its
 transaction rolls back, and the consumer handles each event again on its own, in a new scope.
 
 Outside a batch (an API call, a periodic task, a test calling a service) ``shared``
-returns None and the caller does the work at once.
+returns None and the caller does the work at once. ``events()`` gives the consumer's
+batch, so that a handler can read what every event of it needs in one statement.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -24,18 +25,23 @@ _state = threading.local()
 
 
 @contextmanager
-def scope() -> Iterator[None]:
-    """Open a batch (nested calls join the outer one); run the finishers when the block ends without error."""
+def scope(events: Sequence[Any] = ()) -> Iterator[None]:
+    """Open a batch of ``events`` (nested calls join the outer one); run the finishers when it ends without error."""
     if getattr(_state, "shared", None) is not None:
         yield
         return
-    _state.shared, _state.finishers = {}, []
+    _state.shared, _state.finishers, _state.events = {}, [], tuple(events)
     try:
         yield
         for finish in _state.finishers:
             finish()
     finally:
-        _state.shared = _state.finishers = None
+        _state.shared = _state.finishers = _state.events = None
+
+
+def events() -> Sequence[Any]:
+    """The events of the consumer's batch, in order (empty outside one, or in a batch of other work)."""
+    return getattr(_state, "events", None) or ()
 
 
 def shared(key: str, make: Callable[[], T], finish: Callable[[T], Any] | None = None) -> T | None:

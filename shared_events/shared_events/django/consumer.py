@@ -288,7 +288,7 @@ class EventConsumer:
         handlers write are inserted together at the end (one statement).
         """
         outcomes = []
-        with transaction.atomic(), outbox.buffered(), batch_scope():
+        with transaction.atomic(), outbox.buffered(), batch_scope(events=[event for _, event, _ in prepared]):
             claimed = self._claim([(msg, event) for msg, event, _ in prepared])
             for msg, event, handler in prepared:
                 with correlation(event.correlation_id):
