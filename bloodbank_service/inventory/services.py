@@ -92,7 +92,10 @@ def _locked_snapshots(keys: list[StockKey]) -> dict[StockKey, StockSnapshot]:
     )
     rows = list(locked)
     if len(rows) < len(keys):
-        ensure_stock_keys(keys)
+        # Every key at once, always in the same order: a transaction that created only the keys
+        # it needed, one call at a time, could wait for another's new key while holding one that
+        # other waited for (a deadlock between two decisions on a fresh database).
+        ensure_stock_keys()
         rows = list(locked.all())  # a fresh evaluation of the same query
     return {(row.component, row.blood_group): row for row in rows}
 
@@ -604,7 +607,7 @@ def update_thresholds(*, items: list[dict], by: str) -> list[StockThreshold]:
     """
     with transaction.atomic():
         keys = [(item["component"], item["blood_group"]) for item in items]
-        ensure_stock_keys(keys)
+        ensure_stock_keys()
         changed = []
         # Key order, like every other writer of these rows: concurrent admins cannot deadlock.
         for item in sorted(items, key=lambda item: (item["component"], item["blood_group"])):

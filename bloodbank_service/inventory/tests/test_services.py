@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
+import psycopg2
 import pytest
 from django.core.management import call_command
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from inventory import services
 from inventory.models import StockSnapshot, StockThreshold, Unit, UnitStatus
@@ -15,6 +17,7 @@ from shared_events import topics
 from shared_events.demo import demo_password
 from shared_events.django.models import OutboxEvent
 from shared_events.envelope import parse_event
+from shared_events.testing import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -206,3 +209,56 @@ def test_seed_demo_is_idempotent_and_stocks_every_component_and_group():
     admin = get_user_model().objects.get(username="bank_admin")
     assert admin.is_staff and admin.is_superuser and admin.groups.filter(name="bank_staff").exists()
     assert admin.check_password(demo_password())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_transactions_creating_stock_keys_in_opposite_orders_both_commit():
+    """On a fresh database the first stock change of a key creates its threshold and snapshot rows.
+
+    One transaction touches O+ and then A+, another A+ and then O+: creating only the key needed
+    at each call, each waited for the other's uncommitted new key (a deadlock).
+    """
+    assert not StockThreshold.objects.exists()
+    first_done, errors = threading.Event(), []
+
+    def second() -> None:
+        try:
+            with transaction.atomic():
+                first_done.wait(timeout=30)
+                services.refresh_stock(keys=[("RED_CELLS", "A+")])
+                services.refresh_stock(keys=[("RED_CELLS", "O+")])
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        services.refresh_stock(keys=[("RED_CELLS", "O+")])
+        thread = threading.Thread(target=second)
+        thread.start()
+        first_done.set()
+        wait_for(
+            lambda: _waiting_for_a_lock() or not thread.is_alive(),
+            timeout=30,
+            message="the second transaction blocked or done",
+        )
+        services.refresh_stock(keys=[("RED_CELLS", "A+")])
+    thread.join(timeout=30)
+    assert not thread.is_alive() and errors == []
+    assert StockSnapshot.objects.filter(component="RED_CELLS", blood_group__in=["O+", "A+"]).count() == 2
+
+
+def _waiting_for_a_lock() -> bool:
+    with psycopg2.connect(**_monitor_params()) as monitor, monitor.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        (waiting,) = cursor.fetchone()
+    monitor.close()
+    return waiting > 0
+
+
+def _monitor_params() -> dict:
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    return params
