@@ -106,7 +106,7 @@ def existing_requests_locked(request_ids: list[UUID]) -> set[UUID]:
             "ORDER BY request_id FOR UPDATE",
             [sorted(request_ids)],
         )
-        return {row[0] if isinstance(row[0], UUID) else UUID(row[0]) for row in cursor.fetchall()}
+        return {request_id for (request_id,) in cursor.fetchall()}  # UUIDs: Django registers psycopg2's
 
 
 # The columns whose value, of exactly this Python type (or None), Django sends unchanged on

@@ -59,9 +59,14 @@ def stock_key_of(component: str, blood_group: str) -> str:
 ALL_KEYS: tuple[StockKey, ...] = tuple((c.value, g.value) for c in Component for g in BloodGroup)
 
 
-def ensure_stock_keys(keys: Iterable[StockKey] | None = None) -> None:
-    """Create default thresholds and empty snapshots for ``keys`` (all keys by default); keep existing ones."""
-    keys = list(keys) if keys is not None else list(ALL_KEYS)
+def ensure_stock_keys() -> None:
+    """Create default thresholds and empty snapshots for every key, in one order; keep existing ones.
+
+    Always every key, in one statement and always in ``ALL_KEYS`` order: a transaction that created
+    only the keys it needed, one call at a time, could wait for another's new key while holding
+    one that other waited for (a deadlock between two decisions on a fresh database).
+    """
+    keys = list(ALL_KEYS)
     thresholds = []
     for component, group in keys:
         low, critical = rules.default_thresholds(Component(component), BloodGroup(group))
@@ -92,10 +97,7 @@ def _locked_snapshots(keys: list[StockKey]) -> dict[StockKey, StockSnapshot]:
     )
     rows = list(locked)
     if len(rows) < len(keys):
-        # Every key at once, always in the same order: a transaction that created only the keys
-        # it needed, one call at a time, could wait for another's new key while holding one that
-        # other waited for (a deadlock between two decisions on a fresh database).
-        ensure_stock_keys()
+        ensure_stock_keys()  # every key, in one order (see there)
         rows = list(locked.all())  # a fresh evaluation of the same query
     return {(row.component, row.blood_group): row for row in rows}
 
