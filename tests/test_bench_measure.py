@@ -62,3 +62,15 @@ def test_the_broker_jit_compilers_cpu_is_read_from_its_threads(kafka_bootstrap):
     (broker,) = {c.pid for c in psutil.net_connections("tcp") if c.status == "LISTEN" and c.laddr.port == port}
     assert _compiler_seconds([broker]) > 0  # a JVM compiles from its first second
     assert _compiler_seconds([psutil.Process().pid]) == 0  # a Python process has no compiler threads
+
+
+def test_the_bench_stocks_enough_units_for_the_longest_warm_up_and_every_step():
+    from mix import MEAN_UNITS
+    from system_bench import WARMUP_MAX_SECONDS, WARMUP_MORE_SECONDS, WARMUP_RATE, units_to_stock
+
+    longest_warmup_requests = WARMUP_RATE * (WARMUP_MAX_SECONDS + WARMUP_MORE_SECONDS)
+    step_requests = (40 + 50) * 40.0
+
+    units = units_to_stock([40.0, 50.0], step_seconds=40.0, warmup_seconds=60.0)
+
+    assert units >= (longest_warmup_requests + step_requests) * MEAN_UNITS
