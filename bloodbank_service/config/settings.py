@@ -16,6 +16,8 @@ globals().update(
             ("inventory.services.expire_units", 60.0),
             # SCHEDULED requests wait so that EMERGENCY ones are decided first (and see WHEN_CAUGHT_UP).
             ("allocation.services.decide_waiting_requests", 0.5),
+            # The stock counts decisions left unpublished (STOCK_EVENT_INTERVAL_SECONDS below).
+            ("inventory.services.publish_coalesced_stock", 1.0),
             # Every issued unit needs a fate: hospitals with overdue ones are told (at most daily each).
             ("traceability.services.announce_overdue_fates", 3600.0),
         ],
@@ -52,3 +54,8 @@ RETURN_LIMIT_MINUTES = int(os.environ.get("RETURN_LIMIT_MINUTES", "30"))
 # transfusion.md section 6: an irradiated red-cell unit keeps at most this many days after irradiation
 # (14: BSH, EDQM; 28: 21 CFR 610.53).
 IRRADIATED_RED_CELL_DAYS = int(os.environ.get("IRRADIATED_RED_CELL_DAYS", "14"))
+
+# events.md, bloodbank.inventory.updated: a decision that changes only a key's count publishes it when the key was
+# last published at least this long ago; otherwise the stock flush (every second) sends the latest count. A level
+# crossing is published at once. 0: every change at once.
+STOCK_EVENT_INTERVAL_SECONDS = float(os.environ.get("STOCK_EVENT_INTERVAL_SECONDS", "2"))

@@ -228,6 +228,9 @@ class StockSnapshot(models.Model):
     expiring_within_72h = models.PositiveIntegerField(default=0)
     level = models.CharField(max_length=10, choices=LEVEL_CHOICES, blank=True, help_text="blank: never published")
     as_of = models.DateTimeField(null=True, blank=True)
+    # Set by a decision whose change was not published (the key had just been): the stock flush
+    # (inventory.services.publish_coalesced_stock) publishes the key and clears it.
+    unpublished_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["component", "blood_group"], name="snapshot_unique_key")]

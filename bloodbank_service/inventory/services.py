@@ -11,7 +11,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -108,6 +108,7 @@ def refresh_stock(
     deltas: Mapping[StockKey, int] | None = None,
     now: datetime | None = None,
     recount: bool = False,
+    coalesce: bool = False,
 ) -> list[StockChange]:
     """Publish the stock events due after a change; call it in the change's transaction, after the change.
 
@@ -127,6 +128,13 @@ def refresh_stock(
     every path but the one-key decision path, which reads the last count: at
     most a sweep interval old, and never newer than what the level was last
     computed from, so levels do not flap.
+
+    ``coalesce`` (the decisions'): when only the count changed and the key was
+    published less than ``STOCK_EVENT_INTERVAL_SECONDS`` ago, the change is marked
+    on the snapshot and ``publish_coalesced_stock`` sends it (a crossing still goes
+    at once). Under load a key then costs one event every few seconds, not one per
+    decision; the event carries the count, so nothing is lost by skipping the ones
+    in between.
     """
     deltas = {key: delta for key, delta in (deltas or {}).items() if delta}
     wanted = sorted(set(keys) | set(deltas))
@@ -134,7 +142,7 @@ def refresh_stock(
         return []
     now = now or timezone.now()
     if connection.vendor == "postgresql" and len(wanted) == 1 and wanted[0] in deltas and not recount:
-        fast = _refresh_one_key_pg(wanted[0], deltas[wanted[0]], now)
+        fast = _refresh_one_key_pg(wanted[0], deltas[wanted[0]], now, coalesce=coalesce)
         if fast is not None:
             return fast
     soon = now + rules.EXPIRING_SOON
@@ -172,7 +180,8 @@ def refresh_stock(
             days = rules.days_of_supply(available, snap.dispatched_recently)
             level = _level(snap.threshold, available, days)
             before = StockLevel(snap.level) if snap.level else None
-            fields = ["status_available", "dispatched_recently"]
+            fields = ["status_available", "dispatched_recently", "unpublished_since"]
+            snap.unpublished_since = None  # published now, or nothing changed since it last was
             if before != level or snap.available_units != available or snap.days_of_supply != days:
                 _publish_stock(key, snap.threshold, available, row["expiring"], days, level, before, now, changes)
                 snap.available_units, snap.expiring_within_72h, snap.days_of_supply = available, row["expiring"], days
@@ -200,7 +209,7 @@ def refresh_stock_at_batch_end(deltas: Mapping[StockKey, int], *, now: datetime)
     """
     pending = batch.shared("inventory.stock-deltas", lambda: _PendingStock(Counter()), _refresh_pending)
     if pending is None:
-        refresh_stock(deltas=deltas, now=now)
+        refresh_stock(deltas=deltas, now=now, coalesce=True)
         return
     pending.deltas.update(deltas)
     pending.now = max(pending.now or now, now)
@@ -208,7 +217,7 @@ def refresh_stock_at_batch_end(deltas: Mapping[StockKey, int], *, now: datetime)
 
 def _refresh_pending(pending: _PendingStock) -> None:
     for key in sorted(pending.deltas):
-        refresh_stock(deltas={key: pending.deltas[key]}, now=pending.now)
+        refresh_stock(deltas={key: pending.deltas[key]}, now=pending.now, coalesce=True)
 
 
 class Limits(NamedTuple):
@@ -231,76 +240,93 @@ def _level(threshold: StockThreshold | Limits, available: int, days: Decimal | N
     )
 
 
-# The decision hot path changes one key: one statement locks the snapshot row,
-# applies the delta and counts the units near expiry (instead of four ORM queries).
+# The decision hot path changes one key: one statement locks the snapshot row, applies the
+# delta and marks the change unpublished (instead of four ORM queries)...
 _APPLY_DELTA_SQL = """
 UPDATE inventory_stocksnapshot AS s
-   SET status_available = s.status_available + %(delta)s
+   SET status_available = s.status_available + %(delta)s,
+       unpublished_since = COALESCE(s.unpublished_since, %(now)s)
   FROM inventory_stockthreshold AS t
  WHERE t.id = s.threshold_id AND s.component = %(component)s AND s.blood_group = %(group)s
    AND s.status_available IS NOT NULL AND s.dispatched_recently IS NOT NULL
-RETURNING s.available_units, s.level, s.days_of_supply, s.dispatched_recently,
+RETURNING s.status_available, s.available_units, s.level, s.days_of_supply, s.as_of, s.dispatched_recently,
           t.low_threshold, t.critical_threshold, t.low_days, t.critical_days
 """
-# Then, with the row locked (so this statement sees every committed change of the key),
-# count the units near expiry and record what is about to be published. The CASEs are
-# rules.days_of_supply and rules.stock_level in SQL (integer arithmetic, the same values);
-# the caller recomputes both in Python and they agree (the crossing tests go through this path).
-_AVAILABLE = "(s.status_available - near.expired)"
-_DAYS = (
-    f"(CASE WHEN s.dispatched_recently > 0 THEN ((20 * %(window_days)s * GREATEST({_AVAILABLE}, 0)"
-    " + s.dispatched_recently) / (2 * s.dispatched_recently))::numeric / 10 END)"
-)
-_RECORD_LEVEL_SQL = f"""
-UPDATE inventory_stocksnapshot AS s
-   SET available_units = {_AVAILABLE},
-       expiring_within_72h = near.expiring,
-       days_of_supply = {_DAYS},
-       level = CASE WHEN {_AVAILABLE} <= %(critical)s OR {_DAYS} <= %(critical_days)s THEN 'CRITICAL'
-                    WHEN {_AVAILABLE} <= %(low)s OR {_DAYS} <= %(low_days)s THEN 'LOW'
-                    ELSE 'OK' END,
-       as_of = %(now)s
-  FROM (SELECT count(*) FILTER (WHERE expires_at <= %(now)s) AS expired,
-               count(*) FILTER (WHERE expires_at > %(now)s) AS expiring
-          FROM inventory_unit
-         WHERE component = %(component)s AND blood_group = %(group)s AND status = 'AVAILABLE'
-           AND expires_at <= %(soon)s) AS near
- WHERE s.component = %(component)s AND s.blood_group = %(group)s
-RETURNING s.available_units, s.expiring_within_72h
-"""  # noqa: S608 - put together from the constant fragments above, no input
+# ... then, with the row locked (so this statement sees every committed change of the key),
+# the units near expiry are counted ...
+_NEAR_EXPIRY_SQL = """
+SELECT count(*) FILTER (WHERE expires_at <= %(now)s), count(*) FILTER (WHERE expires_at > %(now)s)
+  FROM inventory_unit
+ WHERE component = %(component)s AND blood_group = %(group)s AND status = 'AVAILABLE' AND expires_at <= %(soon)s
+"""
+# ... and what is published is recorded (not when the change waits for the stock flush).
+_RECORD_PUBLISHED_SQL = """
+UPDATE inventory_stocksnapshot
+   SET available_units = %(available)s, expiring_within_72h = %(expiring)s, days_of_supply = %(days)s,
+       level = %(level)s, as_of = %(now)s, unpublished_since = NULL
+ WHERE component = %(component)s AND blood_group = %(group)s
+"""
 
 
-def _refresh_one_key_pg(key: StockKey, delta: int, now: datetime) -> list[StockChange] | None:
-    """``refresh_stock`` for one key on PostgreSQL in two statements; None: take the general path."""
-    params = {
-        "delta": delta,
-        "component": key[0],
-        "group": key[1],
-        "now": now,
-        "soon": now + rules.EXPIRING_SOON,
-        "window_days": rules.DISPATCH_WINDOW.days,
-    }
+def _refresh_one_key_pg(key: StockKey, delta: int, now: datetime, *, coalesce: bool) -> list[StockChange] | None:
+    """``refresh_stock`` for one key on PostgreSQL in two or three statements; None: take the general path."""
+    params = {"delta": delta, "component": key[0], "group": key[1], "now": now, "soon": now + rules.EXPIRING_SOON}
     with connection.cursor() as cursor:
         execute(cursor, _APPLY_DELTA_SQL, params)
         row = cursor.fetchone()
         if row is None:
             return None  # no snapshot yet, or never counted
-        published, level_before, days_before, dispatched, low, critical, low_days, critical_days = row
+        status_available, published, level_before, days_before, as_of, dispatched, *limits = row
+        execute(cursor, _NEAR_EXPIRY_SQL, params)
+        expired, expiring = cursor.fetchone()
+        threshold = Limits(*limits)  # no model instance: nothing is saved
+        available = status_available - expired
+        days = rules.days_of_supply(available, dispatched)
+        level = _level(threshold, available, days)
+        before = StockLevel(level_before) if level_before else None
+        if before == level and published == available and days_before == days:
+            return []  # nothing new to say (a flush that finds it so clears the mark)
+        if coalesce and before == level and not _publish_due(as_of, now):
+            return []  # the count alone changed, and the key was published moments ago: the flush sends it
         execute(
             cursor,
-            _RECORD_LEVEL_SQL,
-            params | {"low": low, "critical": critical, "low_days": low_days, "critical_days": critical_days},
+            _RECORD_PUBLISHED_SQL,
+            params | {"available": available, "expiring": expiring, "days": days, "level": level.value},
         )
-        available, expiring = cursor.fetchone()
-    threshold = Limits(low, critical, low_days, critical_days)  # no model instance: nothing is saved
-    days = rules.days_of_supply(available, dispatched)
-    level = _level(threshold, available, days)
-    before = StockLevel(level_before) if level_before else None
-    if before == level and published == available and days_before == days:
-        return []
     changes: list[StockChange] = []
     _publish_stock(key, threshold, available, expiring, days, level, before, now, changes)
     return changes
+
+
+def stock_event_interval() -> timedelta:
+    """The least time between two ``inventory.updated`` of one key sent for a decision (a crossing goes at once)."""
+    return timedelta(seconds=settings.STOCK_EVENT_INTERVAL_SECONDS)
+
+
+def _publish_due(last_published: datetime | None, now: datetime) -> bool:
+    return last_published is None or now - last_published >= stock_event_interval()
+
+
+def publish_coalesced_stock(*, now: datetime | None = None) -> int:
+    """Send the ``inventory.updated`` that decisions left to this flush (their key had just been published).
+
+    The worker runs it every second: a key's count reaches the hospitals at most
+    ``STOCK_EVENT_INTERVAL_SECONDS`` (and a second) after it changed, one event for
+    every change of those seconds. The mark is a column of the snapshot, written in
+    the decision's transaction, so a worker that stops or dies loses nothing: the next
+    flush, in any worker, sends it. Returns the number of keys published.
+    """
+    now = now or timezone.now()
+    due = now - stock_event_interval()
+    with transaction.atomic():
+        keys = sorted(
+            StockSnapshot.objects.filter(unpublished_since__isnull=False, as_of__lte=due).values_list(
+                "component", "blood_group"
+            )
+        )
+        if not keys:
+            return 0
+        return len(refresh_stock(keys=keys, now=now))
 
 
 def _publish_stock(

@@ -242,7 +242,11 @@ class AllocationReleasedV1(Payload):
 
 
 class InventoryUpdatedV1(Payload):
-    """The blood bank's available count of one component and group changed."""
+    """The blood bank's available count of one component and group changed.
+
+    A level change is sent at once; a change of the count alone within a few seconds of the key's last event
+    is sent with the next ones, as one event with the latest count (docs/events.md). Apply the latest ``as_of``.
+    """
 
     component: Component
     blood_group: BloodGroup

@@ -7,7 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import transaction
-from inventory.models import Unit, UnitStatus, UnitStatusChange
+from django.db.models import F
+from django.utils import timezone
+from inventory.models import StockSnapshot, Unit, UnitStatus, UnitStatusChange
+from inventory.services import publish_coalesced_stock, stock_event_interval
 
 from allocation import services
 from allocation.models import Allocation, BankRequest, RequestStatus
@@ -231,4 +234,43 @@ def test_allocation_publishes_the_stock_change_and_a_low_stock_crossing(unit_fac
     assert (low.data.level, low.data.available_units, low.data.low_threshold) == ("LOW", 19, 20)
     decide_now(units=1)  # 19 -> 18: still LOW, no crossing
     assert len(events(topics.LOW_STOCK)) == 1
+    # The count alone changed moments after the key was published: the stock flush sends it.
+    assert [e.data.available_units for e in events(topics.INVENTORY_UPDATED)] == [21, 19]
+    assert publish_coalesced_stock(now=timezone.now() + stock_event_interval()) == 1
     assert [e.data.available_units for e in events(topics.INVENTORY_UPDATED)] == [21, 19, 18]
+
+
+def test_count_changes_moments_after_a_publication_go_out_together_once_the_interval_has_passed(unit_factory):
+    unit_factory.create_batch(30, blood_group="O+")  # O+ red cells: low 20, so every count here is OK
+    decide_now(units=1)  # 29: the key's first event goes at once
+    decide_now(units=1)  # 28
+    decide_now(units=2)  # 26
+    assert [e.data.available_units for e in events(topics.INVENTORY_UPDATED)] == [29]
+    snapshot = StockSnapshot.objects.get(component="RED_CELLS", blood_group="O+")
+    assert snapshot.available_units == 29 and snapshot.unpublished_since is not None  # the mark is in the database
+
+    assert publish_coalesced_stock(now=snapshot.as_of + stock_event_interval() / 2) == 0  # not due yet
+    assert publish_coalesced_stock(now=snapshot.as_of + stock_event_interval()) == 1
+
+    assert [e.data.available_units for e in events(topics.INVENTORY_UPDATED)] == [29, 26]  # the latest count, once
+    snapshot.refresh_from_db()
+    assert (snapshot.available_units, snapshot.unpublished_since) == (26, None)
+    assert publish_coalesced_stock(now=snapshot.as_of + 2 * stock_event_interval()) == 0  # nothing left to send
+
+
+def test_a_count_change_long_enough_after_the_last_publication_goes_out_at_once(unit_factory):
+    unit_factory.create_batch(30, blood_group="O+")
+    decide_now(units=1)
+    StockSnapshot.objects.update(as_of=F("as_of") - stock_event_interval())  # the interval has passed
+    decide_now(units=1)
+    assert [e.data.available_units for e in events(topics.INVENTORY_UPDATED)] == [29, 28]
+    assert not StockSnapshot.objects.filter(unpublished_since__isnull=False).exists()
+
+
+def test_with_no_interval_every_decision_publishes_its_stock_change(unit_factory, settings):
+    settings.STOCK_EVENT_INTERVAL_SECONDS = 0
+    unit_factory.create_batch(30, blood_group="O+")
+    for _ in range(3):
+        decide_now(units=1)
+    assert [e.data.available_units for e in events(topics.INVENTORY_UPDATED)] == [29, 28, 27]
+    assert not StockSnapshot.objects.filter(unpublished_since__isnull=False).exists()
