@@ -240,17 +240,16 @@ def _level(threshold: StockThreshold | Limits, available: int, days: Decimal | N
     )
 
 
-# The decision hot path changes one key: one statement locks the snapshot row, applies the
-# delta and marks the change unpublished (instead of four ORM queries)...
+# The decision hot path changes one key: one statement locks the snapshot row and applies the
+# delta (instead of four ORM queries)...
 _APPLY_DELTA_SQL = """
 UPDATE inventory_stocksnapshot AS s
-   SET status_available = s.status_available + %(delta)s,
-       unpublished_since = COALESCE(s.unpublished_since, %(now)s)
+   SET status_available = s.status_available + %(delta)s
   FROM inventory_stockthreshold AS t
  WHERE t.id = s.threshold_id AND s.component = %(component)s AND s.blood_group = %(group)s
    AND s.status_available IS NOT NULL AND s.dispatched_recently IS NOT NULL
-RETURNING s.status_available, s.available_units, s.level, s.days_of_supply, s.as_of, s.dispatched_recently,
-          t.low_threshold, t.critical_threshold, t.low_days, t.critical_days
+RETURNING s.status_available, s.available_units, s.level, s.days_of_supply, s.as_of, s.unpublished_since,
+          s.dispatched_recently, t.low_threshold, t.critical_threshold, t.low_days, t.critical_days
 """
 # ... then, with the row locked (so this statement sees every committed change of the key),
 # the units near expiry are counted ...
@@ -259,11 +258,15 @@ SELECT count(*) FILTER (WHERE expires_at <= %(now)s), count(*) FILTER (WHERE exp
   FROM inventory_unit
  WHERE component = %(component)s AND blood_group = %(group)s AND status = 'AVAILABLE' AND expires_at <= %(soon)s
 """
-# ... and what is published is recorded (not when the change waits for the stock flush).
+# ... and what is published is recorded, or the change is marked for the stock flush.
 _RECORD_PUBLISHED_SQL = """
 UPDATE inventory_stocksnapshot
    SET available_units = %(available)s, expiring_within_72h = %(expiring)s, days_of_supply = %(days)s,
        level = %(level)s, as_of = %(now)s, unpublished_since = NULL
+ WHERE component = %(component)s AND blood_group = %(group)s
+"""
+_MARK_UNPUBLISHED_SQL = """
+UPDATE inventory_stocksnapshot SET unpublished_since = %(mark)s
  WHERE component = %(component)s AND blood_group = %(group)s
 """
 
@@ -276,7 +279,7 @@ def _refresh_one_key_pg(key: StockKey, delta: int, now: datetime, *, coalesce: b
         row = cursor.fetchone()
         if row is None:
             return None  # no snapshot yet, or never counted
-        status_available, published, level_before, days_before, as_of, dispatched, *limits = row
+        status_available, published, level_before, days_before, as_of, unpublished, dispatched, *limits = row
         execute(cursor, _NEAR_EXPIRY_SQL, params)
         expired, expiring = cursor.fetchone()
         threshold = Limits(*limits)  # no model instance: nothing is saved
@@ -285,9 +288,14 @@ def _refresh_one_key_pg(key: StockKey, delta: int, now: datetime, *, coalesce: b
         level = _level(threshold, available, days)
         before = StockLevel(level_before) if level_before else None
         if before == level and published == available and days_before == days:
-            return []  # nothing new to say (a flush that finds it so clears the mark)
+            if unpublished is not None:  # what waited for the flush is back to what was published
+                execute(cursor, _MARK_UNPUBLISHED_SQL, params | {"mark": None})
+            return []
         if coalesce and before == level and not _publish_due(as_of, now):
-            return []  # the count alone changed, and the key was published moments ago: the flush sends it
+            # The count alone changed, and the key was published moments ago: the flush sends it.
+            if unpublished is None:
+                execute(cursor, _MARK_UNPUBLISHED_SQL, params | {"mark": now})
+            return []
         execute(
             cursor,
             _RECORD_PUBLISHED_SQL,
@@ -324,9 +332,11 @@ def publish_coalesced_stock(*, now: datetime | None = None) -> int:
                 "component", "blood_group"
             )
         )
-        if not keys:
-            return 0
-        return len(refresh_stock(keys=keys, now=now))
+        published = 0
+        for key in keys:  # in key order, as every writer locks them
+            fast = _refresh_one_key_pg(key, 0, now, coalesce=False) if connection.vendor == "postgresql" else None
+            published += len(fast if fast is not None else refresh_stock(keys=[key], now=now))
+        return published
 
 
 def _publish_stock(
