@@ -125,19 +125,23 @@ def _remember(event: Event) -> None:
     if isinstance(data, schemas.BloodRequestedV1 | schemas.BloodRequestedV2):
         data = schemas.requested_v2(data)  # v2: an MTP has no component or units; the group may be UNKNOWN
         # One INSERT ... ON CONFLICT DO NOTHING (a repeat keeps the first), no read and no savepoint.
-        _insert_unless_present(
-            KnownRequest(
-                request_id=data.request_id,
-                hospital_id=data.hospital_id,
-                hospital_name=data.hospital_name,
-                blood_group=str(getattr(data.blood_group, "value", data.blood_group)),
-                protocol=data.protocol.value,
-                component=data.component.value if data.component else None,
-                units=data.units,
-                priority=data.priority.value,
-                requested_at=data.requested_at,
-            )
+        known = KnownRequest(
+            request_id=data.request_id,
+            hospital_id=data.hospital_id,
+            hospital_name=data.hospital_name,
+            blood_group=str(getattr(data.blood_group, "value", data.blood_group)),
+            protocol=data.protocol.value,
+            component=data.component.value if data.component else None,
+            units=data.units,
+            priority=data.priority.value,
+            requested_at=data.requested_at,
         )
+        if _insert_unless_present(known):
+            # Written by this batch, and a known request never changes: its decision in the same
+            # batch (and this event's own texts) need not read it back.
+            remembered = batch.shared("known-requests", dict)
+            if remembered is not None:
+                remembered[known.request_id] = _facts(known)
         register_hospital(hospital_id=data.hospital_id, name=data.hospital_name)
     elif hasattr(data, "hospital_id"):
         register_hospital(hospital_id=data.hospital_id)
@@ -157,21 +161,18 @@ def register_hospital(*, hospital_id: UUID, name: str = "") -> None:
         # Nothing to fill in: one insert that is a no-op for a hospital already known (no read, no savepoint).
         _insert_unless_present(KnownHospital(id=hospital_id, name=name))
         return
-    # get_or_create's read, then an insert that cannot fail (no savepoint): a hospital inserted meanwhile by
-    # another transaction is read again, as get_or_create does after its insert fails.
-    hospital = _known_hospital.first(hospital_id=hospital_id)
-    if hospital is None:
-        if _insert_unless_present(KnownHospital(id=hospital_id, name=name)):
-            return
-        hospital = _known_hospital.first(hospital_id=hospital_id)
-    if hospital is not None and not hospital.name:
-        hospital.name = name
-        save_fields(hospital, ["name"])
+    # One statement, no read: a new hospital is inserted, a known one without a name gets this one, and a
+    # known one with a name keeps it (a hospital inserted meanwhile by another transaction is waited for).
+    with connection.cursor() as cursor:
+        execute(cursor, _NAME_HOSPITAL_SQL, {"id": hospital_id, "name": name, "now": timezone.now()})
 
 
-_known_hospital = Prepared(
-    lambda hospital_id: KnownHospital.objects.filter(id=hospital_id).order_by("pk")[:1], hospital_id=UUID
+_NAME_HOSPITAL_SQL = (
+    "INSERT INTO notifications_knownhospital AS known (id, name, first_seen_at) VALUES (%(id)s, %(name)s, %(now)s) "
+    "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name WHERE known.name = ''"
 )
+
+
 _all_hospitals = Prepared(lambda: KnownHospital.objects.all())  # Meta.ordering: the fan-out's order
 _known_request = Prepared(
     lambda request_id: KnownRequest.objects.filter(request_id=request_id).order_by("pk")[:1], request_id=UUID
@@ -181,9 +182,16 @@ _known_request = Prepared(
 def _request_facts(request_id: UUID | None) -> RequestFacts | None:
     if request_id is None:
         return None
+    remembered = batch.shared("known-requests", dict)
+    if remembered is not None and request_id in remembered:
+        return remembered[request_id]
     known = _known_request.first(request_id=request_id)
     if known is None:
         return None  # events of one request travel on different topics: the decision may come first
+    return _facts(known)
+
+
+def _facts(known: KnownRequest) -> RequestFacts:
     return RequestFacts(
         request_id=known.request_id,
         hospital_id=known.hospital_id,

@@ -156,6 +156,20 @@ def test_a_consumer_batch_takes_the_feed_lock_once_and_writes_the_counter_once()
     assert FeedSequence.objects.get(name="notifications").value == seqs[-1]
 
 
+def test_a_request_and_its_decision_in_one_batch_use_the_request_s_facts_without_reading_them_back():
+    requested = factories.requested(blood_group="AB+")
+    approved = factories.approved(request_id=requested.data.request_id, groups=("O+", "O+"))
+    with CaptureQueriesContext(connection) as queries, transaction.atomic(), scope():
+        handle(requested)
+        handle(approved)
+    sql = [_statement_text(q["sql"]) for q in queries.captured_queries]
+    assert not [text for text in sql if text.startswith("SELECT") and "notifications_knownrequest" in text]
+    told = Notification.objects.get(source_event_id=approved.id)
+    # The facts were there: the requested group, and the allocated O+ named as its substitute.
+    assert told.blood_group == "AB+"
+    assert "Compatible substitutes: 2 units O+." in told.body
+
+
 def _statement_text(sql: str) -> str:
     """The SQL of a query as logged; of a prepared statement's ``EXECUTE``, the statement's own text."""
     if not sql.startswith("EXECUTE "):
