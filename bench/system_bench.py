@@ -42,18 +42,21 @@ sys.path.insert(0, str(BENCH))
 from baseline import BarePipeline  # noqa: E402
 from load import Sent, run_step  # noqa: E402
 from measure import Sampler, decided_rows, machine_facts, pending_count, summary_ms  # noqa: E402
-from mix import MEAN_UNITS, request_bodies, units_per_key  # noqa: E402
+from mix import request_bodies, units_per_key  # noqa: E402
 from report import plot, print_table  # noqa: E402
 from stack import SERVICES, Stack  # noqa: E402
+from warmup import (  # noqa: E402
+    JIT_SETTLED_CORES,
+    WARMUP_MAX_SECONDS,
+    WARMUP_MORE_SECONDS,
+    WARMUP_RATE,
+    units_to_stock,
+)
 
 from shared_events.kafka_server import KafkaCluster, free_port  # noqa: E402
 
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 SUSTAINED_P99_MS = 1000.0  # beyond this the backlog is growing: the step is not sustained
-WARMUP_RATE = 30.0  # requests/s of the unmeasured warm-up step
-JIT_SETTLED_CORES = 0.03  # the warm-up goes on until the broker's JIT compilers use less than this...
-WARMUP_MORE_SECONDS = 15.0  # ... over a further warm-up step this long
-WARMUP_MAX_SECONDS = 300.0  # ... or until the warm-up has lasted this long
 DRAIN_SECONDS = 5.0  # every request of a sustained step is decided this soon after the last one was sent
 CLIENT_LAG_P99_MS = 50.0  # the client kept its schedule (else the step measured the client)
 CLIENT = "bench client"  # the Sampler's group of this process: not part of what is measured
@@ -448,17 +451,6 @@ def add_ramp_options(parser: argparse.ArgumentParser, *, rates: str, step_second
     parser.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE", help="extra environment for every process"
     )
-
-
-def units_to_stock(rates: list[float], step_seconds: float, warmup_seconds: float) -> int:
-    """Enough units for every step and the longest warm-up (it goes on until the broker's JIT settles).
-
-    Stocked for less, the last steps would find groups sold out and decide by rejection, which
-    costs less than an allocation: a flattering figure.
-    """
-    warmup = max(warmup_seconds, WARMUP_MAX_SECONDS + WARMUP_MORE_SECONDS)
-    planned = sum(rates) * step_seconds + WARMUP_RATE * warmup
-    return max(5000, int(planned * MEAN_UNITS * 1.3))
 
 
 def main() -> int:

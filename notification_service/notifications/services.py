@@ -163,8 +163,14 @@ def register_hospital(*, hospital_id: UUID, name: str = "") -> None:
         return
     # One statement, no read: a new hospital is inserted, a known one without a name gets this one, and a
     # known one with a name keeps it (a hospital inserted meanwhile by another transaction is waited for).
+    fields = KnownHospital._meta
+    params = {
+        "id": fields.get_field("id").get_db_prep_value(hospital_id, connection),
+        "name": name,
+        "now": fields.get_field("first_seen_at").get_db_prep_value(timezone.now(), connection),
+    }
     with connection.cursor() as cursor:
-        execute(cursor, _NAME_HOSPITAL_SQL, {"id": hospital_id, "name": name, "now": timezone.now()})
+        execute(cursor, _NAME_HOSPITAL_SQL, params)
 
 
 _NAME_HOSPITAL_SQL = (
