@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import psutil
 import pytest
 from measure import Sampler, _compiler_seconds
+from mix import MEAN_UNITS
+from warmup import WARMUP_MAX_SECONDS, WARMUP_MORE_SECONDS, WARMUP_RATE, units_to_stock
 
 # Burns half a second of CPU, says so, then sleeps until killed.
 BURN = (
@@ -65,9 +67,6 @@ def test_the_broker_jit_compilers_cpu_is_read_from_its_threads(kafka_bootstrap):
 
 
 def test_the_bench_stocks_enough_units_for_the_longest_warm_up_and_every_step():
-    from mix import MEAN_UNITS
-    from warmup import WARMUP_MAX_SECONDS, WARMUP_MORE_SECONDS, WARMUP_RATE, units_to_stock
-
     longest_warmup_requests = WARMUP_RATE * (WARMUP_MAX_SECONDS + WARMUP_MORE_SECONDS)
     step_requests = (40 + 50) * 40.0
 

@@ -163,20 +163,10 @@ def register_hospital(*, hospital_id: UUID, name: str = "") -> None:
         return
     # One statement, no read: a new hospital is inserted, a known one without a name gets this one, and a
     # known one with a name keeps it (a hospital inserted meanwhile by another transaction is waited for).
-    fields = KnownHospital._meta
-    params = {
-        "id": fields.get_field("id").get_db_prep_value(hospital_id, connection),
-        "name": name,
-        "now": fields.get_field("first_seen_at").get_db_prep_value(timezone.now(), connection),
-    }
-    with connection.cursor() as cursor:
-        execute(cursor, _NAME_HOSPITAL_SQL, params)
+    _insert_unless_present(KnownHospital(id=hospital_id, name=name), on_conflict=_FILL_IN_NAME)
 
 
-_NAME_HOSPITAL_SQL = (
-    "INSERT INTO notifications_knownhospital AS known (id, name, first_seen_at) VALUES (%(id)s, %(name)s, %(now)s) "
-    "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name WHERE known.name = ''"
-)
+_FILL_IN_NAME = "(id) DO UPDATE SET name = EXCLUDED.name WHERE notifications_knownhospital.name = ''"
 
 
 _all_hospitals = Prepared(lambda: KnownHospital.objects.all())  # Meta.ordering: the fan-out's order
@@ -263,26 +253,28 @@ def _content(plan: PlannedNotification, *, event: Event) -> dict[str, object]:
 
 
 @cache
-def _insert_unless_present_sql(model: type[Model]) -> str:
+def _insert_unless_present_sql(model: type[Model], on_conflict: str) -> str:
     quote = connection.ops.quote_name
     fields = model._meta.concrete_fields
-    # Identifiers come from the model; every value is a query parameter.
+    # Identifiers come from the model, the conflict clause from this module; every value is a query parameter.
     return (
         f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING"
+        f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT {on_conflict}"
     )
 
 
-def _insert_unless_present(obj: Model) -> bool:
+def _insert_unless_present(obj: Model, *, on_conflict: str = "DO NOTHING") -> bool:
     """Insert ``obj`` unless a unique index already holds it (no error, no savepoint); True if inserted.
 
+    ``on_conflict`` (a constant of this module) may update the row already there instead (then True
+    means a row was written, inserted or updated).
     Its statement is built once per model: the ORM's ``bulk_create(ignore_conflicts=True)``
     or ``get_or_create`` spent more CPU building theirs than the database takes to run it.
     """
     db = connections[DEFAULT_DB_ALIAS]  # not the proxy: each field's preparation asks it for its features
     values = [field.get_db_prep_save(field.pre_save(obj, True), db) for field in obj._meta.concrete_fields]
     with db.cursor() as cursor:
-        execute(cursor, _insert_unless_present_sql(type(obj)), values)
+        execute(cursor, _insert_unless_present_sql(type(obj), on_conflict), values)
         inserted = cursor.rowcount == 1
     obj._state.adding = not inserted
     return inserted
