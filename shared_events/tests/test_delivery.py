@@ -5,7 +5,8 @@ import uuid
 
 import pytest
 from confluent_kafka import Consumer, Producer
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from shared_events.django.models import InboxEvent, OutboxEvent
 from shared_events.django.outbox import enqueue_message, publish
@@ -45,8 +46,7 @@ def test_an_event_written_to_the_outbox_is_published_and_handled(make_consumer):
         # The session's first event also waits for a cold broker: the group's first join and the idempotent
         # producer's id (slower with every registry topic created per test); 20 s was too tight under load.
         wait_for(lambda: _effects("r-1") == 1, timeout=60, message="the handler's effect")
-    row = OutboxEvent.objects.get(event_id=event.id)
-    assert row.sent_at is not None
+        wait_for(lambda: OutboxEvent.objects.get(event_id=event.id).sent_at, message="the row marked sent")
     assert Effect.objects.get(subject="r-1").event_id == event.id
     assert InboxEvent.objects.filter(event_id=event.id, outcome="HANDLED").count() == 1
 
@@ -153,6 +153,34 @@ def test_the_relay_publishes_rows_in_commit_order(kafka_topics):
         wait_for(lambda: not OutboxEvent.objects.filter(sent_at__isnull=True).exists(), message="all rows sent")
     messages = read_topic(topic_name(REQUESTED), 40)
     assert [str(parse_event(m.value()).id) for m in messages] == ids
+
+
+def test_a_round_s_confirmed_rows_are_marked_sent_by_the_next_round_s_read_in_one_statement(kafka_topics):
+    first = _publish("mark-1")
+    relay = OutboxRelay(stop=threading.Event())
+    assert relay.publish_batch() == 1
+    assert OutboxEvent.objects.get(event_id=first.id).sent_at is None, "its mark waits for the next read"
+    second = _publish("mark-2")
+    with CaptureQueriesContext(connection) as queries:
+        assert relay.publish_batch() == 1
+    assert len(queries) == 1, [q["sql"] for q in queries]
+    assert OutboxEvent.objects.get(event_id=first.id).sent_at is not None
+    assert OutboxEvent.objects.get(event_id=second.id).sent_at is None
+    relay._release()  # a relay that stops marks what the broker confirmed
+    assert not OutboxEvent.objects.filter(sent_at__isnull=True).exists()
+    messages = read_topic(topic_name(REQUESTED), 2)
+    assert [parse_event(m.value()).id for m in messages] == [first.id, second.id], "each sent once"
+
+
+def test_a_quiet_relay_marks_its_last_round_on_its_own(kafka_topics):
+    event = _publish("quiet")
+    relay = OutboxRelay(stop=threading.Event(), mark_within=0.05, idle_wait=0.05)
+    assert relay._try_lead()  # listening from now on: the commit above notified nobody
+    try:
+        relay._step()  # publishes the row; no commit comes within mark_within to carry its mark
+        assert OutboxEvent.objects.get(event_id=event.id).sent_at is not None
+    finally:
+        relay._release()
 
 
 def test_rows_whose_delivery_was_not_confirmed_are_sent_again(kafka_topics):

@@ -6,6 +6,15 @@ lock (other replicas stand by and take over when it goes) and sleeps on
 published in id order and marked sent only after the broker acknowledged them;
 a row whose delivery was not confirmed stays pending and is sent again.
 
+On PostgreSQL the mark of a round's confirmed rows rides on the next round's
+read (one statement: ``WITH ... UPDATE`` then the ``SELECT`` of the rows still
+pending, the just-confirmed ones left out) when that round comes within
+``mark_within`` seconds; otherwise the mark goes on its own. Under load every
+round then costs one statement instead of two (each its own transaction and
+commit). Until marked, a confirmed row is sent again only if this relay stops
+before marking it: the consumers' inboxes skip the copy, as they skip any
+redelivery.
+
 The producer is idempotent with ``acks=all``: librdkafka retries what the
 brokers did not take (a leader moving, too few in-sync replicas) on its own
 until ``message.timeout.ms``, keeping each partition's order, and the relay
@@ -15,13 +24,14 @@ waits for every delivery report of a batch before it reads the next one.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import select
 import threading
 import time
 import zlib
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from confluent_kafka import KafkaError, Producer
 from django.db import close_old_connections, connection
@@ -51,6 +61,7 @@ class OutboxRelay:
         idle_wait: float = 1.0,
         standby_retry: float = 0.5,
         linger: float | None = None,
+        mark_within: float = 0.1,
     ) -> None:
         self.stop = stop
         self.batch_size = batch_size
@@ -59,6 +70,8 @@ class OutboxRelay:
         self.idle_wait = idle_wait
         self.standby_retry = standby_retry
         self.linger = service_events().relay_linger if linger is None else linger
+        self.mark_within = mark_within
+        self._confirmed: list[int] = []  # confirmed by the broker, not yet marked sent (PostgreSQL only)
         self.is_leader = threading.Event()
         self._producer_overrides = producer_overrides or {}
         self._producer: Producer | None = None
@@ -88,19 +101,23 @@ class OutboxRelay:
                 cursor.execute(f"LISTEN {NOTIFY_CHANNEL}")
         return bool(acquired)
 
-    def _wait_for_work(self, timeout: float) -> None:
+    def _wait_for_work(self, timeout: float) -> bool:
+        """Wait until a commit notifies (True) or ``timeout`` passes (False)."""
         if self._lock_conn is None:
             self.stop.wait(self.poll_interval)
-            return
+            return True
         readable, _, _ = select.select([self._lock_conn], [], [], timeout)
         if readable:
             if self.linger:
                 self.stop.wait(self.linger)  # the commits of the next few milliseconds join this round
             self._lock_conn.poll()  # raises if the connection (and so the lock) is gone
             self._lock_conn.notifies.clear()
+        return bool(readable)
 
     def _release(self) -> None:
         self.is_leader.clear()
+        with contextlib.suppress(Exception):  # best effort: unmarked, they are sent again (and skipped)
+            self._mark_confirmed()
         if self._lock_conn is not None:
             with contextlib.suppress(Exception):  # best effort: the session may be gone already
                 self._lock_conn.close()  # closing the session releases the advisory lock
@@ -115,7 +132,7 @@ class OutboxRelay:
 
     def publish_batch(self) -> int:
         """Publish up to ``batch_size`` pending rows in order; return how many were confirmed (negative: failed)."""
-        rows = self._pending.all()
+        rows = self._read_pending()
         if not rows:
             return 0
         delivered: list[int] = []
@@ -133,7 +150,10 @@ class OutboxRelay:
         while self.producer.flush(1.0) > 0 and not self.stop.is_set():
             self.last_alive = time.monotonic()
         if delivered:
-            _mark_sent(delivered)
+            if connection.vendor == "postgresql":
+                self._confirmed += delivered  # marked by the next read (or on its own: _step)
+            else:
+                _mark_sent(delivered)
             topics = {row.id: row.topic for row in rows}
             metrics.events_published(topics[row_id] for row_id in delivered)
         for row in rows:
@@ -150,7 +170,23 @@ class OutboxRelay:
                 self._producer = None
         return len(delivered) if not failed else -len(failed)
 
-    def _produce(self, row: OutboxEvent, *, on_delivery: Any) -> None:
+    def _read_pending(self) -> list[Any]:
+        """The next rows to publish; on PostgreSQL, in the same statement, the confirmed ones marked sent."""
+        if connection.vendor != "postgresql":
+            return self._pending.all()
+        confirmed, now = self._confirmed, timezone.now()
+        with connection.cursor() as cursor:
+            execute(cursor, _MARK_AND_READ_SQL, [now, confirmed, confirmed, self.batch_size])
+            found = [_Pending(*row) for row in cursor.fetchall()]
+        self._confirmed = []
+        return found
+
+    def _mark_confirmed(self) -> None:
+        if self._confirmed:
+            _mark_sent(self._confirmed)
+            self._confirmed = []
+
+    def _produce(self, row: Any, *, on_delivery: Any) -> None:
         while True:
             try:
                 self.producer.produce(
@@ -186,7 +222,7 @@ class OutboxRelay:
         finally:
             if self._producer is not None:
                 self._producer.flush(10)
-            self._release()
+            self._release()  # marks what was confirmed
             connection.close()
 
     def _step(self) -> None:
@@ -198,7 +234,11 @@ class OutboxRelay:
             return
         else:
             self._failures = 0
-            self._wait_for_work(self.idle_wait)
+            if self._confirmed and not self._wait_for_work(self.mark_within):
+                self._mark_confirmed()  # no round came to carry the mark: on its own
+                self._wait_for_work(self.idle_wait)
+            elif not self._confirmed:
+                self._wait_for_work(self.idle_wait)
 
 
 def _mark_sent(row_ids: list[int]) -> None:
@@ -209,5 +249,34 @@ def _mark_sent(row_ids: list[int]) -> None:
     with connection.cursor() as cursor:
         execute(cursor, _MARK_SENT_SQL, [timezone.now(), row_ids])
 
+
+class _Pending(NamedTuple):
+    """An outbox row to publish, as the relay reads it (not a model instance: nothing else is needed)."""
+
+    id: int
+    topic: str
+    key: str
+    raw_value: Any
+    raw_headers: Any
+    event_type: str
+    event_id: Any
+
+    @property
+    def value(self) -> bytes:
+        return bytes(self.raw_value)
+
+    @property
+    def headers(self) -> dict[str, Any]:
+        return json.loads(self.raw_headers) if isinstance(self.raw_headers, str | bytes) else self.raw_headers
+
+
+_TABLE = OutboxEvent._meta.db_table
+_MARK_AND_READ_SQL = (
+    f"WITH marked AS (UPDATE {_TABLE} SET sent_at = %s WHERE id = ANY(%s)) "  # noqa: S608 - the model's table
+    'SELECT id, topic, "key", "value", headers, event_type, event_id '  # the _Pending fields, in order
+    f"FROM {_TABLE} WHERE sent_at IS NULL AND id <> ALL(%s) ORDER BY id LIMIT %s"
+)
+"""One statement: the confirmed rows marked sent, and the next ones read. The ``SELECT`` sees the table as it
+was before the ``UPDATE`` (one snapshot), so it leaves the confirmed ones out by their ids."""
 
 _MARK_SENT_SQL = f"UPDATE {OutboxEvent._meta.db_table} SET sent_at = %s WHERE id = ANY(%s)"  # noqa: S608 - the model's table
