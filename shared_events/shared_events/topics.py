@@ -55,6 +55,13 @@ RECALL_ACKNOWLEDGED = "hospital.recall.acknowledged"
 MTP_PACK_REQUESTED = "hospital.mtp.pack_requested"
 MTP_STOPPED = "hospital.mtp.stopped"
 
+RARE = 1
+"""The partitions of a topic whose events are exceptions, not part of every request (a cancellation, a release,
+a stock level crossing, a recall, an MTP pack): one partition carries thousands a second, far beyond their rate.
+A consumer's every fetch names every partition it reads, and the broker's work per fetch grows with them
+(``bench/results/README.md``): the topics on every request's path keep 6 (or 3 for the 40 stock keys), so that
+up to 6 worker replicas share them."""
+
 _BANK_AND_NOTIFICATION = ("bloodbank", "notification")
 _HOSPITAL_AND_NOTIFICATION = ("hospital", "notification")
 
@@ -69,7 +76,7 @@ TOPICS: dict[str, TopicSpec] = {
             _BANK_AND_NOTIFICATION,
             {1: schemas.BloodRequestedV1, 2: schemas.BloodRequestedV2},
         ),
-        _spec(CANCELLED, "request id", 6, "hospital", _BANK_AND_NOTIFICATION, schemas.BloodCancelledV1),
+        _spec(CANCELLED, "request id", RARE, "hospital", _BANK_AND_NOTIFICATION, schemas.BloodCancelledV1),
         _spec(APPROVED, "request id", 6, "bloodbank", _HOSPITAL_AND_NOTIFICATION, schemas.BloodApprovedV1),
         TopicSpec(
             REJECTED,
@@ -79,7 +86,7 @@ TOPICS: dict[str, TopicSpec] = {
             _HOSPITAL_AND_NOTIFICATION,
             {1: schemas.BloodRejectedV1, 2: schemas.BloodRejectedV2},
         ),
-        _spec(RELEASED, "request id", 6, "bloodbank", _HOSPITAL_AND_NOTIFICATION, schemas.AllocationReleasedV1),
+        _spec(RELEASED, "request id", RARE, "bloodbank", _HOSPITAL_AND_NOTIFICATION, schemas.AllocationReleasedV1),
         _spec(
             INVENTORY_UPDATED,
             "component:blood_group",
@@ -88,16 +95,16 @@ TOPICS: dict[str, TopicSpec] = {
             _HOSPITAL_AND_NOTIFICATION,
             schemas.InventoryUpdatedV1,
         ),
-        _spec(LOW_STOCK, "component:blood_group", 3, "bloodbank", _HOSPITAL_AND_NOTIFICATION, schemas.LowStockV1),
+        _spec(LOW_STOCK, "component:blood_group", RARE, "bloodbank", _HOSPITAL_AND_NOTIFICATION, schemas.LowStockV1),
         _spec(NOTIFICATION_DELIVERED, "notification id", 3, "notification", (), schemas.NotificationDeliveredV1),
         _spec(UNITS_DISPATCHED, "request id", 6, "bloodbank", _HOSPITAL_AND_NOTIFICATION, schemas.UnitsDispatchedV1),
         _spec(UNITS_RECEIVED, "request id", 6, "hospital", _BANK_AND_NOTIFICATION, schemas.UnitsReceivedV1),
         _spec(UNIT_FATE, "DIN", 6, "hospital", _BANK_AND_NOTIFICATION, schemas.UnitFateV1),
-        _spec(FATE_OVERDUE, "hospital id", 3, "bloodbank", ("notification",), schemas.FateOverdueV1),
-        _spec(RECALL_ISSUED, "recall id", 3, "bloodbank", _HOSPITAL_AND_NOTIFICATION, schemas.RecallIssuedV1),
-        _spec(RECALL_ACKNOWLEDGED, "recall id", 3, "hospital", _BANK_AND_NOTIFICATION, schemas.RecallAcknowledgedV1),
-        _spec(MTP_PACK_REQUESTED, "request id", 6, "hospital", _BANK_AND_NOTIFICATION, schemas.MtpPackRequestedV1),
-        _spec(MTP_STOPPED, "request id", 6, "hospital", _BANK_AND_NOTIFICATION, schemas.MtpStoppedV1),
+        _spec(FATE_OVERDUE, "hospital id", RARE, "bloodbank", ("notification",), schemas.FateOverdueV1),
+        _spec(RECALL_ISSUED, "recall id", RARE, "bloodbank", _HOSPITAL_AND_NOTIFICATION, schemas.RecallIssuedV1),
+        _spec(RECALL_ACKNOWLEDGED, "recall id", RARE, "hospital", _BANK_AND_NOTIFICATION, schemas.RecallAcknowledgedV1),
+        _spec(MTP_PACK_REQUESTED, "request id", RARE, "hospital", _BANK_AND_NOTIFICATION, schemas.MtpPackRequestedV1),
+        _spec(MTP_STOPPED, "request id", RARE, "hospital", _BANK_AND_NOTIFICATION, schemas.MtpStoppedV1),
     )
 }
 
