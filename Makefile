@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 REQS   := requirements-dev.txt shared_events/pyproject.toml $(wildcard */requirements.txt)
 
 
-.PHONY: kafka run test test-faults bench bench-quick bench-growth bench-micro lint format venv node_modules up down asyncapi docs clean
+.PHONY: kafka run test test-faults bench bench-quick bench-growth bench-ab bench-micro lint format venv node_modules up down asyncapi docs clean
 
 $(STAMP): $(REQS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench-quick: $(STAMP)
 ## make bench-growth: the same ramp, shorter, for 10, 100 and 1,000 hospitals and 5,000 and 100,000 units (~15 min)
 bench-growth: $(STAMP)
 	$(PY) bench/growth.py $(ARGS)
+
+## make bench-ab: this checkout against a base commit (ARGS="--base HEAD~1 --rounds 2"), runs taken in turns (~20 min)
+bench-ab: $(STAMP)
+	$(PY) bench/ab.py $(ARGS)
 
 ## make bench-micro: allocation (decisions/second; one bank worker through Apache Kafka, goal >= 400/s)
 ## and notification micro-benchmarks, on PostgreSQL
