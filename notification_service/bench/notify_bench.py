@@ -83,6 +83,7 @@ def bench_handlers(count: int) -> None:
 def bench_streams(streams: int, samples: int) -> None:
     from django.contrib.auth import get_user_model
     from knox.models import AuthToken
+    from notifications import stream_access
     from notifications.handlers import HANDLERS
     from notifications.models import Notification
     from notifications.tests import factories
@@ -91,9 +92,12 @@ def bench_streams(streams: int, samples: int) -> None:
     from shared_events.kafka_server import free_port
 
     user = get_user_model().objects.get(username=HOSPITALS[0].username)
+    stream_access.revoke_streams(user=user)  # a killed earlier run's streams still count until they expire
     user_token = AuthToken.objects.create(user=user)[1]
     port = free_port()
-    env = os.environ | {"DATABASE_URL": DB_URL, "SECRET_KEY": "bench"}
+    # Every stream is this one user's here: the per-user cap (NOTIFICATION_STREAMS_PER_USER, 10) would refuse
+    # all but ten of them, and the bench measures the feed's fan-out, not the cap.
+    env = os.environ | {"DATABASE_URL": DB_URL, "SECRET_KEY": "bench", "NOTIFICATION_STREAMS_PER_USER": str(streams)}
     server = subprocess.Popen(
         [
             sys.executable,
@@ -112,6 +116,7 @@ def bench_streams(streams: int, samples: int) -> None:
         stderr=subprocess.DEVNULL,
     )
     arrivals: dict[str, list[float]] = {}
+    refused: list[int] = []
     lock = threading.Lock()
     connected = threading.Semaphore(0)
 
@@ -119,6 +124,8 @@ def bench_streams(streams: int, samples: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         conn.request("GET", "/api/v1/notifications/stream/", headers={"Authorization": f"Token {user_token}"})
         response = conn.getresponse()
+        if response.status != 200:
+            refused.append(response.status)
         connected.release()
         while line := response.readline():
             if line.startswith(b"data: "):
@@ -138,6 +145,8 @@ def bench_streams(streams: int, samples: int) -> None:
             threading.Thread(target=reader, daemon=True).start()
         for _ in range(streams):
             connected.acquire(timeout=30)
+        if refused:
+            raise RuntimeError(f"{len(refused)} of {streams} streams refused (HTTP {sorted(set(refused))})")
         time.sleep(1)  # every stream past its catch-up
         from django.db import connection
 

@@ -32,6 +32,8 @@ NOTIFICATION_STREAM_RETRY_MS = int(os.environ.get("NOTIFICATION_STREAM_RETRY_MS"
 # A ticket for ?ticket= (cross-origin EventSource) is good this long, once; open streams per user, at most.
 NOTIFICATION_STREAM_TICKET_SECONDS = float(os.environ.get("NOTIFICATION_STREAM_TICKET_SECONDS", "30"))
 NOTIFICATION_STREAMS_PER_USER = int(os.environ.get("NOTIFICATION_STREAMS_PER_USER", "10"))
+# Streams of one process opening at once (each holds a database connection while it authenticates); the rest wait.
+NOTIFICATION_STREAM_OPENINGS_AT_ONCE = int(os.environ.get("NOTIFICATION_STREAM_OPENINGS_AT_ONCE", "4"))
 # How soon an open stream ends after its user logged out everywhere or changed password.
 NOTIFICATION_STREAM_REVOKE_CHECK_SECONDS = float(os.environ.get("NOTIFICATION_STREAM_REVOKE_CHECK_SECONDS", "5"))
 NOTIFICATION_STREAM_CORS_ORIGINS = [

@@ -24,7 +24,13 @@ listed in ``NOTIFICATION_STREAM_CORS_ORIGINS``. A user has at most
 
 New notifications come from the process's one database poller
 (``notifications.live_feed``, every ``NOTIFICATION_STREAM_POLL_SECONDS``); an
-open stream holds no database connection. The stream sends a heartbeat
+open stream holds no database connection. Opening one does (its authentication
+and its count among the user's streams, on a thread of its own): at most
+``NOTIFICATION_STREAM_OPENINGS_AT_ONCE`` (4) streams of a process open at once,
+the others wait their turn, so that a burst of reconnections (every dashboard
+after a deploy) cannot take more connections than the database allows. Before
+this limit, 200 streams opening together got "too many clients" from
+PostgreSQL and a 500, which an EventSource does not retry. The stream sends a heartbeat
 comment after ``NOTIFICATION_STREAM_HEARTBEAT_SECONDS`` of silence so proxies
 keep the connection, and ends after ``NOTIFICATION_STREAM_MAX_SECONDS``; the
 client reconnects after ``retry`` milliseconds, resuming from its last id.
@@ -36,6 +42,7 @@ import asyncio
 import json
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 
 from asgiref.sync import sync_to_async
@@ -66,15 +73,28 @@ def _setting(name: str, default: float) -> float:
     return float(getattr(settings, name, default))
 
 
+_opening_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _opening_slot() -> asyncio.Semaphore:
+    """The event loop's limit on streams opening at once (a semaphore belongs to one loop)."""
+    loop = asyncio.get_running_loop()
+    slot = _opening_slots.get(loop)
+    if slot is None:
+        slot = _opening_slots[loop] = asyncio.Semaphore(int(_setting("NOTIFICATION_STREAM_OPENINGS_AT_ONCE", 4)))
+    return slot
+
+
 async def notification_stream(request: HttpRequest) -> HttpResponse:
     if request.method != "GET":
         return JsonResponse({"detail": f'Method "{request.method}" not allowed.'}, status=405, headers={"Allow": "GET"})
     resume_from = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id")
     feed = hub()
     try:
-        audience, user_id = await sync_to_async(_authorize)(request)
-        after_seq = await _start_position(feed, audience, resume_from)
-        stream_id = await sync_to_async(_open_stream)(user_id)
+        async with _opening_slot():  # each opening holds a database connection while it runs
+            audience, user_id = await sync_to_async(_authorize)(request)
+            after_seq = await _start_position(feed, audience, resume_from)
+            stream_id = await sync_to_async(_open_stream)(user_id)
     except Refused as refused:
         return refused.response
     response = StreamingHttpResponse(

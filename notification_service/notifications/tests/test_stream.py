@@ -35,6 +35,7 @@ STREAM = "/api/v1/notifications/stream/"
 LIFETIME = 8.0
 STREAMS_PER_USER = 6
 REVOKE_CHECK = 0.5
+OPENINGS_AT_ONCE = 2
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +55,7 @@ def server(django_db_setup, django_db_blocker) -> Iterator[tuple[str, int]]:
         "NOTIFICATION_STREAM_RETRY_MS": "1500",
         "NOTIFICATION_STREAMS_PER_USER": str(STREAMS_PER_USER),
         "NOTIFICATION_STREAM_REVOKE_CHECK_SECONDS": str(REVOKE_CHECK),
+        "NOTIFICATION_STREAM_OPENINGS_AT_ONCE": str(OPENINGS_AT_ONCE),
     }
     process = subprocess.Popen(
         [
@@ -328,6 +330,38 @@ def test_open_streams_share_one_database_poller_and_hold_no_connection_each(serv
             assert client.next_event()["notification"]["source_event_id"] == str(event.id)
         wait_for(lambda: _other_database_connections() <= 1, timeout=10, message="one connection for six streams")
     finally:
+        for client in clients:
+            client.close()
+
+
+def test_a_burst_of_streams_opening_together_takes_a_few_database_connections_and_every_stream_opens(server):
+    """Every dashboard reconnecting at once (after a deploy): each opening authenticates on a thread of its own
+    with a connection of its own, so without a limit 200 of them took more connections than PostgreSQL allows
+    and got 500s, which an EventSource does not retry."""
+    users = [factories.recipient_user(ST_MARY.audience, username=f"burst-{n}") for n in range(8)]
+    tokens = [token_for(user) for user in users]
+    clients: list[SseClient] = []
+    lock = threading.Lock()
+
+    def connect(token: str) -> None:
+        client = SseClient.connect(server, headers={"Authorization": f"Token {token}"})
+        with lock:
+            clients.append(client)
+
+    threads = [threading.Thread(target=connect, args=(t,)) for t in tokens for _ in range(STREAMS_PER_USER)]
+    most = 0
+    try:
+        for thread in threads:
+            thread.start()
+        while any(thread.is_alive() for thread in threads):
+            most = max(most, _other_database_connections())
+        assert sorted(client.status for client in clients) == [200] * len(threads)
+        # The openings in turn, and the feed's one poller; an opening's connection, closed, is still listed until
+        # its server process has exited, so each slot may show two for a moment (without the limit: dozens).
+        assert most <= 2 * OPENINGS_AT_ONCE + 1, f"{most} database connections while {len(threads)} streams opened"
+    finally:
+        for thread in threads:
+            thread.join(timeout=30)
         for client in clients:
             client.close()
 
