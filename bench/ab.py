@@ -9,8 +9,9 @@ whole system only (no bare pipeline), with the same ramp; then it prints, per ra
 CPU per request of each run, the mean of each side and the change of the means, with the spread of
 each side beside it: a change smaller than the spread is not one.
 
-Writes ``bench/results/ab-<label>-{base,change}-<round>.json`` (each run as ``make bench`` writes
-it) and ``ab-<label>.json`` (the comparison).
+Writes ``bench/results/bench-ab-<label>-{base,change}-<round>.json`` and ``.log`` (each run as
+``make bench`` writes it, and its output) and ``ab-<label>.json`` (the comparison). With one round
+there is no spread to judge a change by, and the table says so.
 
     .venv/bin/python bench/ab.py --base HEAD~1                         # 2 rounds of 30 and 40/s, ~20 minutes
     .venv/bin/python bench/ab.py --base main --rounds 3 --rates 20,40
@@ -76,7 +77,9 @@ def compare(base_runs: Iterable[Mapping[str, Any]], change_runs: Iterable[Mappin
                 }
             if row["base"]["mean"] is not None and row["change"]["mean"] is not None:
                 row["change_of_means"] = round(row["change"]["mean"] - row["base"]["mean"], 2)
-                row["beyond_spread"] = abs(row["change_of_means"]) > max(row["base"]["spread"], row["change"]["spread"])
+                one_run = min(len(row["base"]["runs"]), len(row["change"]["runs"])) < 2  # no spread to judge by
+                spread = max(row["base"]["spread"], row["change"]["spread"])
+                row["beyond_spread"] = None if one_run else abs(row["change_of_means"]) > spread
             rows[name] = row
         result[str(rate)] = rows
     return result
@@ -97,12 +100,18 @@ def table(comparison: Mapping[str, Any]) -> str:
                 continue
             base, change = row["base"], row["change"]
             delta = row.get("change_of_means")
-            mark = "" if delta is None else f"{delta:+8.2f}{'' if row['beyond_spread'] else '  (within the spread)'}"
+            mark = "" if delta is None else f"{delta:+8.2f}{_judged(row['beyond_spread'])}"
             lines.append(
                 f"  {name:26s} base {_runs(base['runs']):>22s} = {base['mean'] or 0:7.2f}   "
                 f"change {_runs(change['runs']):>22s} = {change['mean'] or 0:7.2f}  {mark}"
             )
     return "\n".join(lines)
+
+
+def _judged(beyond_spread: bool | None) -> str:
+    if beyond_spread is None:
+        return "  (one run a side: no spread to judge by)"
+    return "" if beyond_spread else "  (within the spread)"
 
 
 def _runs(values: list[float]) -> str:
@@ -129,8 +138,12 @@ def run_side(checkout: Path, label: str, args: argparse.Namespace) -> dict[str, 
         sys.executable, str(checkout / "bench" / "system_bench.py"), "--no-baseline", "--keep-going",
         "--rates", args.rates, "--step-seconds", str(args.step_seconds), "--label", label, "--out", str(args.out),
     ]  # fmt: skip
-    print(f"{label}: {checkout}", flush=True)
-    subprocess.run(command, cwd=checkout, env=env, check=True, stdout=subprocess.DEVNULL)
+    log = args.out / f"{label}.log"
+    print(f"{label}: {checkout} (output in {log})", flush=True)
+    with log.open("w") as output:
+        result = subprocess.run(command, cwd=checkout, env=env, check=False, stdout=output, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        raise SystemExit(f"{label} failed (exit {result.returncode}); the end of {log}:\n{log.read_text()[-3000:]}")
     return json.loads((args.out / f"bench-{label}.json").read_text())
 
 

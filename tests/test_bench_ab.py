@@ -37,3 +37,9 @@ def test_only_the_rates_every_run_measured_are_compared():
     base = [_run((30.0, {"broker": 7.0}, 40.0), (40.0, {"broker": 6.0}, 38.0))]
     change = [_run((30.0, {"broker": 6.0}, 39.0))]
     assert list(compare(base, change)) == ["30.0"]
+
+
+def test_one_run_a_side_has_no_spread_to_judge_a_change_by():
+    rows = compare([_run((30.0, {"broker": 7.0}, 40.0))], [_run((30.0, {"broker": 6.0}, 38.0))])["30.0"]
+    assert rows["broker"]["change_of_means"] == -1.0 and rows["broker"]["beyond_spread"] is None
+    assert "no spread to judge by" in table({"30.0": rows})
