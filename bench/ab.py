@@ -31,6 +31,8 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
+from measure import CLIENT
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 WORKTREE = ROOT / "var" / "bench-ab" / "base"
@@ -42,7 +44,7 @@ LATENCY_ROWS = ("e2e p99 (ms)", "POST p99 (ms)", "decided/s")
 def step_figures(step: Mapping[str, Any]) -> dict[str, float]:
     """One step's figures: CPU ms per request of each process and of the system, its latencies and decision rate."""
     figures = dict(step["processes"]["cpu_ms_per_request"])
-    figures.pop("bench client", None)  # the load generator, not the system
+    figures.pop(CLIENT, None)  # the load generator, not the system
     figures[TOTAL] = step["processes"]["cpu_ms_per_request_system"]
     figures["e2e p99 (ms)"] = step["e2e_latency_ms"]["ALL"]["p99"]
     figures["POST p99 (ms)"] = step["post_latency_ms"]["p99"]

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import psutil
 import psycopg2
 
+CLIENT = "bench client"  # the Sampler's group of the bench's own process: not part of what is measured
+
 
 def percentile(values: Iterable[float], q: float) -> float | None:
     """The ``q``-th percentile (nearest rank) of ``values``; None when empty."""
@@ -59,7 +61,7 @@ class Sampler:
     monitor_dsn: str
     hospital_dsn: str | None  # the backlog is counted there (None: not counted)
     interval: float = 1.0
-    alone: str = "bench client"  # this group is its root only (the stack's processes are its children)
+    alone: str = CLIENT  # this group is its root only (the stack's processes are its children)
     jvm: str = "broker"  # the group whose JIT compiler threads are also counted apart (Sample.jit)
     samples: list[Sample] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)

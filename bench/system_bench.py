@@ -41,7 +41,7 @@ sys.path.insert(0, str(BENCH))
 
 from baseline import BarePipeline  # noqa: E402
 from load import Sent, run_step  # noqa: E402
-from measure import Sampler, decided_rows, machine_facts, pending_count, summary_ms  # noqa: E402
+from measure import CLIENT, Sampler, decided_rows, machine_facts, pending_count, summary_ms  # noqa: E402
 from mix import request_bodies, units_per_key  # noqa: E402
 from report import plot, print_table  # noqa: E402
 from stack import SERVICES, Stack  # noqa: E402
@@ -59,7 +59,6 @@ PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 SUSTAINED_P99_MS = 1000.0  # beyond this the backlog is growing: the step is not sustained
 DRAIN_SECONDS = 5.0  # every request of a sustained step is decided this soon after the last one was sent
 CLIENT_LAG_P99_MS = 50.0  # the client kept its schedule (else the step measured the client)
-CLIENT = "bench client"  # the Sampler's group of this process: not part of what is measured
 
 
 @dataclass

@@ -6,10 +6,10 @@ lock (other replicas stand by and take over when it goes) and sleeps on
 published in id order and marked sent only after the broker acknowledged them;
 a row whose delivery was not confirmed stays pending and is sent again.
 
-On PostgreSQL the mark of a round's confirmed rows rides on the next round's
-read (one statement: ``WITH ... UPDATE`` then the ``SELECT`` of the rows still
-pending, the just-confirmed ones left out) when that round comes within
-``mark_within`` seconds; otherwise the mark goes on its own. Under load every
+The mark of a round's confirmed rows rides on the next round's read when that
+round comes within ``mark_within`` seconds (on PostgreSQL in one statement:
+``WITH ... UPDATE`` then the ``SELECT`` of the rows still pending, the
+just-confirmed ones left out); otherwise the mark goes on its own. Under load every
 round then costs one statement instead of two (each its own transaction and
 commit). Until marked, a confirmed row is sent again only if this relay stops
 before marking it: the consumers' inboxes skip the copy, as they skip any
@@ -71,7 +71,7 @@ class OutboxRelay:
         self.standby_retry = standby_retry
         self.linger = service_events().relay_linger if linger is None else linger
         self.mark_within = mark_within
-        self._confirmed: list[int] = []  # confirmed by the broker, not yet marked sent (PostgreSQL only)
+        self._confirmed: list[int] = []  # confirmed by the broker, not yet marked sent
         self.is_leader = threading.Event()
         self._producer_overrides = producer_overrides or {}
         self._producer: Producer | None = None
@@ -150,10 +150,7 @@ class OutboxRelay:
         while self.producer.flush(1.0) > 0 and not self.stop.is_set():
             self.last_alive = time.monotonic()
         if delivered:
-            if connection.vendor == "postgresql":
-                self._confirmed += delivered  # marked by the next read (or on its own: _step)
-            else:
-                _mark_sent(delivered)
+            self._confirmed += delivered  # marked by the next read (or on its own: _step)
             topics = {row.id: row.topic for row in rows}
             metrics.events_published(topics[row_id] for row_id in delivered)
         for row in rows:
@@ -171,8 +168,9 @@ class OutboxRelay:
         return len(delivered) if not failed else -len(failed)
 
     def _read_pending(self) -> list[Any]:
-        """The next rows to publish; on PostgreSQL, in the same statement, the confirmed ones marked sent."""
+        """Mark the confirmed rows sent and read the next ones: one statement on PostgreSQL, two elsewhere."""
         if connection.vendor != "postgresql":
+            self._mark_confirmed()
             return self._pending.all()
         confirmed, now = self._confirmed, timezone.now()
         with connection.cursor() as cursor:
@@ -234,11 +232,11 @@ class OutboxRelay:
             return
         else:
             self._failures = 0
-            if self._confirmed and not self._wait_for_work(self.mark_within):
-                self._mark_confirmed()  # no round came to carry the mark: on its own
-                self._wait_for_work(self.idle_wait)
-            elif not self._confirmed:
-                self._wait_for_work(self.idle_wait)
+            if self._confirmed:
+                if self._wait_for_work(self.mark_within):
+                    return  # the next round's read carries the mark
+                self._mark_confirmed()  # no round came: the mark goes on its own
+            self._wait_for_work(self.idle_wait)
 
 
 def _mark_sent(row_ids: list[int]) -> None:
@@ -279,4 +277,4 @@ _MARK_AND_READ_SQL = (
 """One statement: the confirmed rows marked sent, and the next ones read. The ``SELECT`` sees the table as it
 was before the ``UPDATE`` (one snapshot), so it leaves the confirmed ones out by their ids."""
 
-_MARK_SENT_SQL = f"UPDATE {OutboxEvent._meta.db_table} SET sent_at = %s WHERE id = ANY(%s)"  # noqa: S608 - the model's table
+_MARK_SENT_SQL = f"UPDATE {_TABLE} SET sent_at = %s WHERE id = ANY(%s)"  # noqa: S608 - the model's table
