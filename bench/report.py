@@ -37,11 +37,13 @@ def print_table(results: dict) -> None:
         _steps_table(results["steps"])
         print(f"\nmaximum sustained rate: {results['max_sustained_rate']} requests/s (target >= {TARGET_RATE})")
         _print_system_extras(results)
+        print_work(results["steps"])
     bare = results.get("baseline")
     if bare:
         print("\nthe bare pipeline (bench/baseline.py)")
         _steps_table(bare["steps"])
         print(f"\nbare pipeline: maximum sustained rate {bare['max_sustained_rate']} requests/s")
+        print_work(bare["steps"])
     versus = results.get("full_vs_bare")
     if versus:
         _print_versus(versus)
@@ -72,6 +74,37 @@ def _print_system_extras(results: dict) -> None:
             f"  {'all of the system + client':<24} {procs['cpu_cores_ours']:6.3f} cores  "
             f"{procs.get('cpu_ms_per_request_ours', 0):6.2f} ms CPU/request"
         )
+
+
+def print_work(steps: list[dict]) -> None:
+    """Statements and messages per request, counted (``bench/work.py``): each step, then the top statements."""
+    counted = [s for s in steps if s.get("work_per_request")]
+    if not counted:
+        return
+    if not counted[0]["work_per_request"]["statements_counted"]:
+        print("\nwork per request: statements not counted (pg_stat_statements not loaded)")
+    databases = sorted({db for s in counted for db in s["work_per_request"]["statements"]})
+    print("\nwork per request (counted, not timed): SQL statements per database, Kafka messages")
+    print(
+        f"{'rate/s':>7} {'statements':>10} "
+        + " ".join(f"{db.removeprefix('postgres: '):>12}" for db in databases)
+        + f" {'messages':>8}"
+    )
+    for s in counted:
+        work = s["work_per_request"]
+        print(
+            f"{s['offered_rate']:>7g} {work['statements_total']:>10} "
+            + " ".join(f"{work['statements'].get(db, 0):>12}" for db in databases)
+            + f" {work['messages_total']:>8}"
+        )
+    top = counted[-1]["work_per_request"]
+    print(
+        f"at {counted[-1]['offered_rate']:g}/s, messages per topic: "
+        + ", ".join(f"{topic} {n}" for topic, n in top["messages"].items())
+    )
+    print("the most frequent statements (per request):")
+    for row in top["top_statements"]:
+        print(f"  {row['per_request']:>6} {row['database'].removeprefix('postgres: '):<10} {row['query']}")
 
 
 def _print_versus(versus: dict) -> None:

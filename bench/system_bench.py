@@ -52,6 +52,7 @@ from warmup import (  # noqa: E402
     WARMUP_RATE,
     units_to_stock,
 )
+from work import WorkCounter, per_request  # noqa: E402
 
 from shared_events.kafka_server import KafkaCluster, free_port  # noqa: E402
 
@@ -110,7 +111,9 @@ def wait_decided(hospital_dsn: str, ids: list[str], timeout: float) -> float:
     return time.monotonic()
 
 
-def step(target: Target, rate: float, seconds: float, sampler: Sampler) -> tuple[dict, list[Sent], dict[str, dict]]:
+def step(
+    target: Target, rate: float, seconds: float, sampler: Sampler, work: WorkCounter | None = None
+) -> tuple[dict, list[Sent], dict[str, dict]]:
     bodies = request_bodies(int(rate * seconds), seed=int(rate * 1000 + seconds))
     bar = tqdm(total=len(bodies), desc=f"{rate:>5g}/s", unit="req", leave=True, mininterval=0.5, dynamic_ncols=True)
     errors = 0
@@ -123,6 +126,7 @@ def step(target: Target, rate: float, seconds: float, sampler: Sampler) -> tuple
             pending = sampler.samples[-1].pending if sampler.samples else 0
             bar.set_postfix(lag_ms=f"{record.lag * 1000:.1f}", errors=errors, backlog=pending, refresh=False)
 
+    before = work.snapshot() if work is not None else None
     started = time.monotonic()
     records = asyncio.run(run_step(url=target.url, tokens=target.tokens, bodies=bodies, rate=rate, on_done=on_done))
     last_sent = max(r.due + r.lag for r in records)
@@ -135,6 +139,10 @@ def step(target: Target, rate: float, seconds: float, sampler: Sampler) -> tuple
     bar.close()
     rows = decided_rows(target.hospital_dsn, target.bank_dsn, ids)
     result = summarise(rate, seconds, records, rows, started, last_sent, drained)
+    if work is not None and before is not None:
+        result["work_per_request"] = per_request(
+            before, work.snapshot(), len(records), counted_statements=work.counts_statements
+        )
     processes = result["processes"] = sampler.window(started, last_sent)
     if processes:  # CPU time each group spends per request: comparable across machines and loads
         processes["cpu_ms_per_request"] = {
@@ -233,6 +241,7 @@ def ramp(
     run_through: float = 0.0,
     before_step: Callable[[float], None] | None = None,
     warmup_seconds: float = 60.0,
+    work: WorkCounter | None = None,
 ) -> dict:
     """A warm-up step, then ``rates`` until the first step not sustained: the steps and their timeline.
 
@@ -245,7 +254,8 @@ def ramp(
 
     Steps up to ``run_through`` requests/s run even after one was not sustained (so that
     a figure at a common rate is always there, marked not sustained). ``before_step(rate)``
-    runs before each step, outside its measured window. Each step goes on with the
+    runs before each step, outside its measured window. ``work``: each step also counts the
+    statements and messages its requests cost (``bench/work.py``). Each step goes on with the
     hospital after the last one the previous step used, so that every hospital sends
     requests however many there are.
     """
@@ -257,6 +267,8 @@ def ramp(
         return replace(target, tokens=target.tokens[first:] + target.tokens[:first])
 
     sampler.start()
+    if work is not None:
+        work.start()
     try:
         print(f"warming up for {warmup_seconds:g} s (the consumers join, connections open, the JIT compiles)...")
         step(next_target(int(WARMUP_RATE * warmup_seconds)), WARMUP_RATE, warmup_seconds, sampler)
@@ -271,7 +283,7 @@ def ramp(
         for rate in rates:
             if before_step is not None:
                 before_step(rate)
-            result, records, rows = step(next_target(int(rate * seconds)), rate, seconds, sampler)
+            result, records, rows = step(next_target(int(rate * seconds)), rate, seconds, sampler, work)
             steps.append(result)
             all_records += records
             all_rows |= rows
@@ -286,6 +298,8 @@ def ramp(
                 break
     finally:
         sampler.stop()
+        if work is not None:
+            work.stop()
     sustained = [s["offered_rate"] for s in steps if s["sustained"]]
     return {
         "max_sustained_rate": max(sustained) if sustained else None,
@@ -345,6 +359,9 @@ def bench_system(
             run_through=run_through,
             before_step=before_step,
             warmup_seconds=args.warmup_seconds,
+            work=WorkCounter(
+                dsn("postgres"), sampler.databases, stack.broker.client_config() if stack.broker else None
+            ),
         )
     finally:
         for name in stack.processes:  # the broker stays up for the bare pipeline
@@ -382,7 +399,10 @@ def bench_bare(broker: KafkaCluster, args: argparse.Namespace, rates: list[float
             hospital_dsn=dsn(names["hospital"]),
         )
         target = Target(url=pipeline.url, tokens=["unused"], hospital_dsn=dsn(names["hospital"]), bank_dsn=None)
-        result = ramp(target, sampler, rates, args.step_seconds, args.keep_going, warmup_seconds=args.warmup_seconds)
+        work = WorkCounter(dsn("postgres"), sampler.databases, broker.client_config())
+        result = ramp(
+            target, sampler, rates, args.step_seconds, args.keep_going, warmup_seconds=args.warmup_seconds, work=work
+        )
     finally:
         pipeline.stop()
     return result | {"units_stocked": sum(stock.values())}
