@@ -6,8 +6,9 @@ Entry points (each its own transaction, joining the event handler's):
   EMERGENCY request is decided at once; a SCHEDULED one is recorded as
   WAITING and decided by ``decide_waiting_requests``, which takes waiting
   EMERGENCY requests before SCHEDULED ones. The worker runs it as soon as its
-  consumer has handled everything it fetched (``decide_new_waiting_requests``:
-  every EMERGENCY request already here has gone first) and every half second.
+  consumer has handled everything it fetched, in that batch's transaction
+  (``decide_new_waiting_requests``: every EMERGENCY request already here has
+  gone first), and every half second.
   A request already decided gets its original decision event again, byte for
   byte.
 * ``cancel_blood_request`` — a ``hospital.blood.cancelled`` event: releases
@@ -201,7 +202,8 @@ def decide_waiting_requests(*, limit: int = WAITING_BATCH, now: datetime | None 
     decided = 0
     while decided < limit:
         # The decisions' outbox rows go in together at the end of the transaction, as the consumer's do.
-        with transaction.atomic(), buffered(), batch.scope():  # a key's stock refreshed once per transaction
+        # In a consumer batch's transaction (decide_new_waiting_requests) all three join the batch's.
+        with transaction.atomic(savepoint=False), buffered(), batch.scope():  # a key's stock refreshed once
             waiting = _waiting_locked(min(WAITING_PER_TRANSACTION, limit - decided)).all()
             for bank_request in waiting:
                 decide(bank_request, now=now or timezone.now(), created=True)
@@ -212,16 +214,22 @@ def decide_waiting_requests(*, limit: int = WAITING_BATCH, now: datetime | None 
 
 
 def decide_new_waiting_requests() -> int:
-    """``decide_waiting_requests`` if this process recorded a WAITING request since the last call.
+    """``decide_waiting_requests`` (up to one transaction's worth) if this process recorded a WAITING request.
 
-    The worker's consumer runs it when it has handled everything it fetched, so
-    a SCHEDULED request is decided within milliseconds rather than at the next
-    periodic run, and every EMERGENCY request that came before it still goes first.
+    The worker's consumer runs it at the end of a batch that left nothing fetched,
+    in the batch's transaction: a SCHEDULED request is decided in the commit that
+    recorded it rather than in one of its own or at the next periodic run, and
+    every EMERGENCY request that came before it still goes first. If more may
+    wait, the next batch (or the periodic run) goes on; if the batch rolls back,
+    the periodic run decides what had been recorded before it.
     """
     if not _recorded_waiting.is_set():
         return 0
     _recorded_waiting.clear()
-    return decide_waiting_requests()
+    decided = decide_waiting_requests(limit=WAITING_PER_TRANSACTION)
+    if decided == WAITING_PER_TRANSACTION:
+        _recorded_waiting.set()
+    return decided
 
 
 # -- the decision -----------------------------------------------------------------

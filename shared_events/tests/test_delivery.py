@@ -284,14 +284,34 @@ def test_a_batch_of_valid_events_is_handled_once_each_even_when_redelivered(make
     assert InboxEvent.objects.filter(consumer_group=consumer.group_id).count() == 5
 
 
-def test_the_caught_up_tasks_run_after_a_batch_that_left_nothing_fetched(make_consumer):
+def test_the_caught_up_tasks_run_in_the_transaction_of_a_batch_that_left_nothing_fetched(make_consumer):
     _publish("caught-up")
-    seen: list[int] = []
+    seen: list[tuple[bool, int]] = []
     relay_stop = threading.Event()
-    consumer = make_consumer(when_caught_up=[lambda: seen.append(_effects("caught-up"))])
+    consumer = make_consumer(when_caught_up=[lambda: seen.append((connection.in_atomic_block, _effects("caught-up")))])
     with running(OutboxRelay(stop=relay_stop).run, relay_stop), running(consumer.run, consumer.stop):
-        wait_for(lambda: seen, message="the task, run after the batch")
-    assert set(seen) == {1}  # after the event's transaction committed, and never without a batch
+        wait_for(lambda: seen, message="the task, run with the batch")
+    assert set(seen) == {(True, 1)}  # in the event's transaction, after its handler, and never without a batch
+
+
+def test_a_caught_up_task_that_fails_costs_the_batch_a_second_try_and_dead_letters_nothing(make_consumer):
+    event = _publish("task-fails")
+    relay_stop = threading.Event()
+    with running(OutboxRelay(stop=relay_stop).run, relay_stop):
+        messages = read_topic(topic_name(REQUESTED), 1)
+    runs: list[bool] = []
+
+    def broken_task() -> None:
+        runs.append(connection.in_atomic_block)
+        raise RuntimeError("the task is broken")
+
+    consumer = make_consumer(when_caught_up=[broken_task])
+    assert consumer.process_batch(messages, caught_up=True) == messages
+    # In the batch's transaction (rolled back with it), then after the event, handled on its own, was committed.
+    assert runs == [True, False]
+    assert _effects("task-fails") == 1
+    assert InboxEvent.objects.get(event_id=event.id).outcome == "HANDLED"
+    assert not OutboxEvent.objects.filter(topic=dlq_topic("hospital")).exists()
 
 
 def test_no_caught_up_task_runs_after_a_full_batch(make_consumer):

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 from conftest import cancelled_payload, make_event
-from django.db import transaction
+from django.db import connection, transaction
 from inventory.models import StockSnapshot, Unit, UnitStatus
 
 from allocation import pg
@@ -187,6 +187,25 @@ def test_a_scheduled_request_is_decided_once_its_batch_is_handled_and_an_emergen
 
     assert BankRequest.objects.get(pk=emergency["request_id"]).status == RequestStatus.APPROVED
     assert BankRequest.objects.get(pk=scheduled["request_id"]).status == RequestStatus.REJECTED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_caught_up_batch_decides_its_scheduled_request_in_its_own_transaction_after_its_emergency(
+    kafka_topics, unit_factory
+):
+    unit_factory.create_batch(2, blood_group="O+")
+    scheduled, emergency = requested_payload(units=2, priority="SCHEDULED"), requested_payload(units=2)
+    messages, consumer = _fetched_from_the_broker([scheduled, emergency])
+    consumer.when_caught_up = [decide_new_waiting_requests]  # as the worker's settings say
+
+    assert consumer.process_batch(messages, caught_up=True) == messages
+
+    assert BankRequest.objects.get(pk=emergency["request_id"]).status == RequestStatus.APPROVED
+    assert BankRequest.objects.get(pk=scheduled["request_id"]).status == RequestStatus.REJECTED
+    with connection.cursor() as cursor:  # the transaction that last wrote each row
+        cursor.execute("SELECT DISTINCT xmin::text FROM allocation_bankrequest")
+        assert len(cursor.fetchall()) == 1, "both decided in the batch's one transaction"
+    assert decide_new_waiting_requests() == 0  # nothing left waiting for a transaction of its own
 
 
 @pytest.mark.django_db(transaction=True)

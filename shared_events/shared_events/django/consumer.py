@@ -19,7 +19,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -133,10 +133,9 @@ class EventConsumer:
             while not self.stop.is_set():
                 self._run_periodic()
                 batch = self._poll_batch(consumer)
-                for msg in self.process_batch(batch):
+                # A batch smaller than asked for left nothing fetched: the backlog is handled.
+                for msg in self.process_batch(batch, caught_up=bool(batch) and len(batch) < self.batch_size):
                     consumer.store_offsets(msg)
-                if batch and len(batch) < self.batch_size:
-                    self._run_tasks(self.when_caught_up)  # nothing more fetched: the backlog is handled
                 self.lag.maybe_update(consumer)
                 if self.on_tick is not None:
                     self.on_tick()
@@ -202,7 +201,7 @@ class EventConsumer:
                 log.exception("task %s failed", getattr(task, "__name__", task))
 
     # -- messages ----------------------------------------------------------------
-    def process_batch(self, msgs: list[Message]) -> list[Message]:
+    def process_batch(self, msgs: list[Message], *, caught_up: bool = False) -> list[Message]:
         """Handle ``msgs`` in order; return those done (handled or dead-lettered), to store offsets.
 
         Several valid events are handled in one transaction (one commit for the
@@ -210,10 +209,18 @@ class EventConsumer:
         transaction rolls back and every message is handled on its own, with
         the usual retries and dead-lettering, so one bad event costs its
         neighbours nothing but a second try.
+
+        ``caught_up``: nothing more was fetched, so the ``when_caught_up`` tasks run
+        too, at the end of the batch's transaction (their work commits with the
+        batch's, in one commit and one outbox insert). A task that fails rolls the
+        batch back like a failing handler; the messages are then handled one at a
+        time and the tasks run after them in a transaction of their own, where a
+        failure of theirs is only logged: a task never dead-letters an event.
         """
-        if len(msgs) > 1:
+        tasks = self.when_caught_up if caught_up else []
+        if len(msgs) > 1 or (msgs and tasks):
             try:
-                self._handle_together([(msg, *self._prepare(msg)) for msg in msgs])
+                self._handle_together([(msg, *self._prepare(msg)) for msg in msgs], tasks=tasks)
                 return msgs
             except Exception as exc:  # noqa: BLE001 - every message gets its own full handling next
                 log.info("batch of %d not handled together (%r); one at a time", len(msgs), exc)
@@ -224,6 +231,8 @@ class EventConsumer:
             if not self.process(msg):
                 break
             done.append(msg)
+        if tasks and len(done) == len(msgs):
+            self._run_tasks(tasks)
         return done
 
     def _prepare(self, msg: Message) -> tuple[Event, Handler]:
@@ -281,11 +290,13 @@ class EventConsumer:
         else:
             self._handle_together([(msg, event, handler)])
 
-    def _handle_together(self, prepared: list[tuple[Message, Event, Handler]]) -> None:
-        """Claim the events in the inbox and run the handlers of the new ones, in one transaction.
+    def _handle_together(
+        self, prepared: list[tuple[Message, Event, Handler]], *, tasks: Sequence[Callable[[], Any]] = ()
+    ) -> None:
+        """Claim the events in the inbox and run the handlers of the new ones, then ``tasks``, in one transaction.
 
         The claim is one statement for the lot, and the outbox rows the
-        handlers write are inserted together at the end (one statement).
+        handlers and tasks write are inserted together at the end (one statement).
         """
         outcomes = []
         with transaction.atomic(), outbox.buffered(), batch_scope(events=[event for _, event, _ in prepared]):
@@ -299,6 +310,8 @@ class EventConsumer:
                     claimed.discard(event.id)  # the same event twice in one batch is handled once
                     handler(event)
                     outcomes.append((msg.topic(), "handled"))
+            for task in tasks:
+                task()
         metrics.events_consumed(outcomes)  # committed: counted once, even when a batch was retried singly
 
     def _claim(self, items: list[tuple[Message, Event]]) -> set[UUID]:
