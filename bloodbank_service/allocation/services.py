@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from functools import cache
 from uuid import UUID
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 from inventory.models import Unit, UnitStatus, UnitStatusChange
@@ -71,6 +72,9 @@ WAITING_PER_TRANSACTION = 20
 # Set when this process records a WAITING request: a hint for decide_new_waiting_requests
 # (a rolled-back one only costs it a query; the periodic run decides everything anyway).
 _recorded_waiting = threading.Event()
+# Waiting requests whose decision failed, and when (time.monotonic) each is tried again: the others go on.
+SET_ASIDE_SECONDS = 60.0
+_set_aside_until: dict[UUID, float] = {}
 
 
 class RefusedEvent(Exception):
@@ -198,19 +202,61 @@ def decide_waiting_requests(*, limit: int = WAITING_BATCH, now: datetime | None 
 
     Several workers may run this at once: a request being decided elsewhere is
     skipped (SKIP LOCKED). Returns the number decided.
+
+    A request whose decision fails (anything but the database being unavailable)
+    must not hold up every request behind it: the transaction rolls back, the rest
+    of the run goes one request per transaction, and the one that fails is logged
+    as an error and set aside for ``SET_ASIDE_SECONDS`` (then tried again). In a
+    consumer batch's transaction the failure is the batch's: it is retried event by
+    event and the task then runs here on its own (``decide_new_waiting_requests``).
     """
-    decided = 0
+    decided, per_transaction, failed = 0, WAITING_PER_TRANSACTION, set()
     while decided < limit:
-        # The decisions' outbox rows go in together at the end of the transaction, as the consumer's do.
-        # In a consumer batch's transaction (decide_new_waiting_requests) all three join the batch's.
-        with transaction.atomic(savepoint=False), buffered(), batch.scope():  # a key's stock refreshed once
-            waiting = _waiting_locked(min(WAITING_PER_TRANSACTION, limit - decided)).all()
-            for bank_request in waiting:
-                decide(bank_request, now=now or timezone.now(), created=True)
+        count, trying = min(per_transaction, limit - decided), []
+        try:
+            # The decisions' outbox rows go in together at the end of the transaction, as the consumer's do.
+            # In a consumer batch's transaction (decide_new_waiting_requests) all three join the batch's.
+            with transaction.atomic(savepoint=False), buffered(), batch.scope():  # a key's stock refreshed once
+                waiting = _next_waiting(count, failed)
+                for bank_request in waiting:
+                    trying.append(bank_request.request_id)
+                    decide(bank_request, now=now or timezone.now(), created=True)
+        except (OperationalError, InterfaceError):
+            raise  # the database is unavailable: nothing is to blame on a request
+        except Exception:
+            if connection.in_atomic_block or not trying:
+                raise
+            if per_transaction > 1:
+                per_transaction = 1  # one at a time, to find the request that fails
+            else:
+                _set_aside(trying[-1])
+                failed.add(trying[-1])  # not tried again in this run, whatever SET_ASIDE_SECONDS says
+            continue
         decided += len(waiting)
-        if len(waiting) < WAITING_PER_TRANSACTION:
+        if len(waiting) < count:
             break  # fewer than asked for: none was left (no empty transaction to find that out)
     return decided
+
+
+def _next_waiting(count: int, failed: set[UUID]) -> list[BankRequest]:
+    """The next ``count`` waiting requests (locked), leaving out those set aside and those that ``failed``."""
+    now = time.monotonic()
+    for request_id in [request_id for request_id, until in _set_aside_until.items() if until <= now]:
+        del _set_aside_until[request_id]  # its time is up: tried again
+    left_out = failed | set(_set_aside_until)
+    if not left_out:
+        return _waiting_locked(count).all()  # nearly always: one statement built once
+    return list(
+        BankRequest.objects.select_for_update(skip_locked=True)
+        .filter(status=RequestStatus.WAITING)
+        .exclude(pk__in=left_out)
+        .order_by("priority", "received_at")[:count]
+    )
+
+
+def _set_aside(request_id: UUID) -> None:
+    log.exception("waiting request %s could not be decided: set aside for %.0f s", request_id, SET_ASIDE_SECONDS)
+    _set_aside_until[request_id] = time.monotonic() + SET_ASIDE_SECONDS
 
 
 def decide_new_waiting_requests() -> int:

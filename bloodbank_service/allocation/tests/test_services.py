@@ -274,3 +274,39 @@ def test_with_no_interval_every_decision_publishes_its_stock_change(unit_factory
         decide_now(units=1)
     assert [e.data.available_units for e in events(topics.INVENTORY_UPDATED)] == [29, 28, 27]
     assert not StockSnapshot.objects.filter(unpublished_since__isnull=False).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_waiting_request_whose_decision_fails_is_set_aside_and_does_not_hold_up_the_others(
+    unit_factory, monkeypatch, caplog
+):
+    unit_factory.create_batch(4, blood_group="O+")
+    monkeypatch.setattr(services, "_set_aside_until", {})
+    with transaction.atomic():
+        waiting = [
+            receive_blood_request(request=request(priority="SCHEDULED", units=1, blood_group="O+")) for _ in range(3)
+        ]
+    poison = waiting[1].request_id  # in the middle of the line
+    decide = services.decide
+
+    def fails_on_the_poison(bank_request: BankRequest, **kwargs) -> BankRequest:
+        if bank_request.request_id == poison:
+            raise ValueError("a row this code cannot decide")
+        return decide(bank_request, **kwargs)
+
+    monkeypatch.setattr(services, "decide", fails_on_the_poison)
+    assert decide_waiting_requests() == 2
+    assert BankRequest.objects.get(pk=poison).status == RequestStatus.WAITING
+    others = BankRequest.objects.exclude(pk=poison)
+    assert set(others.values_list("status", flat=True)) == {RequestStatus.APPROVED}
+    assert f"waiting request {poison} could not be decided" in caplog.text
+    assert len(events(topics.APPROVED)) == 2  # the rolled-back first try published nothing
+
+    caplog.clear()
+    assert decide_waiting_requests() == 0  # set aside: not tried at every run
+    assert "could not be decided" not in caplog.text
+
+    monkeypatch.setattr(services, "decide", decide)  # fixed (a new release, the data mended)
+    services._set_aside_until[poison] = 0.0  # and its time is up
+    assert decide_waiting_requests() == 1
+    assert BankRequest.objects.get(pk=poison).status == RequestStatus.APPROVED
