@@ -43,6 +43,9 @@ class Sample:
     machine_busy: float  # CPU seconds used by every process on the machine since the previous sample
     pending: int | None  # requests PENDING at the hospital (the backlog)
     jit: float = 0.0  # CPU seconds of the broker's JIT compiler threads since the previous sample (in cpu too)
+    stolen: float = (
+        0.0  # CPU seconds the hypervisor gave to other machines while ours wanted them (not in machine_busy)
+    )
 
 
 @dataclass
@@ -75,7 +78,7 @@ class Sampler:
         self._hospital = psycopg2.connect(self.hospital_dsn) if self.hospital_dsn else None
         if self._hospital is not None:
             self._hospital.autocommit = True
-        self._machine_last = _machine_busy()
+        self._machine_last, self._stolen_last = _machine_busy()
         self._last_at = time.monotonic()
         self.sample()  # baseline CPU times
         self.samples.clear()
@@ -142,8 +145,9 @@ class Sampler:
             rss[group] = rss.get(group, 0) + memory
         jit = _compiler_seconds(pid for pid, group in members.items() if group == self.jvm)
         jit_since, self._jit_last = max(0.0, jit - self._jit_last), jit
-        busy = _machine_busy()
+        busy, stolen = _machine_busy()
         machine, self._machine_last = busy - self._machine_last, busy
+        stolen, self._stolen_last = stolen - self._stolen_last, stolen
         pending = None
         if self._hospital is not None:
             with self._hospital.cursor() as cursor:
@@ -151,7 +155,16 @@ class Sampler:
                 (pending,) = cursor.fetchone()
         span, self._last_at = now - self._last_at, now
         self.samples.append(
-            Sample(at=now, span=span, cpu=cpu, rss=rss, machine_busy=machine, pending=pending, jit=jit_since)
+            Sample(
+                at=now,
+                span=span,
+                cpu=cpu,
+                rss=rss,
+                machine_busy=machine,
+                pending=pending,
+                jit=jit_since,
+                stolen=stolen,
+            )
         )
 
     def jit_cores(self, seconds: float) -> float:
@@ -177,6 +190,9 @@ class Sampler:
             "cpu_cores_ours": round(ours, 3),
             "cpu_cores_machine": round(machine, 3),
             "cpu_cores_other_processes": round(max(0.0, machine - ours), 3),
+            # A virtual machine's steal time: its CPUs were wanted but ran another guest. Every process
+            # then does the same work slower (caches, clock), so CPU per request rises with it.
+            "cpu_cores_stolen": round(sum(s.stolen for s in inside) / seconds, 3),
             # Of the broker's: its JIT compilers, a start-up cost (counted in cpu_cores too).
             "broker_jit_cores": round(sum(s.jit for s in inside) / seconds, 3),
             "rss_mb_peak": {group: round(max(s.rss.get(group, 0) for s in inside) / 2**20, 1) for group in groups},
@@ -204,9 +220,11 @@ def _compiler_seconds(pids: Iterable[int]) -> float:
     return total
 
 
-def _machine_busy() -> float:
+def _machine_busy() -> tuple[float, float]:
+    """CPU seconds so far that this machine's processes used, and that the hypervisor stole (``steal``)."""
     times = psutil.cpu_times()
-    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+    stolen = getattr(times, "steal", 0.0)
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0) - stolen, stolen
 
 
 def decided_rows(hospital_dsn: str, bank_dsn: str | None, ids: list[str]) -> dict[str, dict]:

@@ -16,7 +16,7 @@ def _steps_table(steps: list[dict]) -> None:
     print(
         f"{'rate/s':>7} {'sent/s':>7} {'decided/s':>9} {'POST p50':>9} {'p99':>7} "
         f"{'e2e p50':>8} {'p95':>7} {'p99':>7} {'EMERG p50':>9} {'SCHED p50':>9} {'lag p99':>8} {'cores':>6} "
-        f"{'ms CPU/req':>10} ok"
+        f"{'stolen':>6} {'ms CPU/req':>10} ok"
     )
     for s in steps:
         e2e, post = s["e2e_latency_ms"], s["post_latency_ms"]
@@ -26,7 +26,8 @@ def _steps_table(steps: list[dict]) -> None:
             f"{post['p50']:>9} {post['p99']:>7} "
             f"{e2e['ALL']['p50']:>8} {e2e['ALL']['p95']:>7} {e2e['ALL']['p99']:>7} "
             f"{e2e['EMERGENCY']['p50']:>9} {e2e['SCHEDULED']['p50']:>9} {s['client_lag_ms']['p99']:>8} "
-            f"{procs.get('cpu_cores_machine') or 0:>6} {procs.get('cpu_ms_per_request_system') or 0:>10} "
+            f"{procs.get('cpu_cores_machine') or 0:>6} {procs.get('cpu_cores_stolen') or 0:>6} "
+            f"{procs.get('cpu_ms_per_request_system') or 0:>10} "
             f"{'yes' if s['sustained'] else 'NO'}"
         )
 
@@ -62,7 +63,8 @@ def _print_system_extras(results: dict) -> None:
         procs = best["processes"]
         print(
             f"CPU at {best['offered_rate']:g}/s (cores of 2; machine busy {procs['cpu_cores_machine']}, "
-            f"other processes {procs['cpu_cores_other_processes']}):"
+            f"other processes {procs['cpu_cores_other_processes']}, stolen by the hypervisor "
+            f"{procs.get('cpu_cores_stolen', 0)}):"
         )
         per_request = procs.get("cpu_ms_per_request", {})
         for group, cores in procs["cpu_cores"].items():
@@ -247,6 +249,9 @@ def _plot_cpu(ax: plt.Axes, steps: list[dict], what: str) -> None:
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     other = [s.get("processes", {}).get("cpu_cores_other_processes", 0.0) for s in steps]
     ax.bar(rates, other, bottom=bottom, label="other processes (not the bench)", color="lightgrey")
+    bottom = [b + v for b, v in zip(bottom, other, strict=True)]
+    stolen = [s.get("processes", {}).get("cpu_cores_stolen", 0.0) for s in steps]
+    ax.bar(rates, stolen, bottom=bottom, label="stolen by the hypervisor", color="black", alpha=0.3)
     ax.axhline(2.0, color="red", linewidth=1)
     ax.set(
         xlabel="offered rate (requests/s)",

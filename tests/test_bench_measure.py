@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
-from measure import Sampler, _compiler_seconds
+from measure import Sample, Sampler, _compiler_seconds, _machine_busy
 from mix import MEAN_UNITS
 from warmup import WARMUP_MAX_SECONDS, WARMUP_MORE_SECONDS, WARMUP_RATE, units_to_stock
 
@@ -73,3 +73,17 @@ def test_the_bench_stocks_enough_units_for_the_longest_warm_up_and_every_step():
     units = units_to_stock([40.0, 50.0], step_seconds=40.0, warmup_seconds=60.0)
 
     assert units >= (longest_warmup_requests + step_requests) * MEAN_UNITS
+
+
+def test_time_the_hypervisor_stole_is_reported_apart_and_not_as_other_processes():
+    sampler = _sampler({})
+    for at in (1.0, 2.0):  # two seconds: our group used 0.5 core, the machine 0.75, and 0.25 was stolen
+        sampler.samples.append(
+            Sample(at=at, span=1.0, cpu={"web": 0.5}, rss={}, machine_busy=0.75, pending=None, stolen=0.25)
+        )
+    window = sampler.window(0.0, 2.0)
+    assert window["cpu_cores_stolen"] == 0.25
+    assert window["cpu_cores_other_processes"] == 0.25
+    busy, stolen = _machine_busy()
+    assert busy > 0 and stolen >= 0  # /proc/stat's steal column (0 where there is no hypervisor)
+    assert busy + stolen <= sum(psutil.cpu_times()) - psutil.cpu_times().idle  # steal is not counted as busy
