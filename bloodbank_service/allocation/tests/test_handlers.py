@@ -171,37 +171,44 @@ def _fetched_from_the_broker(payloads: list[dict], topic: str = topics.REQUESTED
     return messages, EventConsumer(handlers=HANDLERS, stop=threading.Event(), group_id=f"bank-{uuid.uuid4().hex[:8]}")
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_scheduled_request_is_decided_once_its_batch_is_handled_and_an_emergency_in_it_goes_first(
-    kafka_topics, unit_factory
-):
+def _scheduled_then_emergency_for_the_last_two_units(unit_factory) -> tuple[dict, dict, list, EventConsumer]:
+    """Two O+ units in stock; a SCHEDULED request for both, then an EMERGENCY one, fetched in one batch."""
     unit_factory.create_batch(2, blood_group="O+")
     scheduled, emergency = requested_payload(units=2, priority="SCHEDULED"), requested_payload(units=2)
-    # the SCHEDULED one first, both wanting the last two units
     messages, consumer = _fetched_from_the_broker([scheduled, emergency])
+    return scheduled, emergency, messages, consumer
 
-    assert consumer.process_batch(messages) == messages
+
+def _emergency_went_first(scheduled: dict, emergency: dict) -> bool:
+    return (
+        BankRequest.objects.get(pk=emergency["request_id"]).status == RequestStatus.APPROVED
+        and BankRequest.objects.get(pk=scheduled["request_id"]).status == RequestStatus.REJECTED
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_with_more_behind_it_leaves_its_scheduled_request_to_wait_and_an_emergency_still_goes_first(
+    kafka_topics, unit_factory
+):
+    scheduled, emergency, messages, consumer = _scheduled_then_emergency_for_the_last_two_units(unit_factory)
+
+    assert consumer.process_batch(messages, caught_up=False) == messages  # a full batch: more may be fetched
     assert BankRequest.objects.get(pk=scheduled["request_id"]).status == RequestStatus.WAITING
-    assert decide_new_waiting_requests() == 1  # what the worker runs once it has handled what it fetched
+    assert decide_new_waiting_requests() == 1  # what a later caught-up batch (or the periodic run) does
     assert decide_new_waiting_requests() == 0  # nothing recorded WAITING since: not even a query
-
-    assert BankRequest.objects.get(pk=emergency["request_id"]).status == RequestStatus.APPROVED
-    assert BankRequest.objects.get(pk=scheduled["request_id"]).status == RequestStatus.REJECTED
+    assert _emergency_went_first(scheduled, emergency)
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_caught_up_batch_decides_its_scheduled_request_in_its_own_transaction_after_its_emergency(
     kafka_topics, unit_factory
 ):
-    unit_factory.create_batch(2, blood_group="O+")
-    scheduled, emergency = requested_payload(units=2, priority="SCHEDULED"), requested_payload(units=2)
-    messages, consumer = _fetched_from_the_broker([scheduled, emergency])
+    scheduled, emergency, messages, consumer = _scheduled_then_emergency_for_the_last_two_units(unit_factory)
     consumer.when_caught_up = [decide_new_waiting_requests]  # as the worker's settings say
 
     assert consumer.process_batch(messages, caught_up=True) == messages
 
-    assert BankRequest.objects.get(pk=emergency["request_id"]).status == RequestStatus.APPROVED
-    assert BankRequest.objects.get(pk=scheduled["request_id"]).status == RequestStatus.REJECTED
+    assert _emergency_went_first(scheduled, emergency)
     with connection.cursor() as cursor:  # the transaction that last wrote each row
         cursor.execute("SELECT DISTINCT xmin::text FROM allocation_bankrequest")
         assert len(cursor.fetchall()) == 1, "both decided in the batch's one transaction"
