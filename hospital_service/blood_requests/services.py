@@ -23,8 +23,8 @@ from blood_requests import lifecycle, metrics, selectors
 from blood_requests.lifecycle import UNDECIDED_PACK_STATUSES, InvalidTransition, PackStatus, RequestStatus
 from blood_requests.models import BloodRequest, MtpPack, StatusChange
 from shared_events import topics
-from shared_events.django.outbox import publish
-from shared_events.django.prepared import Prepared, insert, save_fields
+from shared_events.django.outbox import outbox_row, publish
+from shared_events.django.prepared import Prepared, insert, insert_together, save_fields
 from shared_events.enums import CancelReason, Indication, Priority, RejectReason, RequestProtocol
 from shared_events.schemas import AllocationReleasedV1, BloodApprovedV1, BloodRejectedV2, UnitsDispatchedV1
 
@@ -116,44 +116,43 @@ def create_blood_request(
     mtp = protocol == RequestProtocol.MTP
     if allow_partial is None or mtp:
         allow_partial = True if mtp else default_allow_partial(priority)
-    with transaction.atomic():
-        blood_request = BloodRequest(
-            hospital=hospital,
-            requested_by=user,
-            blood_group=blood_group,
-            protocol=protocol,
-            component=None if mtp else component,
-            units=None if mtp else units,
-            priority=priority,
-            needed_by=needed_by,
-            allow_partial=allow_partial,
-            authorised_by=authorised_by or "",
-            group_confirmed=group_confirmed,
-            rhd_negative_required=rhd_negative_required,
-            special_requirements=list(dict.fromkeys(special_requirements or [])),
-            antigen_negative=list(dict.fromkeys(antigen_negative or [])),
-            patient_reference=patient_reference or "",
-            indication=indication,
-            reason=reason or "",
-            status=RequestStatus.PENDING.value,
-            created_at=now,
-            last_published_at=now,
-            times_published=1,
-        )
-        insert([blood_request])  # objects.create with its INSERT built once: the POST's hot path
-        first = _record_history(
-            blood_request,
-            status=RequestStatus.PENDING.value,
-            at=now,
-            detail=f"requested by {user}" + (f", authorised by {authorised_by}" if authorised_by else ""),
-        )
-        packs = (
-            [MtpPack.objects.create(request=blood_request, number=1, requested_by=user, requested_at=now)]
-            if mtp
-            else []
-        )
-        subject = str(blood_request.id)
-        publish(topics.REQUESTED, requested_payload(blood_request), subject=subject, correlation_id=subject)
+    blood_request = BloodRequest(
+        hospital=hospital,
+        requested_by=user,
+        blood_group=blood_group,
+        protocol=protocol,
+        component=None if mtp else component,
+        units=None if mtp else units,
+        priority=priority,
+        needed_by=needed_by,
+        allow_partial=allow_partial,
+        authorised_by=authorised_by or "",
+        group_confirmed=group_confirmed,
+        rhd_negative_required=rhd_negative_required,
+        special_requirements=list(dict.fromkeys(special_requirements or [])),
+        antigen_negative=list(dict.fromkeys(antigen_negative or [])),
+        patient_reference=patient_reference or "",
+        indication=indication,
+        reason=reason or "",
+        status=RequestStatus.PENDING.value,
+        created_at=now,
+        last_published_at=now,
+        times_published=1,
+    )
+    first = StatusChange(
+        request=blood_request,
+        status=RequestStatus.PENDING.value,
+        at=now,
+        detail=f"requested by {user}" + (f", authorised by {authorised_by}" if authorised_by else ""),
+    )
+    packs = [MtpPack(request=blood_request, number=1, requested_by=user, requested_at=now)] if mtp else []
+    subject = str(blood_request.id)
+    _, requested = outbox_row(
+        topics.REQUESTED, requested_payload(blood_request), subject=subject, correlation_id=subject
+    )
+    # The request, its first history line, its MTP pack 1 and its event: one statement, so one transaction
+    # (the POST's hot path: no BEGIN and COMMIT round trips, each INSERT built once).
+    insert_together([blood_request], [first], packs, [requested])
     log.info("blood request %s created (%s)", blood_request.id, blood_request)
     return selectors.with_history(blood_request, [first], packs=packs)
 

@@ -6,6 +6,8 @@ import uuid
 import pytest
 from bank_stock.models import BankStock
 from confluent_kafka import Producer
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from testing_support.factories import approved_event, inventory_event, make_request
 
 from blood_requests.handlers import HANDLERS
@@ -57,6 +59,18 @@ def test_a_request_is_published_and_its_approval_from_the_broker_applied(kafka_t
     blood_request.refresh_from_db()
     assert list(blood_request.history.values_list("status", flat=True)) == ["PENDING", "APPROVED"]
     assert InboxEvent.objects.filter(event_id=approval.id).count() == 1
+
+
+def test_a_new_request_its_history_and_its_event_are_written_in_one_statement(hospital, staff):
+    with CaptureQueriesContext(connection) as queries:
+        blood_request = make_request(hospital=hospital, user=staff, units=2)
+    assert len(queries) == 1, [query["sql"][:80] for query in queries]  # no BEGIN, no COMMIT, one INSERT for all
+    stored = BloodRequest.objects.get(id=blood_request.id)
+    (first,) = blood_request.history.all()  # as the API answers it, with the key the statement generated
+    assert list(stored.history.values_list("id", "status")) == [(first.id, "PENDING")]
+    (row,) = OutboxEvent.objects.filter(key=str(blood_request.id))
+    assert row.event_type == topics.REQUESTED and row.sent_at is None
+    assert str(parse_event(bytes(row.value)).data.request_id) == str(blood_request.id)
 
 
 def test_a_decision_for_a_request_we_do_not_know_is_not_dead_lettered(kafka_topics, hospital, staff):

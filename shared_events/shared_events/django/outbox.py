@@ -31,6 +31,21 @@ def publish(
     event_id: UUID | None = None,
 ) -> CloudEvent:
     """Validate and enqueue one event; it is sent after the caller's transaction commits."""
+    event, row = outbox_row(event_type, data, subject=subject, correlation_id=correlation_id, event_id=event_id)
+    _enqueue(row)
+    return event
+
+
+def outbox_row(
+    event_type: str,
+    data: BaseModel | dict[str, Any],
+    *,
+    subject: str,
+    correlation_id: str | None = None,
+    event_id: UUID | None = None,
+) -> tuple[CloudEvent, OutboxEvent]:
+    """The event ``publish`` would enqueue, and its outbox row, not written: for the caller to insert with its
+    own rows in one statement (``prepared.insert_together``)."""
     event = build_event(
         event_type,
         data,
@@ -39,7 +54,7 @@ def publish(
         correlation_id=correlation_id,
         event_id=event_id,
     )
-    enqueue_message(
+    row = OutboxEvent(
         topic=topic_name(event_type),
         key=subject,
         value=event.to_bytes(),
@@ -47,7 +62,7 @@ def publish(
         event_id=event.id,
         event_type=event_type,
     )
-    return event
+    return event, row
 
 
 def enqueue_message(
@@ -60,13 +75,16 @@ def enqueue_message(
     event_id: UUID | None = None,
 ) -> OutboxEvent:
     """Enqueue raw bytes (a re-sent decision, a dead letter) exactly as given."""
+    return _enqueue(
+        OutboxEvent(topic=topic, key=key, value=value, headers=headers, event_id=event_id, event_type=event_type)
+    )
+
+
+def _enqueue(row: OutboxEvent) -> OutboxEvent:
     if not connection.in_atomic_block:
         # A lone write is its own transaction; still one row, still atomic.
         with transaction.atomic():
-            return enqueue_message(
-                topic=topic, key=key, value=value, headers=headers, event_type=event_type, event_id=event_id
-            )
-    row = OutboxEvent(topic=topic, key=key, value=value, headers=headers, event_id=event_id, event_type=event_type)
+            return _enqueue(row)
     pending = getattr(_buffer, "rows", None)
     if pending is not None:
         pending.append(row)
