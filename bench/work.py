@@ -38,6 +38,7 @@ class WorkCounter:
     monitor_dsn: str
     databases: dict[str, str]
     kafka_config: dict[str, str] | None  # an admin client's settings; None: messages not counted
+    _admin: AdminClient | None = field(default=None, init=False)
     _consumer: Consumer | None = field(default=None, init=False)
     counts_statements: bool = field(default=False, init=False)
 
@@ -79,7 +80,7 @@ class WorkCounter:
 
     def _messages(self) -> Counter:
         messages: Counter = Counter()
-        if self._consumer is None:
+        if self._admin is None or self._consumer is None:
             return messages
         topics = self._admin.list_topics(timeout=10).topics
         for name, topic in topics.items():
@@ -97,10 +98,9 @@ def per_request(before: Snapshot, after: Snapshot, requests: int, *, counted_sta
     statements = after.statements - before.statements
     messages = after.messages - before.messages
     by_database: Counter = Counter()
-    for (group, _query), calls in statements.items():
-        by_database[group] += calls
     commits: Counter = Counter()
     for (group, query), calls in statements.items():
+        by_database[group] += calls
         if query.upper() in ("COMMIT", "ROLLBACK"):
             commits[group] += calls
     return {

@@ -256,8 +256,9 @@ def insert_together(*groups: Sequence[models.Model], using: str = "default") -> 
         for index, pk in cursor.fetchall():
             generated.setdefault(index, []).append(pk)
     for index, group in enumerate(groups):
-        for obj, pk in zip(group, generated.get(index, []), strict=False):
-            obj.pk = pk
+        if index in generated:  # a generated key per row; a group whose keys were given returns none
+            for obj, pk in zip(group, generated[index], strict=True):
+                obj.pk = pk
         for obj in group:
             obj._state.adding = False
             obj._state.db = using
