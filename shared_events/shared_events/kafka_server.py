@@ -23,6 +23,7 @@ import contextlib
 import fcntl
 import json
 import os
+import random
 import re
 import secrets
 import shutil
@@ -120,10 +121,42 @@ class KafkaUnavailable(RuntimeError):
     """Java or Maven is missing, the jars could not be fetched, or a node did not start."""
 
 
+_LOWEST_LISTEN_PORT = 10000
+_handed_out: set[int] = set()
+
+
+def ephemeral_port_range() -> tuple[int, int]:
+    """The kernel's range for the local ports of outgoing connections (Linux's default where unreadable)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port nobody listens on, below the kernel's ephemeral range.
+
+    ``bind(0)`` would hand out a port from the ephemeral range, which every outgoing
+    connection (a Kafka client, a database session) also draws from: between this
+    check and the listener's own bind, or while a stopped broker waits to restart,
+    a client could take it ("Address already in use"). Below that range only
+    listeners choose ports, and this process never hands out the same port twice.
+    """
+    low, _ = ephemeral_port_range()
+    rng = random.SystemRandom()
+    for _ in range(1000):
+        port = rng.randrange(_LOWEST_LISTEN_PORT, max(low, _LOWEST_LISTEN_PORT + 1000))
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise KafkaUnavailable(f"no free loopback port between {_LOWEST_LISTEN_PORT} and {low}")
 
 
 # -- the jars ---------------------------------------------------------------------
@@ -194,6 +227,17 @@ class Node:
     controller_port: int
     data_dir: Path
     process: subprocess.Popen[bytes] | None = None
+    log_start: int = 0  # where broker.log stood when this process was started
+
+    @property
+    def lost_its_port(self) -> bool:
+        """Whether this process stopped because another one listens on its port."""
+        log = self.data_dir / "broker.log"
+        if self.running or not log.exists():
+            return False
+        with log.open("rb") as file:
+            file.seek(self.log_start)
+            return b"Address already in use" in file.read()
 
     @property
     def address(self) -> str:
@@ -227,11 +271,16 @@ class KafkaCluster:
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
-        ports = self.ports or [free_port() for _ in range(self.size)]
-        if len(ports) != self.size:
-            raise ValueError(f"{self.size} node(s) need {self.size} port(s), got {ports}")
-        for node_id, port in enumerate(ports, start=1):
-            controller_port = port + 1 if self.ports else free_port()
+        if self.ports is not None and len(self.ports) != self.size:
+            raise ValueError(f"{self.size} node(s) need {self.size} port(s), got {self.ports}")
+        self._choose_ports()
+
+    def _choose_ports(self) -> None:
+        """The given ports (controller on the next one), or free ones."""
+        for node_id in range(1, self.size + 1):
+            port, controller_port = (
+                (self.ports[node_id - 1], self.ports[node_id - 1] + 1) if self.ports else (free_port(), free_port())
+            )
             self.nodes[node_id] = Node(node_id, port, controller_port, self.data_dir / f"node-{node_id}")
 
     @property
@@ -309,17 +358,30 @@ class KafkaCluster:
         )
 
     # -- lifecycle ----------------------------------------------------------------
-    def start(self, *, timeout: float = 90.0) -> None:
-        """Format what is new, start every node, and wait until all of them answer metadata requests."""
+    def start(self, *, timeout: float = 90.0, attempts: int = 3) -> None:
+        """Format what is new, start every node, and wait until all of them answer metadata requests.
+
+        With ports of its own choosing, a cluster whose node found its port taken
+        (another process bound it first) starts again on fresh ports.
+        """
         jars = ensure_jars()
         java = check_tools(need_maven=False)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cluster_id = self._cluster_id(java, jars)
         for node in self.nodes.values():
             self._format(java, jars, node, cluster_id)
-        for node in self.nodes.values():
-            self._spawn(java, jars, node)
-        self.wait_ready(timeout=timeout)
+        for attempt in range(1, attempts + 1):
+            for node in self.nodes.values():
+                self._spawn(java, jars, node)
+            try:
+                self.wait_ready(timeout=timeout)
+                return
+            except KafkaUnavailable:
+                lost = any(node.lost_its_port for node in self.nodes.values())
+                if self.ports or not lost or attempt == attempts:
+                    raise
+                self.stop()
+                self._choose_ports()
 
     def _cluster_id(self, java: str, jars: Path) -> str:
         path = self.data_dir / "cluster-id"
@@ -354,6 +416,7 @@ class KafkaCluster:
     def _spawn(self, java: str, jars: Path, node: Node) -> None:
         properties = self._write_properties(node)
         log = (node.data_dir / "broker.log").open("ab")
+        node.log_start = log.tell()
         node.process = spawn_with_parent(
             [java, f"-Xms{self.heap}", f"-Xmx{self.heap}", *JVM_OPTIONS,
              f"-Dlog4j2.configurationFile={KAFKA_DIR / 'log4j2.properties'}",
@@ -544,6 +607,7 @@ __all__ = [
     "KafkaCluster",
     "KafkaUnavailable",
     "ensure_jars",
+    "ephemeral_port_range",
     "free_port",
     "kafka_version",
     "running_cluster",

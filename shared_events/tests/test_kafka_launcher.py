@@ -1,15 +1,23 @@
-"""The broker launcher's children: they die with the launching process, never with the thread that started them."""
+"""The broker launcher: its children die with the launching process (never with the thread that started
+them), and the ports it chooses stay its own."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
 
 import pytest
 
-from shared_events.kafka_server import spawn_with_parent
+from shared_events.kafka_server import (
+    KafkaCluster,
+    KafkaUnavailable,
+    ephemeral_port_range,
+    free_port,
+    spawn_with_parent,
+)
 from shared_events.testing import wait_for
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
@@ -54,3 +62,40 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_free_ports_lie_below_the_range_outgoing_connections_draw_from_and_are_never_handed_out_twice():
+    low, _ = ephemeral_port_range()
+    ports = [free_port() for _ in range(200)]
+    assert len(set(ports)) == len(ports)
+    assert all(port < low for port in ports)
+
+
+def test_a_cluster_whose_node_finds_its_port_taken_starts_again_on_fresh_ports(tmp_path):
+    cluster = KafkaCluster(data_dir=tmp_path / "kafka")
+    taken = cluster.nodes[1].port
+    with socket.socket() as squatter:  # another process listens there before the broker binds
+        squatter.bind(("127.0.0.1", taken))
+        squatter.listen()
+        try:
+            cluster.start()
+            assert cluster.nodes[1].port != taken
+            assert cluster.nodes[1].running
+            first_log = (tmp_path / "kafka" / "node-1" / "broker.log").read_text()
+            assert "Address already in use" in first_log, "the first start did fail on the taken port"
+        finally:
+            cluster.stop()
+
+
+def test_a_cluster_on_given_ports_reports_a_taken_port_instead_of_moving(tmp_path):
+    port = free_port()
+    cluster = KafkaCluster(data_dir=tmp_path / "kafka", ports=[port])
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        try:
+            with pytest.raises(KafkaUnavailable, match="exited"):
+                cluster.start(timeout=60)
+        finally:
+            cluster.stop()
+    assert cluster.nodes[1].port == port
