@@ -65,7 +65,11 @@ class FeedCounter:
         return self.row.value + 1
 
     def next(self) -> int:
-        self.row.value += 1
+        return self.take(self.row.value + 1)
+
+    def take(self, seq: int) -> int:
+        """Move the counter up to ``seq``, a number handed out by ``peek`` (and later ones) and now stored."""
+        self.row.value = max(self.row.value, seq)
         if not self.deferred:
             self.write()
         return self.row.value
@@ -103,24 +107,81 @@ def notify_for_event(*, event: Event) -> list[Notification]:
     """
     with transaction.atomic(savepoint=False):  # joins the consumer's transaction; a failure undoes it all
         feed = _lock_feed()
-        _remember(event)
+        writes = _EventWrites(feed)
+        facts = _remember(event, writes)
         plans = plan_notifications(
             event_type=event.type,
             data=event.data,
             occurred_at=event.time,
-            request=_request_facts(getattr(event.data, "request_id", None)),
+            request=facts or _request_facts(getattr(event.data, "request_id", None)),
             hospital_audiences=[h.audience for h in _all_hospitals.all()] if event.type == topics.LOW_STOCK else (),
         )
-        stored = []
         for plan in plans:
-            notification = _store(plan, event=event, feed=feed)
-            if notification is not None:
-                stored.append(notification)
-        return stored
+            _store(plan, event=event, feed=feed, writes=writes)
+        return writes.finish()
 
 
-def _remember(event: Event) -> None:
-    """Keep what later texts and stock fan-out need: the request's facts and the hospitals seen."""
+class _EventWrites:
+    """The inserts of one event, sent in one statement on PostgreSQL 15+ (each alone elsewhere).
+
+    A request's facts, its hospital and the event's new notifications are each an
+    ``INSERT ... ON CONFLICT`` (a unique index answers "already there" or "told already",
+    no read first); together they are one round trip instead of up to four. A
+    notification takes its feed number when it is planned (``peek``, then the next
+    ones); one that turns out to be told already leaves its number unused, as feed
+    numbers of other audiences already do, and the counter moves to the last one stored.
+    """
+
+    def __init__(self, feed: FeedCounter) -> None:
+        self.feed = feed
+        self.together = connection.features.supports_nulls_distinct_unique_constraints
+        self.pending: list[tuple[Model, str]] = []
+        self.stored: list[Notification] = []
+
+    def insert(self, obj: Model, *, on_conflict: str = "DO NOTHING") -> None:
+        if self.together:
+            self.pending.append((obj, on_conflict))
+        else:
+            _insert_unless_present(obj, on_conflict=on_conflict)
+
+    def next_feed_seq(self) -> int:
+        """The feed number of a notification about to be inserted: after those already waiting."""
+        waiting = sum(isinstance(obj, Notification) for obj, _ in self.pending)
+        return self.feed.peek() + waiting
+
+    def notification(self, notification: Notification) -> None:
+        """Insert ``notification`` unless told already (then it is not stored, and nothing is published)."""
+        if self.together:
+            self.pending.append((notification, "DO NOTHING"))
+            return
+        notification.save(force_insert=True)  # "told already" was asked first (_store)
+        self._stored(notification)
+
+    def flush(self) -> None:
+        """Send what waits (before anything that reads the feed counter or the rows)."""
+        pending, self.pending = self.pending, []
+        if not pending:
+            return
+        for (obj, _), inserted in zip(pending, _insert_each_unless_present(pending), strict=True):
+            if inserted and isinstance(obj, Notification):
+                self._stored(obj)
+
+    def finish(self) -> list[Notification]:
+        self.flush()
+        return self.stored
+
+    def _stored(self, notification: Notification) -> None:
+        self.feed.take(notification.feed_seq)
+        _publish_delivered(notification)
+        self.stored.append(notification)
+
+
+def _remember(event: Event, writes: _EventWrites) -> RequestFacts | None:
+    """Keep what later texts and stock fan-out need: the request's facts and the hospitals seen.
+
+    Returns a new request's facts, as stored (a repeat of the event keeps the first row, with the
+    same facts: a request never changes).
+    """
     data = event.data
     if isinstance(data, schemas.BloodRequestedV1 | schemas.BloodRequestedV2):
         data = schemas.requested_v2(data)  # v2: an MTP has no component or units; the group may be UNKNOWN
@@ -136,34 +197,38 @@ def _remember(event: Event) -> None:
             priority=data.priority.value,
             requested_at=data.requested_at,
         )
-        if _insert_unless_present(known):
-            # Written by this batch, and a known request never changes: its decision in the same
-            # batch (and this event's own texts) need not read it back.
-            remembered = batch.shared("known-requests", dict)
-            if remembered is not None:
-                remembered[known.request_id] = _facts(known)
-        register_hospital(hospital_id=data.hospital_id, name=data.hospital_name)
-    elif hasattr(data, "hospital_id"):
-        register_hospital(hospital_id=data.hospital_id)
+        writes.insert(known)
+        facts = _facts(known)
+        # A known request never changes: its decision in the same batch need not read it back.
+        remembered = batch.shared("known-requests", dict)
+        if remembered is not None:
+            remembered[known.request_id] = facts
+        register_hospital(hospital_id=data.hospital_id, name=data.hospital_name, writes=writes)
+        return facts
+    if hasattr(data, "hospital_id"):
+        register_hospital(hospital_id=data.hospital_id, writes=writes)
+    return None
 
 
-def register_hospital(*, hospital_id: UUID, name: str = "") -> None:
+def register_hospital(*, hospital_id: UUID, name: str = "", writes: _EventWrites | None = None) -> None:
     """Record a hospital (idempotent); a later call with a name fills in a missing one.
 
     In a consumer batch, a hospital already recorded (with its name) by an earlier event is not asked again.
+    With ``writes``, the insert goes with the event's other inserts.
     """
     seen = batch.shared("known-hospitals", set)
     if seen is not None:
         if (hospital_id, bool(name)) in seen or (hospital_id, True) in seen:
             return
         seen.add((hospital_id, bool(name)))
+    insert = writes.insert if writes is not None else _insert_unless_present
     if not name:
         # Nothing to fill in: one insert that is a no-op for a hospital already known (no read, no savepoint).
-        _insert_unless_present(KnownHospital(id=hospital_id, name=name))
+        insert(KnownHospital(id=hospital_id, name=name))
         return
     # One statement, no read: a new hospital is inserted, a known one without a name gets this one, and a
     # known one with a name keeps it (a hospital inserted meanwhile by another transaction is waited for).
-    _insert_unless_present(KnownHospital(id=hospital_id, name=name), on_conflict=_FILL_IN_NAME)
+    insert(KnownHospital(id=hospital_id, name=name), on_conflict=_FILL_IN_NAME)
 
 
 _FILL_IN_NAME = "(id) DO UPDATE SET name = EXCLUDED.name WHERE notifications_knownhospital.name = ''"
@@ -200,9 +265,11 @@ def _facts(known: KnownRequest) -> RequestFacts:
     )
 
 
-def _store(plan: PlannedNotification, *, event: Event, feed: FeedCounter) -> Notification | None:
+def _store(plan: PlannedNotification, *, event: Event, feed: FeedCounter, writes: _EventWrites) -> None:
     if plan.coalesce:
-        return _coalesce(plan, event=event, feed=feed)
+        writes.flush()  # a count updated in place takes the next feed number now
+        _coalesce(plan, event=event, feed=feed, writes=writes)
+        return
     if not connection.features.supports_nulls_distinct_unique_constraints:
         # Told already (both unique indexes; PostgreSQL 15+ lets _create's insert ask them): this event
         # was already turned into this notification, or the same fact about the same request came under
@@ -211,32 +278,26 @@ def _store(plan: PlannedNotification, *, event: Event, feed: FeedCounter) -> Not
         if plan.request_id is not None:
             told |= Q(request_id=plan.request_id, pack=plan.pack)  # pack None: IS NULL
         if Notification.objects.filter(told, audience=plan.audience, kind=plan.kind).exists():
-            return None
-    return _create(plan, event=event, feed=feed)
+            return
+    _create(plan, event=event, writes=writes)
 
 
-def _create(plan: PlannedNotification, *, event: Event, feed: FeedCounter) -> Notification | None:
-    notification = Notification(
-        audience=plan.audience,
-        kind=plan.kind,
-        request_id=plan.request_id,
-        pack=plan.pack,
-        component=plan.component,
-        blood_group=plan.blood_group,
-        feed_seq=feed.peek(),
-        **_content(plan, event=event),
+def _create(plan: PlannedNotification, *, event: Event, writes: _EventWrites) -> None:
+    # On PostgreSQL 15+ an insert where a check and an insert would be two: the two unique indexes
+    # (source_event_id / request_id and pack, per audience and kind; a null pack equal to a null pack)
+    # are exactly the "told already" rule.
+    writes.notification(
+        Notification(
+            audience=plan.audience,
+            kind=plan.kind,
+            request_id=plan.request_id,
+            pack=plan.pack,
+            component=plan.component,
+            blood_group=plan.blood_group,
+            feed_seq=writes.next_feed_seq(),
+            **_content(plan, event=event),
+        )
     )
-    if connection.features.supports_nulls_distinct_unique_constraints:
-        # One statement where a check and an insert would be two: on PostgreSQL 15+ the two unique indexes
-        # (source_event_id / request_id and pack, per audience and kind; a null pack equal to a null pack)
-        # are exactly the "told already" rule.
-        if not _insert_unless_present(notification):
-            return None  # told already: the feed number is not taken
-    else:
-        notification.save(force_insert=True)
-    feed.next()
-    _publish_delivered(notification)
-    return notification
 
 
 def _content(plan: PlannedNotification, *, event: Event) -> dict[str, object]:
@@ -250,6 +311,38 @@ def _content(plan: PlannedNotification, *, event: Event) -> dict[str, object]:
         "correlation_id": event.correlation_id[:100],
         "occurred_at": plan.occurred_at,
     }
+
+
+def _insert_each_unless_present(items: list[tuple[Model, str]]) -> list[bool]:
+    """``_insert_unless_present`` of each (object, conflict clause), in one statement (PostgreSQL); which were written.
+
+    Foreign keys are checked at the commit (Django makes them deferrable), so the rows may refer to each other.
+    """
+    if len(items) == 1:
+        ((obj, on_conflict),) = items
+        return [_insert_unless_present(obj, on_conflict=on_conflict)]
+    db = connections[DEFAULT_DB_ALIAS]
+    values = [
+        field.get_db_prep_save(field.pre_save(obj, True), db) for obj, _ in items for field in obj._meta.concrete_fields
+    ]
+    with db.cursor() as cursor:
+        execute(cursor, _insert_each_sql(tuple((type(obj), on_conflict) for obj, on_conflict in items)), values)
+        written = [count == 1 for count in cursor.fetchone()]
+    for (obj, _), inserted in zip(items, written, strict=True):
+        obj._state.adding = not inserted
+    return written
+
+
+@cache
+def _insert_each_sql(shapes: tuple[tuple[type[Model], str], ...]) -> str:
+    """``WITH i0 AS (INSERT ... RETURNING 1), ... SELECT`` the rows each wrote (0 or 1), in order."""
+    inserts = ", ".join(
+        f"i{index} AS ({_insert_unless_present_sql(model, on_conflict)} RETURNING 1)"
+        for index, (model, on_conflict) in enumerate(shapes)
+    )
+    # Built from _insert_unless_present_sql and the CTEs' own names only; every value is a query parameter.
+    counts = ", ".join(f"(SELECT count(*) FROM i{index})" for index in range(len(shapes)))  # noqa: S608
+    return f"WITH {inserts} SELECT {counts}"
 
 
 @cache
@@ -280,20 +373,20 @@ def _insert_unless_present(obj: Model, *, on_conflict: str = "DO NOTHING") -> bo
     return inserted
 
 
-def _coalesce(plan: PlannedNotification, *, event: Event, feed: FeedCounter) -> Notification | None:
+def _coalesce(plan: PlannedNotification, *, event: Event, feed: FeedCounter, writes: _EventWrites) -> None:
     """Keep one unread notification per audience and stock key, showing the latest count.
 
-    Returns the notification when it is new; a count updated in place is not returned.
+    A new notification is stored (and returned by ``notify_for_event``); a count updated in place is not.
     """
     # Updated in place (a unique index keeps one unread row per key): the audience was already told about this
     # stock key, so no new ``notification.delivered``; the new feed_seq puts the fresh count on the live feed.
     if _update_unless_told(plan, event=event, feed_seq=feed.peek()):
         feed.next()
-        return None
+        return
     # This event was stored already, or a newer count is already shown (or was read): an old one must not come back.
     if _told(plan, event=event):
-        return None
-    return _create(plan, event=event, feed=feed)
+        return
+    _create(plan, event=event, writes=writes)
 
 
 def _update_unless_told(plan: PlannedNotification, *, event: Event, feed_seq: int) -> bool:

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from notifications import services
 from notifications.handlers import HANDLERS
-from notifications.models import FeedSequence, Kind, KnownHospital, Notification, Recipient
+from notifications.models import FeedSequence, Kind, KnownHospital, KnownRequest, Notification, Recipient
 from notifications.rules import PlannedNotification
 from notifications.tests import factories
 from notifications.tests.factories import ST_MARY
@@ -21,6 +21,7 @@ from shared_events.demo import BANK_ADMIN, HOSPITALS, demo_password
 from shared_events.django.batch import scope
 from shared_events.django.models import OutboxEvent
 from shared_events.envelope import parse_event
+from shared_events.topics import topic_name
 
 pytestmark = pytest.mark.django_db
 
@@ -170,6 +171,36 @@ def test_a_request_and_its_decision_in_one_batch_use_the_request_s_facts_without
     assert "Compatible substitutes: 2 units O+." in told.body
 
 
+def test_an_event_s_rows_are_inserted_in_one_statement_and_a_told_one_leaves_the_counter_at_the_last_stored():
+    requested = factories.requested()
+    approved = factories.approved(request_id=requested.data.request_id)
+    with CaptureQueriesContext(connection) as queries, transaction.atomic(), scope():
+        handle(requested)
+        handle(approved)
+    sql = [_statement_text(q["sql"]) for q in queries.captured_queries]
+    writes = [
+        text
+        for text in sql
+        if text.startswith(("INSERT", "WITH")) and not any(t in text for t in ("shared_events_", "feedsequence"))
+    ]
+    assert len(writes) == 2, writes  # the request's facts, its hospital and its notice; then the decision's notices
+    assert "notifications_knownrequest" in writes[0] and "notifications_knownhospital" in writes[0]
+    assert KnownRequest.objects.filter(request_id=requested.data.request_id).exists()
+    assert KnownHospital.objects.get(id=requested.data.hospital_id).name == requested.data.hospital_name
+    stored = list(Notification.objects.order_by("feed_seq"))
+    assert {n.source_event_id for n in stored} == {requested.id, approved.id}
+    assert len(stored) >= 3  # the decision tells the hospital and the bank
+    delivered = OutboxEvent.objects.filter(topic=topic_name(topics.NOTIFICATION_DELIVERED))
+    assert sorted(str(n.id) for n in stored) == sorted(row.key for row in delivered)
+
+    # The same decision under a new event id, with a notice told already for one audience only.
+    Notification.objects.filter(source_event_id=approved.id).order_by("feed_seq").last().delete()
+    before = FeedSequence.objects.get(name="notifications").value
+    handle(factories.approved(request_id=requested.data.request_id))
+    new = Notification.objects.filter(feed_seq__gt=before).get()  # the one deleted above, told again
+    assert FeedSequence.objects.get(name="notifications").value == new.feed_seq
+
+
 def _statement_text(sql: str) -> str:
     """The SQL of a query as logged; of a prepared statement's ``EXECUTE``, the statement's own text."""
     if not sql.startswith("EXECUTE "):
@@ -223,7 +254,9 @@ def test_a_coalesced_notice_without_a_stock_key_part_matches_null_as_null():
     ]
     with transaction.atomic():
         feed = services.FeedCounter()
+        writes = services._EventWrites(feed)
         for plan, event in zip(plans, events, strict=True):
-            services._store(plan, event=event, feed=feed)
-        services._store(plans[0], event=events[0], feed=feed)  # older: kept out
+            services._store(plan, event=event, feed=feed, writes=writes)
+        services._store(plans[0], event=events[0], feed=feed, writes=writes)  # older: kept out
+        writes.finish()
     assert list(Notification.objects.values_list("title", "component", "blood_group")) == [("count 2", None, None)]
