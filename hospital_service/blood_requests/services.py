@@ -24,7 +24,7 @@ from blood_requests.lifecycle import UNDECIDED_PACK_STATUSES, InvalidTransition,
 from blood_requests.models import BloodRequest, MtpPack, StatusChange
 from shared_events import topics
 from shared_events.django.outbox import outbox_row, publish
-from shared_events.django.prepared import Prepared, insert, insert_together, save_fields
+from shared_events.django.prepared import Prepared, insert, insert_together, save_fields, save_fields_and_insert
 from shared_events.enums import CancelReason, Indication, Priority, RejectReason, RequestProtocol
 from shared_events.schemas import AllocationReleasedV1, BloodApprovedV1, BloodRejectedV2, UnitsDispatchedV1
 
@@ -43,8 +43,10 @@ def _move(
     """The one place a request's status changes: checked, saved, recorded in the history."""
     lifecycle.ensure_transition(blood_request.status, target)
     blood_request.status = target.value
-    save_fields(blood_request, ["status", "updated_at", *extra_fields])
-    _record_history(blood_request, status=target.value, at=at or timezone.now(), detail=detail[:500], event_id=event_id)
+    line = StatusChange(
+        request=blood_request, status=target.value, at=at or timezone.now(), detail=detail[:500], event_id=event_id
+    )
+    save_fields_and_insert(blood_request, ["status", "updated_at", *extra_fields], [line])  # one round trip
 
 
 def _record_history(

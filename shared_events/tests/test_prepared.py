@@ -11,7 +11,7 @@ from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 
 from shared_events.django.models import OutboxEvent
-from shared_events.django.prepared import Prepared, execute, insert, save_fields
+from shared_events.django.prepared import Prepared, execute, insert, save_fields, save_fields_and_insert
 from tests.testapp.models import Effect
 
 pytestmark = pytest.mark.django_db
@@ -115,6 +115,33 @@ def test_insert_writes_every_row_in_one_statement_and_sets_generated_keys():
     expected = [(str(n), b"v", {"h": "1"}) for n in range(3)]
     assert [(row.key, bytes(row.value), row.headers) for row in stored] == expected
     assert insert([]) == []
+
+
+def _outbox_row(key: str) -> OutboxEvent:
+    return OutboxEvent(topic="t", key=key, value=b"v", headers={}, event_type="e", event_id=uuid.uuid4())
+
+
+def test_save_fields_and_insert_update_a_row_and_insert_its_records_in_one_statement():
+    effect = _effect("before", event_type="old")
+    effect.subject, effect.event_type = "after", "new"
+    rows = [_outbox_row("a"), _outbox_row("b")]
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        save_fields_and_insert(effect, ["subject"], rows, [])
+    transaction_control = ("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT")
+    statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(transaction_control)]
+    assert len(statements) == 1, statements
+    effect.refresh_from_db()
+    assert (effect.subject, effect.event_type) == ("after", "old")
+    assert rows[0].pk < rows[1].pk and not rows[0]._state.adding
+    assert list(OutboxEvent.objects.filter(pk__in=[r.pk for r in rows]).values_list("key", flat=True)) == ["a", "b"]
+
+
+def test_save_fields_and_insert_refuse_a_missing_row_and_its_records_go_with_the_transaction():
+    gone = _effect("gone")
+    Effect.objects.filter(pk=gone.pk).delete()
+    with pytest.raises(DatabaseError), transaction.atomic():
+        save_fields_and_insert(gone, ["subject"], [_outbox_row("orphan")])
+    assert not OutboxEvent.objects.filter(key="orphan").exists()
 
 
 @pytest.mark.django_db(transaction=True)

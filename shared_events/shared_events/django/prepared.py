@@ -46,6 +46,7 @@ from typing import Any, Generic, TypeVar
 
 import psycopg2
 from django.db import DatabaseError, connections, models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 from django.db.models.query import get_related_populators
 from django.db.transaction import TransactionManagementError
@@ -185,13 +186,22 @@ def save_fields(obj: models.Model, fields: Sequence[str], using: str = "default"
     connection = connections[using]
     model = type(obj)
     sql = _update_sql(model, tuple(fields), connection.vendor)
+    with connection.cursor() as cursor:
+        execute(cursor, sql, _update_params(obj, fields, connection))
+        _check_updated(obj, fields, cursor.rowcount)
+
+
+def _update_params(obj: models.Model, fields: Sequence[str], connection: BaseDatabaseWrapper) -> list[Any]:
+    model = type(obj)
     columns = [model._meta.get_field(name) for name in fields]
     params = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in columns]
     params.append(model._meta.pk.get_db_prep_value(obj.pk, connection))
-    with connection.cursor() as cursor:
-        execute(cursor, sql, params)
-        if cursor.rowcount != 1:
-            raise DatabaseError(f"{model.__name__} {obj.pk}: saving {list(fields)} updated {cursor.rowcount} rows")
+    return params
+
+
+def _check_updated(obj: models.Model, fields: Sequence[str], rows: int) -> None:
+    if rows != 1:
+        raise DatabaseError(f"{type(obj).__name__} {obj.pk}: saving {list(fields)} updated {rows} rows")
 
 
 @cache
@@ -246,15 +256,57 @@ def insert_together(*groups: Sequence[models.Model], using: str = "default") -> 
             for group in groups:
                 insert(group, using)
         return
+    with connection.cursor() as cursor:
+        execute(cursor, _insert_together_sql(_shapes(groups)), _insert_params(groups, connection))
+        _set_generated_keys(groups, cursor.fetchall(), using)
+
+
+def save_fields_and_insert(
+    obj: models.Model, fields: Sequence[str], *groups: Sequence[models.Model], using: str = "default"
+) -> None:
+    """``save_fields(obj, fields)`` and ``insert_together(*groups)`` in one statement on PostgreSQL.
+
+    A row that changes and the rows that record the change (a request's new status and its
+    history line) go in one round trip: ``WITH u AS (UPDATE ...), i0 AS (INSERT ...) SELECT``.
+    Raises ``DatabaseError`` when no row was updated, as ``save_fields`` does; the rows inserted
+    with it are undone with the transaction the error leaves (use it inside the ``atomic`` block
+    that locked ``obj``'s row). Elsewhere: ``save_fields``, then ``insert`` of each group.
+    """
+    groups = [list(group) for group in groups if group]
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        save_fields(obj, fields, using)
+        for group in groups:
+            insert(group, using)
+        return
+    sql = _save_and_insert_sql(type(obj), tuple(fields), _shapes(groups))
+    with connection.cursor() as cursor:
+        execute(cursor, sql, _update_params(obj, fields, connection) + _insert_params(groups, connection))
+        rows = cursor.fetchall()
+    updated = sum(count for index, count in rows if index == -1)
+    _check_updated(obj, fields, updated)
+    _set_generated_keys(groups, [row for row in rows if row[0] != -1], using)
+
+
+_Shapes = tuple[tuple[type[models.Model], int], ...]
+
+
+def _shapes(groups: list[list[models.Model]]) -> _Shapes:
+    return tuple((type(group[0]), len(group)) for group in groups)
+
+
+def _insert_params(groups: list[list[models.Model]], connection: BaseDatabaseWrapper) -> list[Any]:
     params: list[Any] = []
     for group in groups:
         fields = _insert_fields(type(group[0]))
         params += [field.get_db_prep_save(field.pre_save(obj, True), connection) for obj in group for field in fields]
-    with connection.cursor() as cursor:
-        execute(cursor, _insert_together_sql(tuple((type(group[0]), len(group)) for group in groups)), params)
-        generated: dict[int, list[int]] = {}
-        for index, pk in cursor.fetchall():
-            generated.setdefault(index, []).append(pk)
+    return params
+
+
+def _set_generated_keys(groups: list[list[models.Model]], rows: Iterable[tuple[int, int]], using: str) -> None:
+    generated: dict[int, list[int]] = {}
+    for index, pk in rows:
+        generated.setdefault(index, []).append(pk)
     for index, group in enumerate(groups):
         if index in generated:  # a generated key per row; a group whose keys were given returns none
             for obj, pk in zip(group, generated[index], strict=True):
@@ -265,16 +317,32 @@ def insert_together(*groups: Sequence[models.Model], using: str = "default") -> 
 
 
 @cache
-def _insert_together_sql(shapes: tuple[tuple[type[models.Model], int], ...]) -> str:
+def _insert_together_sql(shapes: _Shapes) -> str:
     """``WITH i0 AS (INSERT ...), i1 AS (INSERT ...) SELECT`` the generated keys (group, key), in insertion order."""
+    inserts, keys = _insert_ctes(shapes)
+    select = " UNION ALL ".join(keys) + " ORDER BY 1, 2" if keys else "SELECT 0, 0 WHERE false"
+    return f"WITH {', '.join(inserts)} {select}"
+
+
+@cache
+def _save_and_insert_sql(model: type[models.Model], fields: tuple[str, ...], shapes: _Shapes) -> str:
+    """``WITH u AS (UPDATE ... RETURNING 1), i0 AS (INSERT ...) SELECT`` (-1, rows updated), then the keys."""
+    inserts, keys = _insert_ctes(shapes)
+    update = f"u AS ({_update_sql(model, fields, 'postgresql')} RETURNING 1)"
+    # Identifiers come from the model and the CTEs' own names; every value is a parameter.
+    select = " UNION ALL ".join(["SELECT -1, count(*) FROM u", *keys]) + " ORDER BY 1, 2"  # noqa: S608
+    return f"WITH {', '.join([update, *inserts])} {select}"
+
+
+def _insert_ctes(shapes: _Shapes) -> tuple[list[str], list[str]]:
+    """Each group's ``iN AS (INSERT ...)``, and the ``SELECT N, key FROM iN`` of those whose keys are generated."""
     quote = connections["default"].ops.quote_name
     inserts, keys = [], []
     for index, (model, rows) in enumerate(shapes):
         inserts.append(f"i{index} AS ({_insert_sql(model, rows)})")  # RETURNING the key when generated
         if model._meta.pk not in _insert_fields(model):  # an auto-increment integer: rising in insertion order
             keys.append(f"SELECT {index}, {quote(model._meta.pk.column)}::bigint FROM i{index}")  # noqa: S608
-    select = " UNION ALL ".join(keys) + " ORDER BY 1, 2" if keys else "SELECT 0, 0 WHERE false"
-    return f"WITH {', '.join(inserts)} {select}"
+    return inserts, keys
 
 
 @cache
