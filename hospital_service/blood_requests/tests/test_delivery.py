@@ -6,13 +6,13 @@ import uuid
 import pytest
 from bank_stock.models import BankStock
 from confluent_kafka import Producer
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from testing_support.factories import approved_event, inventory_event, make_request
 
 from blood_requests.handlers import HANDLERS
 from blood_requests.models import BloodRequest
-from blood_requests.services import republish_stale_requests
+from blood_requests.services import record_approval, republish_stale_requests
 from shared_events import topics
 from shared_events.django.consumer import EventConsumer
 from shared_events.django.models import InboxEvent, OutboxEvent
@@ -71,6 +71,22 @@ def test_a_new_request_its_history_and_its_event_are_written_in_one_statement(ho
     (row,) = OutboxEvent.objects.filter(key=str(blood_request.id))
     assert row.event_type == topics.REQUESTED and row.sent_at is None
     assert str(parse_event(bytes(row.value)).data.request_id) == str(blood_request.id)
+
+
+def test_an_approval_is_applied_with_the_locked_read_and_one_write(hospital, staff):
+    blood_request = make_request(hospital=hospital, user=staff, units=2)
+    approval = approved_event(blood_request)
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        record_approval(data=approval.data, event_id=approval.id)
+    control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")
+    statements = [query["sql"] for query in queries if not query["sql"].startswith(control)]
+    assert len(statements) == 2, [sql[:80] for sql in statements]  # SELECT ... FOR UPDATE; the status and history
+    blood_request.refresh_from_db()
+    assert blood_request.status == "APPROVED" and blood_request.units_allocated == 2
+    assert list(blood_request.history.values_list("status", "event_id")) == [
+        ("PENDING", None),
+        ("APPROVED", approval.id),
+    ]
 
 
 def test_a_decision_for_a_request_we_do_not_know_is_not_dead_lettered(kafka_topics, hospital, staff):
