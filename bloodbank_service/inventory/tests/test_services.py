@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from inventory import services
 from inventory.models import StockSnapshot, StockThreshold, Unit, UnitStatus
@@ -187,6 +188,24 @@ def test_the_maintained_count_heals_on_the_sweep_recount(unit_factory):
     services.expire_units()
     snap = StockSnapshot.objects.get(component="RED_CELLS", blood_group="O-")
     assert (snap.status_available, snap.available_units) == (4, 4)
+
+
+def test_the_sweep_over_a_steady_stock_writes_no_snapshot_and_names_no_key(unit_factory):
+    # Every minute, in the bank worker's consumer loop: its statements are what the consumer waits for.
+    unit_factory.create_batch(3, blood_group="A+")
+    services.ensure_stock_keys()
+    services.expire_units()
+    StockSnapshot.objects.filter(component="RED_CELLS", blood_group="O+").update(status_available=7)  # drifted
+    with CaptureQueriesContext(connection) as queries:
+        services.expire_units()
+    writes = [query["sql"] for query in queries if query["sql"].startswith("UPDATE")]
+    assert len(writes) == 1 and '"status_available" = 0' in writes[0], writes  # only the drifted key, healed
+    counted = [query["sql"] for query in queries if "COUNT(" in query["sql"]]
+    assert counted and not any("OR" in sql for sql in counted), counted  # every key: no 40-way OR
+    with CaptureQueriesContext(connection) as queries:
+        services.expire_units()
+    assert not [query["sql"] for query in queries if query["sql"].startswith("UPDATE")]
+    assert StockSnapshot.objects.get(component="RED_CELLS", blood_group="A+").status_available == 3
 
 
 def test_seed_demo_is_idempotent_and_stocks_every_component_and_group():
