@@ -32,8 +32,8 @@ from notifications.models import (
 from notifications.rules import PlannedNotification, RequestFacts, escalation_text, plan_notifications
 from shared_events import schemas, topics
 from shared_events.django import batch
-from shared_events.django.outbox import publish
-from shared_events.django.prepared import Prepared, execute, save_fields
+from shared_events.django.outbox import buffered, publish
+from shared_events.django.prepared import Prepared, execute, insert, save_fields
 from shared_events.envelope import Event
 
 log = logging.getLogger(__name__)
@@ -567,31 +567,44 @@ def escalate_unread_critical(*, now: datetime | None = None) -> list[Notificatio
     )
     if not due.exists():
         return []  # the common case, checked without taking the feed lock
-    escalations = []
-    with transaction.atomic():
+    with transaction.atomic(), buffered():
         feed = _lock_feed()
-        for original in due.select_for_update(skip_locked=True)[:ESCALATION_BATCH]:
-            title, body = escalation_text(title=original.title, unread_for_seconds=after)
-            escalation = Notification.objects.create(
-                audience=original.audience,
-                kind=Kind.ESCALATION,
-                severity=Severity.CRITICAL,
-                title=title,
-                body=body,
-                source_event_id=original.source_event_id,
-                source_event_type=original.source_event_type,
-                correlation_id=original.correlation_id,
-                request_id=original.request_id,
-                pack=original.pack,
-                component=original.component,
-                blood_group=original.blood_group,
-                occurred_at=now,  # the new fact: it has gone unread this long
-                escalation_of=original,
-                feed_seq=feed.next(),
-            )
-            original.escalated_at = now
-            original.save(update_fields=["escalated_at", "updated_at"])
+        originals = list(due.select_for_update(skip_locked=True)[:ESCALATION_BATCH])
+        # In bulk, a handful of statements whatever the count: this runs in the worker's consumer loop,
+        # and one statement per row (four per escalation) held the notifications of a surge back.
+        first = feed.peek()
+        escalations = [
+            _escalation_of(original, unread_for_seconds=after, now=now, feed_seq=first + number)
+            for number, original in enumerate(originals)
+        ]
+        insert(escalations)
+        if escalations:
+            feed.take(escalations[-1].feed_seq)
+        Notification.objects.filter(pk__in=[original.pk for original in originals]).update(
+            escalated_at=now, updated_at=now
+        )
+        for original, escalation in zip(originals, escalations, strict=True):
             _publish_delivered(escalation)
-            escalations.append(escalation)
             log.info("escalated unread critical notification %s for %s", original.id, original.audience)
     return escalations
+
+
+def _escalation_of(original: Notification, *, unread_for_seconds: float, now: datetime, feed_seq: int) -> Notification:
+    title, body = escalation_text(title=original.title, unread_for_seconds=unread_for_seconds)
+    return Notification(
+        audience=original.audience,
+        kind=Kind.ESCALATION,
+        severity=Severity.CRITICAL,
+        title=title,
+        body=body,
+        source_event_id=original.source_event_id,
+        source_event_type=original.source_event_type,
+        correlation_id=original.correlation_id,
+        request_id=original.request_id,
+        pack=original.pack,
+        component=original.component,
+        blood_group=original.blood_group,
+        occurred_at=now,  # the new fact: it has gone unread this long
+        escalation_of=original,
+        feed_seq=feed_seq,
+    )

@@ -67,6 +67,26 @@ def test_an_escalation_is_published_as_delivered():
     assert delivered.data.source_event_id == original.source_event_id
 
 
+def test_a_surge_of_unread_critical_notifications_is_escalated_in_a_few_statements():
+    # The escalation runs in the worker's consumer loop: a statement per row held every new notification back.
+    originals = [_emergency_at_bank() for _ in range(12)]
+    later = max(original.created_at for original in originals) + timedelta(minutes=6)
+    counter_before = FeedSequence.objects.get().value
+    with CaptureQueriesContext(connection) as queries:
+        escalations = services.escalate_unread_critical(now=later)
+    assert len(queries) <= 10, [query["sql"][:60] for query in queries]
+    assert [escalation.escalation_of_id for escalation in escalations] == [original.id for original in originals]
+    assert [escalation.feed_seq for escalation in escalations] == list(range(counter_before + 1, counter_before + 13))
+    assert FeedSequence.objects.get().value == counter_before + 12
+    assert Notification.objects.filter(kind=Kind.ESCALATION).count() == 12
+    assert not Notification.objects.filter(pk__in=[o.id for o in originals], escalated_at__isnull=True).exists()
+    delivered = OutboxEvent.objects.filter(
+        event_type=topics.NOTIFICATION_DELIVERED, key__in=[str(e.id) for e in escalations]
+    )
+    assert delivered.count() == 12
+    assert services.escalate_unread_critical(now=later + timedelta(hours=1)) == []
+
+
 def test_a_critical_notification_read_in_time_is_not_escalated_and_others_never_are():
     original = _emergency_at_bank()
     services.mark_read(audience="bloodbank", notification_id=original.id)
