@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 from conftest import cancelled_payload, make_event
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from inventory.models import StockSnapshot, Unit, UnitStatus
 
 from allocation import pg
@@ -276,3 +277,19 @@ def _counted(function, name: str, calls: Counter[str]):
         return function(*args)
 
     return counted
+
+
+@pytest.mark.django_db
+def test_the_batch_lookup_of_known_requests_is_planned_with_its_values_each_time(unit_factory):
+    # A prepared statement's generic plan, chosen on a new (empty) bank, stayed a sequential scan as the table grew.
+    unit_factory.create_batch(2, blood_group="O+")
+    known = requested_payload(units=1)
+    HANDLERS[topics.REQUESTED](make_event(topics.REQUESTED, known))
+    stranger = uuid.uuid4()
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        for _ in range(7):  # past the five runs after which PostgreSQL would settle on a generic plan
+            assert pg.existing_requests_locked([uuid.UUID(known["request_id"]), stranger]) == {
+                uuid.UUID(known["request_id"])
+            }
+    lookups = [query["sql"] for query in queries if "allocation_bankrequest" in query["sql"]]
+    assert len(lookups) == 7 and all(sql.startswith("SELECT request_id FROM") for sql in lookups), lookups
