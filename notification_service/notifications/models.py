@@ -178,6 +178,13 @@ class Notification(models.Model):
                 condition=Q(severity="CRITICAL", read_at__isnull=True, escalated_at__isnull=True),
                 name="notification_to_escalate_idx",
             ),
+            # A stock count's notices, read or not (services._told_sql): the "told already" check of an update in
+            # place scanned every notice of the audience otherwise, a cost that grew with all notifications ever.
+            models.Index(
+                fields=["audience", "component", "blood_group", "occurred_at"],
+                condition=Q(kind="INVENTORY_UPDATED"),
+                name="notification_stock_count_idx",
+            ),
         ]
 
     def __str__(self) -> str:

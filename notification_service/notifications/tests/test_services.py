@@ -280,3 +280,28 @@ def test_a_coalesced_notice_without_a_stock_key_part_matches_null_as_null():
         services._store(plans[0], event=events[0], feed=feed, writes=writes)  # older: kept out
         writes.finish()
     assert list(Notification.objects.values_list("title", "component", "blood_group")) == [("count 2", None, None)]
+
+
+def test_the_told_already_check_of_a_stock_count_reads_its_own_index_not_every_notice():
+    # Updated in place on every stock event: without an index of its own the check read every notification of
+    # the audience, a cost that grew with every request ever made.
+    handle(factories.inventory_updated(available=5))
+    handle(factories.requested())
+    plan = PlannedNotification(
+        audience="bloodbank",
+        kind=Kind.INVENTORY_UPDATED,
+        severity="INFO",
+        title="t",
+        body="b",
+        occurred_at=factories.now(),
+        component="RED_CELLS",
+        blood_group="O+",
+        coalesce=True,
+    )
+    event = factories.inventory_updated(available=4)
+    sql = services._told_sql(services._shape(plan), limit=True)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a test table is small enough for a scan: ask for an index
+        cursor.execute(f"EXPLAIN {sql}", services._told_params(plan, event, connection))
+        plan_text = "\n".join(row[0] for row in cursor.fetchall())
+    assert "notification_stock_count_idx" in plan_text, plan_text
