@@ -581,7 +581,8 @@ def escalate_unread_critical(*, now: datetime | None = None) -> list[Notificatio
         if escalations:
             feed.take(escalations[-1].feed_seq)
         Notification.objects.filter(pk__in=[original.pk for original in originals]).update(
-            escalated_at=now, updated_at=now
+            escalated_at=now,
+            updated_at=timezone.now(),  # when the row changed, as auto_now would set it
         )
         for original, escalation in zip(originals, escalations, strict=True):
             _publish_delivered(escalation)
