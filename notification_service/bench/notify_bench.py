@@ -6,7 +6,8 @@ Run from notification_service/ against PostgreSQL (a database ``notification_ben
 
 Prints: handler throughput (events/s and notifications/s, one transaction per event
 as the consumer runs it), then the time from a notification's commit to its arrival
-on N concurrently open SSE streams (uvicorn, default poll 0.5 s), and how many
+on N concurrently open SSE streams (uvicorn; the feed is woken by the commit's NOTIFY and polls
+every 0.5 s as a backstop), and how many
 database connections those streams hold.
 """
 

@@ -15,6 +15,14 @@ Nothing is lost between a stream's catch-up and the hub's polls:
 * a stream drops anything at or below the last ``feed_seq`` it sent
   (the same notification can come from both).
 
+On PostgreSQL the hub does not wait out its interval when something was
+committed: every statement that writes notifications NOTIFYs ``notifications_feed``
+(a trigger, migration 0009), and the hub ``LISTEN``s on a connection of its own
+(set up on its thread before its first read, so before any stream's catch-up).
+A wake-up only makes the next read come sooner; what a read returns still comes
+from ``feed_seq``, so a wake-up lost (the listening connection broke) costs at
+most one interval, as before.
+
 Every ``NOTIFICATION_STREAM_REVOKE_CHECK_SECONDS`` the hub also asks, in one
 query, which of its streams' ``OpenStream`` rows are gone (their user logged out
 everywhere or changed password: ``stream_access.revoke_streams``) and ends those.
@@ -23,6 +31,7 @@ everywhere or changed password: ``stream_access.revoke_streams``) and ends those
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -33,16 +42,19 @@ from functools import partial
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, close_old_connections, connection
 
 from notifications import selectors, stream_access
 from notifications.models import Notification
+from shared_events.django.dedicated import dedicated_connection
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 POLL_BATCH = 500
 QUEUE_LIMIT = 1000
+FEED_CHANNEL = "notifications_feed"  # NOTIFYed by the trigger of migration 0009
+LISTEN_RETRY_SECONDS = 5.0
 
 
 def _with_connection(fn: Callable[..., T], **kwargs: Any) -> T:
@@ -88,6 +100,10 @@ class FeedHub:
         self._subscriptions: set[Subscription] = set()
         self._task: asyncio.Task[None] | None = None
         self._cursor: asyncio.Future[int] | None = None
+        self._listening: asyncio.Future[Any] | None = None  # the LISTEN connection, opened on the hub's thread
+        self._listener: Any = None
+        self._listener_fd = -1
+        self._wake = asyncio.Event()
 
     async def read(self, fn: Callable[..., T], **kwargs: Any) -> T:
         """Run a database read on the hub's thread (and its one connection)."""
@@ -103,6 +119,7 @@ class FeedHub:
         if self._task is None:
             # Queued on the hub's thread now, before the subscriber's catch-up query (see module doc).
             loop = asyncio.get_running_loop()
+            self._listening = loop.run_in_executor(self._executor, _listen)
             self._cursor = loop.run_in_executor(
                 self._executor, partial(_with_connection, selectors.latest_feed_seq_overall)
             )
@@ -129,8 +146,10 @@ class FeedHub:
         poll = float(getattr(settings, "NOTIFICATION_STREAM_POLL_SECONDS", 0.5))
         revoke_check = float(getattr(settings, "NOTIFICATION_STREAM_REVOKE_CHECK_SECONDS", 5.0))
         checked_at = time.monotonic()
+        listen_tried_at = time.monotonic()
         try:
-            assert self._cursor is not None
+            assert self._cursor is not None and self._listening is not None
+            self._attach(await self._listening)
             cursor = await self._cursor
             while self._subscriptions:
                 if time.monotonic() - checked_at >= revoke_check:
@@ -149,8 +168,11 @@ class FeedHub:
                         if subscription.audience == notification.audience:
                             subscription.offer(notification)
                     cursor = notification.feed_seq
+                if self._listener is None and time.monotonic() - listen_tried_at >= LISTEN_RETRY_SECONDS:
+                    listen_tried_at = time.monotonic()
+                    self._attach(await asyncio.get_running_loop().run_in_executor(self._executor, _listen))
                 if len(batch) < POLL_BATCH:
-                    await asyncio.sleep(poll)
+                    await self._wait(poll)
         except Exception:
             log.exception("live feed poller failed; open streams end and clients reconnect")
             for subscription in self._subscriptions:
@@ -159,6 +181,52 @@ class FeedHub:
             # No await between the loop's last check and here: a new subscriber starts a new task.
             self._task = None
             self._cursor = None
+            self._listening = None
+            self._detach()
+
+    async def _wait(self, seconds: float) -> None:
+        """Until a commit wakes the hub or ``seconds`` pass; a wake-up during the read before comes at once."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        self._wake.clear()
+
+    def _attach(self, listener: Any) -> None:
+        if listener is None:
+            return
+        self._listener, self._listener_fd = listener, listener.fileno()
+        asyncio.get_running_loop().add_reader(self._listener_fd, self._on_notify)
+
+    def _on_notify(self) -> None:
+        try:
+            self._listener.poll()  # takes what arrived; the connection is this loop's alone, and idle
+            self._listener.notifies.clear()
+        except Exception as exc:  # noqa: BLE001 - a broken LISTEN: the poll interval takes over
+            log.warning("live feed: listening connection lost (%s); polling until it is back", exc)
+            self._detach()
+        self._wake.set()
+
+    def _detach(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is None:
+            return
+        asyncio.get_running_loop().remove_reader(self._listener_fd)
+        with contextlib.suppress(Exception):  # closing a connection that may be gone already
+            listener.close()
+
+
+def _listen() -> Any:
+    """A connection of its own that ``LISTEN``s for committed notifications (PostgreSQL); None elsewhere or on
+    failure (the hub then polls, and tries again later)."""
+    if connection.vendor != "postgresql":
+        return None
+    try:
+        listener = dedicated_connection()
+        with listener.cursor() as cursor:
+            cursor.execute(f"LISTEN {FEED_CHANNEL}")
+    except Exception as exc:  # noqa: BLE001 - psycopg2's errors: the feed still works by polling
+        log.warning("live feed: cannot listen for new notifications (%s); polling", exc)
+        return None
+    return listener
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, FeedHub] = weakref.WeakKeyDictionary()

@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from shared_events.django import metrics
 from shared_events.django.config import service_events
+from shared_events.django.dedicated import dedicated_connection
 from shared_events.django.logging import correlation
 from shared_events.django.models import OutboxEvent
 from shared_events.django.outbox import NOTIFY_CHANNEL
@@ -87,13 +88,8 @@ class OutboxRelay:
     def _try_lead(self) -> bool:
         if connection.vendor != "postgresql":
             return True  # SQLite: one worker per database (its writes are serialised anyway)
-        import psycopg2
-
         if self._lock_conn is None:
-            params = connection.get_connection_params()
-            params.pop("cursor_factory", None)
-            self._lock_conn = psycopg2.connect(**params)
-            self._lock_conn.autocommit = True
+            self._lock_conn = dedicated_connection()
         with self._lock_conn.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_lock(%s)", [self._lock_key])
             (acquired,) = cursor.fetchone()
