@@ -147,10 +147,7 @@ def refresh_stock(
     changes: list[StockChange] = []
     with transaction.atomic(savepoint=False):
         snapshots = _locked_snapshots(wanted)
-        stored = {
-            key: (snap.status_available, snap.dispatched_recently, snap.unpublished_since)
-            for key, snap in snapshots.items()
-        }
+        stored = {key: _counts_written(snap) for key, snap in snapshots.items()}
         uncounted = [key for key in wanted if recount or snapshots[key].status_available is None]
         if uncounted:
             # Counted after this transaction's own unit changes, so no delta applies.
@@ -189,7 +186,7 @@ def refresh_stock(
                 snap.available_units, snap.expiring_within_72h, snap.days_of_supply = available, row["expiring"], days
                 snap.level, snap.as_of = level.value, now
                 fields += ["available_units", "expiring_within_72h", "days_of_supply", "level", "as_of"]
-            elif (snap.status_available, snap.dispatched_recently, snap.unpublished_since) == stored[key]:
+            elif _counts_written(snap) == stored[key]:
                 continue  # nothing to write (the sweep's usual case for most keys): the row stays as it is, locked
             snap.save(update_fields=fields)
     return changes
@@ -391,6 +388,11 @@ def _publish_stock(
 
 def _float(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
+
+
+def _counts_written(snap: StockSnapshot) -> tuple:
+    """What ``refresh_stock`` writes of a snapshot when nothing is published."""
+    return snap.status_available, snap.dispatched_recently, snap.unpublished_since
 
 
 def _keys_q(keys: Iterable[StockKey]) -> Q:

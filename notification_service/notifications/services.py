@@ -570,6 +570,8 @@ def escalate_unread_critical(*, now: datetime | None = None) -> list[Notificatio
     with transaction.atomic(), buffered():
         feed = _lock_feed()
         originals = list(due.select_for_update(skip_locked=True)[:ESCALATION_BATCH])
+        if not originals:
+            return []  # every due one is being escalated by another worker
         # In bulk, a handful of statements whatever the count: this runs in the worker's consumer loop,
         # and one statement per row (four per escalation) held the notifications of a surge back.
         first = feed.peek()
@@ -578,8 +580,7 @@ def escalate_unread_critical(*, now: datetime | None = None) -> list[Notificatio
             for number, original in enumerate(originals)
         ]
         insert(escalations)
-        if escalations:
-            feed.take(escalations[-1].feed_seq)
+        feed.take(escalations[-1].feed_seq)
         Notification.objects.filter(pk__in=[original.pk for original in originals]).update(
             escalated_at=now,
             updated_at=timezone.now(),  # when the row changed, as auto_now would set it

@@ -7,36 +7,12 @@ SQLite has no NOTIFY; there the hub polls.
 
 from django.db import migrations
 
-CHANNEL = "notifications_feed"
-
-CREATE = f"""
-CREATE OR REPLACE FUNCTION notifications_feed_notify() RETURNS trigger AS $$
-BEGIN
-    PERFORM pg_notify('{CHANNEL}', '');
-    RETURN NULL;
-END;
-$$ LANGUAGE plpgsql;
-DROP TRIGGER IF EXISTS notifications_feed_notify ON notifications_notification;
-CREATE TRIGGER notifications_feed_notify
-    AFTER INSERT OR UPDATE ON notifications_notification
-    FOR EACH STATEMENT EXECUTE FUNCTION notifications_feed_notify();
-"""
-
-DROP = """
-DROP TRIGGER IF EXISTS notifications_feed_notify ON notifications_notification;
-DROP FUNCTION IF EXISTS notifications_feed_notify();
-"""
-
-
-def _on_postgresql(sql):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(sql)
-
-    return run
+from shared_events.django.notify_trigger import notify_on_write
 
 
 class Migration(migrations.Migration):
     dependencies = [("notifications", "0008_stock_count_index")]
 
-    operations = [migrations.RunPython(_on_postgresql(CREATE), _on_postgresql(DROP))]
+    operations = [
+        notify_on_write(table="notifications_notification", channel="notifications_feed", events="INSERT OR UPDATE")
+    ]

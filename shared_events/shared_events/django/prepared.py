@@ -389,6 +389,11 @@ def execute(cursor: CursorWrapper, sql: str, params: Sequence[Any] | dict[str, A
     psycopg's (``%s`` or ``%(name)s``). The ``PREPARE`` runs once, under a savepoint
     inside a transaction, and is not logged as a query; a statement the server
     cannot prepare (a parameter whose type it cannot infer) runs as plain SQL.
+
+    After five runs PostgreSQL may keep a generic plan, chosen with the statistics of that
+    moment: a lookup by ``= ANY(%s)`` on a table that starts empty (a new database) kept a
+    sequential scan as the table grew. Such a statement is better run with
+    ``cursor.execute`` (planned with its values each time; ``allocation.pg.existing_requests_locked``).
     """
     wrapper = cursor.db
     if wrapper.vendor != "postgresql":
