@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 import psycopg2
@@ -274,13 +275,29 @@ def pending_count(hospital_dsn: str, ids: list[str]) -> int:
     return count
 
 
+def cpu_model() -> str:
+    """The processor's name and clock (``/proc/cpuinfo``): runs on different hosts differ by a third and more."""
+    names, clocks = set(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                names.add(value.strip())
+            elif key.strip() == "cpu MHz":
+                clocks.add(round(float(value)))
+    except OSError:
+        return "unknown"
+    return f"{', '.join(sorted(names)) or 'unknown'} at {'/'.join(map(str, sorted(clocks))) or '?'} MHz"
+
+
 def machine_facts(load_before: tuple[float, float, float]) -> dict:
-    """The machine a run's figures come from: cores, Python, load average before and after the run."""
+    """The machine a run's figures come from: cores, processor, Python, load average before and after the run."""
     import os
     import platform
 
     return {
         "cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
         "python": platform.python_version(),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],

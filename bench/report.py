@@ -33,6 +33,9 @@ def _steps_table(steps: list[dict]) -> None:
 
 
 def print_table(results: dict) -> None:
+    machine = results.get("machine") or {}
+    if machine.get("cpu_model"):  # figures of different hosts are not comparable
+        print(f"\nmachine: {machine['cpus']} cores, {machine['cpu_model']}")
     if results["steps"]:
         print("\nthe whole system")
         _steps_table(results["steps"])

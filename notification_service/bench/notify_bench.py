@@ -27,7 +27,7 @@ from pathlib import Path
 SERVICE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(SERVICE_DIR))
 DB_NAME = "notification_bench"
-DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}?sslmode=disable"  # as make bench (system_bench.PG)
 
 
 def _setup_django() -> None:
