@@ -3,7 +3,7 @@
 Run: ``cd bloodbank_service && ../.venv/bin/python bench/allocation_bench.py [--requests N]``
 
 It (re)creates its own database (``BENCH_DATABASE_URL``, default
-``postgres://postgres@127.0.0.1:5432/bloodbank_bench``), migrates it, stocks
+``bloodbank_bench`` on make bench's server, ``system_bench.dsn``), migrates it, stocks
 it, then feeds ``hospital.blood.requested`` events (EMERGENCY, 2 units)
 through the real handler path of one worker — ``parse_event``, the
 consumer's inbox dedup and transaction, the decision with its row locks, the
@@ -29,7 +29,12 @@ from urllib.parse import urlparse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
-BENCH_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bloodbank_bench?sslmode=disable")
+sys.path.insert(0, str(BASE_DIR.parent / "scripts"))
+sys.path.insert(0, str(BASE_DIR.parent / "bench"))
+
+from system_bench import dsn  # noqa: E402 - the server make bench uses, reached the same way
+
+BENCH_URL = os.environ.get("BENCH_DATABASE_URL", dsn("bloodbank_bench"))
 os.environ["DATABASE_URL"] = BENCH_URL
 os.environ.setdefault("SECRET_KEY", "bench-only")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")

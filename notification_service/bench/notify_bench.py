@@ -26,14 +26,19 @@ from pathlib import Path
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(SERVICE_DIR))
+sys.path.insert(0, str(SERVICE_DIR.parent / "scripts"))
+sys.path.insert(0, str(SERVICE_DIR.parent / "bench"))
+
+from system_bench import PG, dsn  # noqa: E402 - the server make bench uses, reached the same way
+
 DB_NAME = "notification_bench"
-DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}?sslmode=disable"  # as make bench (system_bench.PG)
+DB_URL = dsn(DB_NAME)
 
 
 def _setup_django() -> None:
     import psycopg2
 
-    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
+    admin = psycopg2.connect(dbname="postgres", **PG)
     admin.autocommit = True
     with admin.cursor() as cursor:
         cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME])
