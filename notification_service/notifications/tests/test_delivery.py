@@ -10,6 +10,7 @@ from notifications.handlers import HANDLERS
 from notifications.models import Notification
 from notifications.tests import factories
 from shared_events import topics
+from shared_events.django.config import service_events
 from shared_events.django.consumer import EventConsumer
 from shared_events.django.relay import OutboxRelay
 from shared_events.envelope import parse_event
@@ -47,3 +48,22 @@ def test_a_request_from_kafka_notifies_hospital_and_bank_once_and_each_is_publis
         assert event.subject == str(event.data.notification_id)
         assert event.envelope.source == "notification-service"
         assert event.data.audience == stored[event.data.notification_id].audience
+
+
+def test_the_workers_consumer_with_its_fetch_wait_handles_events_as_they_come(kafka_topics):
+    """The service's consumer settings (a 50 ms fetch wait, 64 KiB minimum) are librdkafka's to accept, and a
+    held fetch still returns what arrived: each event is handled, one at a time, without waiting for 64 KiB."""
+    settings = service_events().consumer_settings
+    assert settings["fetch.wait.max.ms"] <= service_events().consumer_batch_wait * 1000  # no later than a batch
+    consumer = EventConsumer(
+        handlers=HANDLERS,
+        stop=threading.Event(),
+        group_id=f"test-{uuid.uuid4().hex[:8]}",
+        consumer_overrides=dict(settings),
+    )
+    request = factories.requested()
+    with running(consumer.run, consumer.stop):
+        _produce(request)  # a few hundred bytes: the fetch is answered at its wait, not at 64 KiB
+        wait_for(lambda: Notification.objects.count() == 2, timeout=30, message="the request's two notices")
+        _produce(factories.approved(request_id=request.data.request_id))
+        wait_for(lambda: Notification.objects.count() == 3, timeout=30, message="the approval's notice")
