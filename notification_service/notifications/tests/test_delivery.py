@@ -51,16 +51,13 @@ def test_a_request_from_kafka_notifies_hospital_and_bank_once_and_each_is_publis
 
 
 def test_the_workers_consumer_with_its_fetch_wait_handles_events_as_they_come(kafka_topics):
-    """The service's consumer settings (a 50 ms fetch wait, 64 KiB minimum) are librdkafka's to accept, and a
-    held fetch still returns what arrived: each event is handled, one at a time, without waiting for 64 KiB."""
+    """The service's consumer settings (a 50 ms fetch wait, 64 KiB minimum) are those of each of its consumers and
+    librdkafka's to accept, and a held fetch still returns what arrived: each event is handled, one at a time,
+    without waiting for 64 KiB."""
     settings = service_events().consumer_settings
     assert settings["fetch.wait.max.ms"] <= service_events().consumer_batch_wait * 1000  # no later than a batch
-    consumer = EventConsumer(
-        handlers=HANDLERS,
-        stop=threading.Event(),
-        group_id=f"test-{uuid.uuid4().hex[:8]}",
-        consumer_overrides=dict(settings),
-    )
+    consumer = EventConsumer(handlers=HANDLERS, stop=threading.Event(), group_id=f"test-{uuid.uuid4().hex[:8]}")
+    assert consumer._consumer_overrides.items() >= settings.items()  # as run_worker makes it: the service's settings
     request = factories.requested()
     with running(consumer.run, consumer.stop):
         _produce(request)  # a few hundred bytes: the fetch is answered at its wait, not at 64 KiB

@@ -93,7 +93,8 @@ class EventConsumer:
         self.retry_backoff = retry_backoff
         self.periodic = [[task, interval, 0.0] for task, interval in (periodic or [])]
         self.when_caught_up = list(when_caught_up or [])
-        self._consumer_overrides = consumer_overrides or {}
+        # librdkafka settings: the service's (CONSUMER_SETTINGS), then the caller's over them.
+        self._consumer_overrides = dict(conf.consumer_settings or {}) | (consumer_overrides or {})
         self.assigned = threading.Event()
         self.on_tick = on_tick  # called every loop iteration (the worker's heartbeat)
         self.lag = metrics.LagReporter()

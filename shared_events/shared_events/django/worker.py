@@ -57,7 +57,6 @@ def run_worker(*, stop: threading.Event | None = None, relay: bool = True, consu
                 stop=stop,
                 periodic=conf.periodic_tasks(),
                 when_caught_up=conf.when_caught_up_tasks(),
-                consumer_overrides=dict(conf.consumer_settings or {}),
                 on_tick=heartbeat.beat,
             ).run()
         else:
