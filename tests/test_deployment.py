@@ -563,7 +563,7 @@ def test_gunicorn_settings_come_from_the_environment():
     printed = _gunicorn_settings("hospital", PORT="8123", GUNICORN_WORKERS="7", GUNICORN_TIMEOUT="45")
     assert printed["bind"] == "['0.0.0.0:8123']"
     assert (printed["workers"], printed["timeout"], printed["threads"]) == ("7", "45", "4")
-    assert (printed["worker_class"], printed["graceful_timeout"], printed["max_requests"]) == ("gthread", "20", "1000")
+    assert (printed["worker_class"], printed["graceful_timeout"], printed["max_requests"]) == ("gthread", "20", "10000")
     assert _gunicorn_settings("notification", GUNICORN_GRACEFUL_TIMEOUT="9")["graceful_timeout"] == "9"
 
 
