@@ -14,13 +14,11 @@ Environment (default):
   (keep it under the container's stop grace period).
 - ``GUNICORN_KEEPALIVE`` (5): seconds an idle keep-alive connection stays open.
 - ``GUNICORN_MAX_REQUESTS`` (10000): a worker is replaced after this many requests (+ up to
-  10 % jitter), which bounds any slow leak. A replacement is not free even with ``preload_app``:
-  the new worker's threads open new database connections (a new PostgreSQL backend, its catalog
-  caches and prepared statements: about 9 ms of the server's CPU and 15 ms of the worker's on each
-  thread's first request) and copy the pages they touch. ``make bench`` measured about 0.2 s of
-  the machine's CPU per replacement; at 1000 that was one every 7 s at 150 requests/s with two
-  workers. At 10000 a worker still lives only about two minutes at that rate (and days at a
-  hospital's real one).
+  10 % jitter), which bounds any slow leak. A replacement is not free even with ``preload_app``
+  (below): each of the new worker's threads opens a database connection, a new PostgreSQL backend
+  that plans its prepared statements again, and the fork's pages are copied as they are touched,
+  about 0.2 s of CPU in all (bench/results/README.md, twelfth step). At 1000 that came every 7 s
+  at 150 requests/s with two workers; at 10000 a worker lives about two minutes at that rate.
 
 The application is loaded once, in the master, before the workers are forked (``preload_app``):
 a replaced worker starts serving at once instead of importing Django and every app again. That
