@@ -9,7 +9,10 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
+# Where we want to end (docs/architecture.md): 200/s; at 100/s end to end p50 <= 25 ms, p99 <= 60 ms.
 TARGET_P50_MS, TARGET_P99_MS, TARGET_RATE = 25, 60, 200
+# The goals a run must meet (issue 15): 150/s sustained; at 50/s end to end p99 <= 100 ms, POST p99 <= 30 ms.
+GOAL_RATE, GOAL_LATENCY_RATE, GOAL_E2E_P99_MS, GOAL_POST_P99_MS = 150, 50, 100, 30
 
 
 def _steps_table(steps: list[dict]) -> None:
@@ -40,6 +43,7 @@ def print_table(results: dict) -> None:
         print("\nthe whole system")
         _steps_table(results["steps"])
         print(f"\nmaximum sustained rate: {results['max_sustained_rate']} requests/s (target >= {TARGET_RATE})")
+        _print_goals(results)
         _print_system_extras(results)
         print_work(results["steps"])
     bare = results.get("baseline")
@@ -51,6 +55,29 @@ def print_table(results: dict) -> None:
     versus = results.get("full_vs_bare")
     if versus:
         _print_versus(versus)
+
+
+def goals_met(results: dict) -> dict[str, bool | None]:
+    """Each goal of a run: met, not met, or None when the run has no step to judge it by (a shorter ramp)."""
+    at = next((s for s in results["steps"] if s["offered_rate"] == GOAL_LATENCY_RATE), None)
+    return {
+        "sustained_rate": (results["max_sustained_rate"] or 0) >= GOAL_RATE,
+        "e2e_p99": None if at is None else at["e2e_latency_ms"]["ALL"]["p99"] <= GOAL_E2E_P99_MS,
+        "post_p99": None if at is None else at["post_latency_ms"]["p99"] <= GOAL_POST_P99_MS,
+    }
+
+
+def _print_goals(results: dict) -> None:
+    verdict = {True: "met", False: "NOT met", None: "no step"}
+    met = goals_met(results)
+    at = next((s for s in results["steps"] if s["offered_rate"] == GOAL_LATENCY_RATE), None)
+    e2e = f"{at['e2e_latency_ms']['ALL']['p99']} ms" if at else "-"
+    post = f"{at['post_latency_ms']['p99']} ms" if at else "-"
+    print(
+        f"goals: sustained >= {GOAL_RATE}/s {verdict[met['sustained_rate']]}; at {GOAL_LATENCY_RATE}/s "
+        f"end to end p99 {e2e} (<= {GOAL_E2E_P99_MS}) {verdict[met['e2e_p99']]}, "
+        f"POST p99 {post} (<= {GOAL_POST_P99_MS}) {verdict[met['post_p99']]}"
+    )
 
 
 def _print_system_extras(results: dict) -> None:

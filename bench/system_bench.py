@@ -43,7 +43,7 @@ from baseline import BarePipeline  # noqa: E402
 from load import Sent, run_step  # noqa: E402
 from measure import CLIENT, Sampler, decided_rows, machine_facts, pending_count, summary_ms  # noqa: E402
 from mix import request_bodies, units_per_key  # noqa: E402
-from report import plot, print_table  # noqa: E402
+from report import goals_met, plot, print_table  # noqa: E402
 from stack import SERVICES, Stack  # noqa: E402
 from warmup import (  # noqa: E402
     JIT_SETTLED_CORES,
@@ -544,6 +544,8 @@ def main() -> int:
         common = comparison["at_rate"] if comparison else bare["max_sustained_rate"]
         results["baseline"] = bare | {"cpu_ms_per_request": cpu_at(bare["steps"], common)}
         results["full_vs_bare"] = comparison
+    if system["steps"]:
+        results["goals_met"] = goals_met(results)  # issue 15's: 150/s sustained, latency at 50/s
     args.out.mkdir(parents=True, exist_ok=True)
     json_path = args.out / f"bench-{label}.json"
     png_path = args.out / f"bench-{label}.png"
