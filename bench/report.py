@@ -57,9 +57,14 @@ def print_table(results: dict) -> None:
         _print_versus(versus)
 
 
+def _latency_step(results: dict) -> dict | None:
+    """The step the latency goals are judged at (None: the ramp had none)."""
+    return next((s for s in results["steps"] if s["offered_rate"] == GOAL_LATENCY_RATE), None)
+
+
 def goals_met(results: dict) -> dict[str, bool | None]:
     """Each goal of a run: met, not met, or None when the run has no step to judge it by (a shorter ramp)."""
-    at = next((s for s in results["steps"] if s["offered_rate"] == GOAL_LATENCY_RATE), None)
+    at = _latency_step(results)
     return {
         "sustained_rate": (results["max_sustained_rate"] or 0) >= GOAL_RATE,
         "e2e_p99": None if at is None else at["e2e_latency_ms"]["ALL"]["p99"] <= GOAL_E2E_P99_MS,
@@ -69,8 +74,7 @@ def goals_met(results: dict) -> dict[str, bool | None]:
 
 def _print_goals(results: dict) -> None:
     verdict = {True: "met", False: "NOT met", None: "no step"}
-    met = goals_met(results)
-    at = next((s for s in results["steps"] if s["offered_rate"] == GOAL_LATENCY_RATE), None)
+    met, at = goals_met(results), _latency_step(results)
     e2e = f"{at['e2e_latency_ms']['ALL']['p99']} ms" if at else "-"
     post = f"{at['post_latency_ms']['p99']} ms" if at else "-"
     print(
