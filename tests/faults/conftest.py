@@ -1,9 +1,9 @@
-"""The fault scenarios' figures, one line each, at the end of the run (``report.py``)."""
+"""The fault scenarios' figures, one line each, at the end of the run (``fault_report.py``)."""
 
 from __future__ import annotations
 
 import pytest
-from report import LINES, REPORT_FILE
+from fault_report import LINES, REPORT_FILE
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

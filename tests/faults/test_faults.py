@@ -9,7 +9,7 @@ traceability scenario also dispatches, receives and records each unit's fate
 (``trace_load.py``) and checks ``traceability_invariants.py`` at the end. Each
 scenario's figures (sent, decided, lost, doubled, longest wait and gap) are
 printed at the end of the run and kept in ``var/test-results/faults-report.json``
-(``report.py``).
+(``fault_report.py``).
 
 Scenarios marked ``slow`` run with ``make test-faults`` only; ``make test``
 runs the others (``-m "not slow"``).
@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from invariants import query, settle, statuses
 from kafka_state import members, replication, under_replicated
-from report import reported
+from fault_report import reported
 from stack import Stack
 from steady_load import SteadyLoad, seed_units
 from trace_load import TraceLoad
