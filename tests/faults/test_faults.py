@@ -24,9 +24,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from fault_report import reported
 from invariants import query, settle, statuses
 from kafka_state import members, replication, under_replicated
-from fault_report import reported
 from stack import Stack
 from steady_load import SteadyLoad, seed_units
 from trace_load import TraceLoad
